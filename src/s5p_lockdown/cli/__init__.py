@@ -1,0 +1,53 @@
+"""The ``s5p-lockdown`` command line: tools that are not part of the Snakemake workflow.
+
+Each subcommand lives in its own module of this package and is registered here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from s5p_lockdown import __version__
+from s5p_lockdown.errors import S5PLockdownError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="s5p-lockdown")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """Sentinel-5P NO2 lockdown analysis tools."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    from s5p_lockdown.cli import inspect_cmd, synth_cmd
+
+    cli.add_command(synth_cmd.synth)
+    cli.add_command(inspect_cmd.inspect)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: project errors become one clear line and exit status 2, not a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except S5PLockdownError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

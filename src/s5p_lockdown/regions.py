@@ -1,0 +1,373 @@
+"""Country boundaries: point look-up and per-grid-cell country fractions.
+
+Conventions
+-----------
+* Coordinates are longitude/latitude in degrees (WGS84). Country polygons are in [-180, 180];
+  point longitudes and grid longitudes may be given in any 360-degree range (a grid running
+  from 170 to 190 is handled).
+* Areas are *planar* areas in the lon/lat plane (square degrees), not areas on the sphere.
+  A cell's country fraction is ``area(country ∩ cell) / area(cell)``, both planar; it differs
+  from the fraction of the cell's area on the sphere by at most about
+  ``tan(lat) * cell_height / 8`` (height in radians): 6e-4 for 0.1 degree cells at 70°N.
+* Fractions are exact polygon ∩ cell overlaps (GEOS), so a country smaller than a cell (Malta,
+  Luxembourg, Monaco on a 0.5 degree grid) still gets its share, and cells on a border are
+  shared between the countries.
+
+The shipped boundaries (``resources/europe_countries_50m.geojson``, see its PROVENANCE file)
+are Natural Earth 1:50m admin-0 countries clipped to lon -32..50, lat 27..72: a grid reaching
+outside that box finds no countries there. Every feature has the properties ``iso3``,
+``iso2`` (``""`` when there is none), ``name`` and ``analysed`` (true for the countries of
+``lockdown_dates.csv``); another file with the same layout can be passed as ``path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import shapely
+import xarray as xr
+
+from s5p_lockdown.errors import ConfigError, S5PLockdownError
+from s5p_lockdown.gridding.grid import GridSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BOUNDARIES = "europe_countries_50m.geojson"
+MASK_VARIABLE = "country_fraction"
+
+# Cells are intersected in square blocks about this many degrees wide: each block's share of
+# the country is cut out once, then the block's cells are intersected with that small piece
+# instead of with the whole country.
+_BLOCK_DEGREES = 1.0
+
+
+class BoundaryFileError(S5PLockdownError):
+    """A country boundary file is missing or unusable; the message names the file."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True, eq=False)
+class Country:
+    """One country: codes, name and (multi)polygon in lon/lat degrees."""
+
+    iso3: str
+    iso2: str
+    name: str
+    analysed: bool
+    geometry: shapely.Geometry
+
+
+# --- loading ------------------------------------------------------------------------------------
+def _read_boundary_file(path: str | Path | None) -> tuple[bytes, str]:
+    """Bytes of the boundary file and the name to use in messages (the shipped one if None)."""
+    if path is None:
+        resource = files("s5p_lockdown") / "resources" / DEFAULT_BOUNDARIES
+        source, reader = str(resource), resource.read_bytes
+    else:
+        source, reader = str(path), Path(path).read_bytes
+    try:
+        return reader(), source
+    except OSError as exc:
+        reason = f"cannot read boundary file: {exc.strerror or exc}"
+        raise BoundaryFileError(source, reason) from exc
+
+
+def _parse_countries(data: bytes, source: str) -> dict[str, Country]:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BoundaryFileError(source, f"not a GeoJSON file: {exc}") from None
+    if (
+        not isinstance(document, dict)
+        or document.get("type") != "FeatureCollection"
+        or not isinstance(features := document.get("features"), list)
+        or not features
+    ):
+        raise BoundaryFileError(source, "expected a GeoJSON FeatureCollection with features")
+
+    countries: dict[str, Country] = {}
+    for number, feature in enumerate(features):
+        where = f"feature {number}"
+        try:
+            props = feature["properties"]
+            iso3, iso2, name, analysed = (props[k] for k in ("iso3", "iso2", "name", "analysed"))
+        except (KeyError, TypeError):
+            raise BoundaryFileError(
+                source, f"{where}: needs properties iso3, iso2, name and analysed"
+            ) from None
+        if not (all(isinstance(v, str) for v in (iso3, iso2, name)) and iso3):
+            raise BoundaryFileError(
+                source, f"{where}: iso3, iso2 and name must be text, iso3 non-empty"
+            )
+        if not isinstance(analysed, bool):
+            raise BoundaryFileError(source, f"{where} ({iso3}): analysed must be true or false")
+        if iso3 in countries:
+            raise BoundaryFileError(source, f"{where}: country {iso3} appears twice")
+        try:
+            geometry = shapely.geometry.shape(feature["geometry"])
+        except Exception as exc:  # shapely raises many types for malformed GeoJSON geometry
+            raise BoundaryFileError(source, f"{where} ({iso3}): bad geometry: {exc}") from None
+        if not isinstance(geometry, shapely.Polygon | shapely.MultiPolygon):
+            raise BoundaryFileError(
+                source, f"{where} ({iso3}): geometry must be a Polygon or MultiPolygon, "
+                f"not {geometry.geom_type}"
+            )
+        if not geometry.is_valid:
+            raise BoundaryFileError(
+                source, f"{where} ({iso3}): invalid polygon: {shapely.is_valid_reason(geometry)}"
+            )
+        shapely.prepare(geometry)
+        countries[iso3] = Country(iso3, iso2, name, analysed, geometry)
+    return countries
+
+
+def load_countries(path: str | Path | None = None) -> dict[str, Country]:
+    """Countries of a GeoJSON boundary file, by ISO 3166-1 alpha-3 code, in file order.
+
+    ``path`` defaults to the shipped European boundaries. Raises :class:`BoundaryFileError`,
+    naming the file, if it is missing, is not GeoJSON, or a feature lacks a property, has a
+    non-polygonal or invalid geometry, or repeats a code.
+    """
+    return _parse_countries(*_read_boundary_file(path))
+
+
+def _select(countries: Mapping[str, Country], iso3_list: Iterable[str] | None) -> list[str]:
+    codes = list(countries) if iso3_list is None else list(iso3_list)
+    if unknown := [c for c in codes if c not in countries]:
+        raise ConfigError(
+            f"countries: unknown ISO3 code(s) {unknown}; known: {', '.join(sorted(countries))}"
+        )
+    if len(set(codes)) != len(codes):
+        raise ConfigError(f"countries: repeated ISO3 code in {codes}")
+    return codes
+
+
+# --- points -------------------------------------------------------------------------------------
+def country_of_points(lon, lat, countries: Mapping[str, Country]) -> np.ndarray:
+    """ISO3 code of the country containing each point, ``""`` where none does.
+
+    ``lon`` and ``lat`` are arrays (degrees, broadcast together; longitudes in any 360-degree
+    range). A point on a shared border goes to the first of its countries in ``countries``'
+    order; NaN coordinates give ``""``. Returns a string array of the broadcast shape.
+    """
+    lon, lat = np.broadcast_arrays(
+        np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    )
+    x = (lon.ravel() + 180.0) % 360.0 - 180.0
+    y = lat.ravel()
+    codes = list(countries)
+    owner = np.full(x.shape, len(codes))  # index into codes + [""]
+    for k, code in enumerate(codes):
+        geometry = countries[code].geometry
+        west, south, east, north = geometry.bounds
+        candidates = np.flatnonzero(
+            (owner == len(codes)) & (x >= west) & (x <= east) & (y >= south) & (y <= north)
+        )
+        inside = shapely.intersects_xy(geometry, x[candidates], y[candidates])
+        owner[candidates[inside]] = k
+    return np.array(codes + [""])[owner].reshape(lon.shape)
+
+
+# --- grid fractions -----------------------------------------------------------------------------
+def _shifted_copies(geometry: shapely.Geometry, west: float, east: float) -> shapely.Geometry:
+    """``geometry`` plus its copies shifted by ±360 degrees that reach into [west, east]."""
+    g_west, _, g_east, _ = geometry.bounds
+    copies = [
+        shapely.transform(geometry, lambda xy, s=shift: xy + (s, 0.0))
+        for shift in (-360.0, 0.0, 360.0)
+        if g_west + shift < east and g_east + shift > west
+    ]
+    if len(copies) == 1:
+        return copies[0]
+    return shapely.union_all(copies) if copies else geometry
+
+
+def _cell_range(edges: np.ndarray, low: float, high: float) -> tuple[int, int]:
+    """Cells ``[i0, i1)`` whose interval (between ascending ``edges``) overlaps (low, high)."""
+    i0 = max(int(np.searchsorted(edges, low, side="right")) - 1, 0)
+    i1 = min(int(np.searchsorted(edges, high, side="left")), len(edges) - 1)
+    return i0, max(i1, i0)
+
+
+def _fractions_in_window(
+    geometry: shapely.Geometry, lat_edges: np.ndarray, lon_edges: np.ndarray
+) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Fraction of each cell covered by ``geometry``, over the window of cells its bounding
+    box touches. Returns ``(window, fractions)`` with ``fractions`` float64 of the window's
+    shape (possibly empty)."""
+    west, south, east, north = geometry.bounds
+    i0, i1 = _cell_range(lat_edges, south, north)
+    j0, j1 = _cell_range(lon_edges, west, east)
+    window = (slice(i0, i1), slice(j0, j1))
+    fractions = np.zeros((i1 - i0, j1 - j0))
+    if fractions.size == 0:
+        return window, fractions
+
+    lat, lon = lat_edges[i0 : i1 + 1], lon_edges[j0 : j1 + 1]
+    step = min(np.diff(lat).min(), np.diff(lon).min())
+    block = max(1, round(_BLOCK_DEGREES / step))
+    rows = np.arange(0, i1 - i0, block)
+    cols = np.arange(0, j1 - j0, block)
+    r_end = np.minimum(rows + block, i1 - i0)
+    c_end = np.minimum(cols + block, j1 - j0)
+    blocks = shapely.box(
+        lon[cols][None, :], lat[rows][:, None], lon[c_end][None, :], lat[r_end][:, None]
+    )
+    # 1. Blocks of cells: inside the country (all ones), outside (zeros) or partial, for
+    # which the country's piece inside the block is cut out.
+    shapely.prepare(geometry)
+    full = shapely.covers(geometry, blocks)
+    partial = shapely.intersects(geometry, blocks) & ~full
+    for bi, bj in zip(*np.nonzero(full)):
+        fractions[rows[bi] : r_end[bi], cols[bj] : c_end[bj]] = 1.0
+
+    pieces = shapely.intersection(geometry, blocks[partial])
+    # 2. Cells of partial blocks: exact overlap with their block's piece, in one vectorised call.
+    cell_rows, cell_cols, cell_piece = [], [], []
+    for piece, bi, bj in zip(pieces, *np.nonzero(partial)):
+        r, c = np.mgrid[rows[bi] : r_end[bi], cols[bj] : c_end[bj]]
+        cell_rows.append(r.ravel())
+        cell_cols.append(c.ravel())
+        cell_piece.append(np.full(r.size, piece, dtype=object))
+    if cell_rows:
+        r, c = np.concatenate(cell_rows), np.concatenate(cell_cols)
+        cells = shapely.box(lon[c], lat[r], lon[c + 1], lat[r + 1])
+        overlap = shapely.area(shapely.intersection(np.concatenate(cell_piece), cells))
+        fractions[r, c] = overlap / shapely.area(cells)
+    return window, fractions
+
+
+def _float32_down(values: np.ndarray) -> np.ndarray:
+    """Round float64 values to float32 towards zero, so that sums never grow by rounding."""
+    result = values.astype(np.float32)
+    up = result > values
+    result[up] = np.nextafter(result[up], np.float32(0))
+    return result
+
+
+def country_fraction_masks(
+    grid: GridSpec, countries: Mapping[str, Country], iso3_list: Iterable[str] | None = None
+) -> xr.DataArray:
+    """Fraction (0-1) of each grid cell's planar lon/lat area inside each country.
+
+    ``iso3_list`` picks and orders the countries (default: all of ``countries``); an unknown
+    code raises :class:`ConfigError`. Returns a float32 DataArray ``country_fraction`` with dims
+    ``(country, latitude, longitude)``, coordinates ``country`` (ISO3), ``country_name`` and the
+    cell centres (degrees). For every cell the sum over countries is at most 1: where a
+    boundary file's polygons overlap, the overlapping fractions are scaled down to sum to 1.
+    Values are rounded towards zero to float32.
+    """
+    codes = _select(countries, iso3_list)
+    lat_edges, lon_edges = grid.lat_edges, grid.lon_edges
+    windows = []
+    total = np.zeros(grid.shape)
+    for code in codes:
+        geometry = _shifted_copies(countries[code].geometry, lon_edges[0], lon_edges[-1])
+        window, fractions = _fractions_in_window(geometry, lat_edges, lon_edges)
+        total[window] += fractions
+        windows.append((window, fractions))
+
+    masks = np.zeros((len(codes), *grid.shape), dtype=np.float32)
+    over = total > 1.0
+    for k, (window, fractions) in enumerate(windows):
+        scale = np.where(over[window], total[window], 1.0)
+        masks[k][window] = _float32_down(fractions / scale)
+
+    return xr.DataArray(
+        masks,
+        dims=("country", "latitude", "longitude"),
+        coords={
+            "country": codes,
+            "country_name": ("country", [countries[c].name for c in codes]),
+            "latitude": ("latitude", grid.lat_centers, {"units": "degrees_north"}),
+            "longitude": ("longitude", grid.lon_centers, {"units": "degrees_east"}),
+        },
+        name=MASK_VARIABLE,
+        attrs={
+            "long_name": "fraction of grid cell area inside country",
+            "units": "1",
+            "comment": "planar lon/lat area of country polygon ∩ cell divided by cell area",
+            "grid": grid.harp_operation(),
+        },
+    )
+
+
+# --- cache --------------------------------------------------------------------------------------
+def _read_cached(path: Path, grid: GridSpec, digest: str, codes: list[str] | None):
+    """The cached masks at ``path`` if readable and built for this grid, file and countries."""
+    try:
+        with xr.open_dataset(path) as dataset:
+            masks = dataset[MASK_VARIABLE].load()
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("%s: unreadable country mask cache (%s); rebuilding", path, exc)
+        return None
+    if (
+        masks.attrs.get("grid") == grid.harp_operation()
+        and masks.attrs.get("boundary_sha256") == digest
+        and (codes is None or list(masks["country"].values) == codes)
+    ):
+        return masks
+    log.warning("%s: country mask cache does not match its key; rebuilding", path)
+    return None
+
+
+def _write_atomically(masks: xr.DataArray, path: Path) -> None:
+    """Write to a temporary file in the same directory, then rename over ``path``, so readers
+    never see a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        masks.to_netcdf(
+            tmp,
+            encoding={MASK_VARIABLE: {
+                "zlib": True, "complevel": 4, "_FillValue": None,
+                "chunksizes": (1, *masks.shape[1:]),
+            }},
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_build_masks(
+    grid: GridSpec,
+    cache_dir: str | Path,
+    iso3_list: Iterable[str] | None = None,
+    path: str | Path | None = None,
+) -> xr.DataArray:
+    """:func:`country_fraction_masks` for ``grid``, cached as netCDF in ``cache_dir``.
+
+    The cache file name is a hash of ``grid.harp_operation()``, the sha256 of the boundary
+    file's bytes (``path``, default the shipped one) and ``iso3_list``; the same values are
+    stored as attributes and checked on reading, so a changed boundary file or grid is never
+    served stale masks. The file is written atomically (temporary file + ``os.replace``).
+    """
+    data, source = _read_boundary_file(path)
+    digest = hashlib.sha256(data).hexdigest()
+    codes = None if iso3_list is None else list(iso3_list)
+    key = json.dumps([grid.harp_operation(), digest, codes])
+    cache_dir = Path(cache_dir)
+    cache_file = cache_dir / f"country_masks_{hashlib.sha256(key.encode()).hexdigest()[:16]}.nc"
+
+    if cache_file.exists() and (masks := _read_cached(cache_file, grid, digest, codes)) is not None:
+        return masks
+    masks = country_fraction_masks(grid, _parse_countries(data, source), codes)
+    masks.attrs.update(boundary_file=Path(source).name, boundary_sha256=digest)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(masks, cache_file)
+    log.info("wrote country masks %s (%d countries, grid %s)", cache_file, len(masks), grid)
+    return masks

@@ -1,0 +1,179 @@
+"""The synthetic "true" atmosphere: NO2 columns, wind and clouds as functions of place and day.
+
+Tropospheric NO2 column (mol m-2) at longitude/latitude (degrees) on day ``d``::
+
+    column = (background(lat) + seasonal(d) * dispersion(wind) * hotspots(lon, lat))
+             * (1 - reduction(country, d))
+
+- ``background``: 0.7-1.7e-5 mol m-2, lowest over the north-western ocean.
+- ``hotspots``: Gaussian plumes at the shipped hotspot list (cities and industrial regions,
+  peaks 0.3-1.8e-4 mol m-2 before the seasonal factor).
+- ``seasonal``: ``1 + 0.3 cos(2 pi (doy - 15) / 365.25)``: winter high, summer low.
+- ``dispersion``: ``clip((5 m/s / max(speed, 1 m/s)) ** 0.5, 0.5, 1.8)``: calm days pile NO2 up
+  near sources, windy days dilute it. ``speed`` is the synthetic near-surface wind, which is also
+  written to the files' ``eastward_wind``/``northward_wind``.
+- ``reduction``: the lockdown scenario's fractional reduction of the country containing the
+  point, on the scenario's dates (none in other years). It scales the whole tropospheric column
+  inside the country's borders, so that with identical weather the expected change of a country
+  mean equals the injected reduction.
+
+Weather and clouds are smooth random fields (a sum of random plane waves, wavelengths 6-40
+degrees), one realisation per calendar day, deterministic for a given seed. By default each
+year has its own weather; ``wind_scale`` per year makes a year windier (> 1) or calmer (< 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from s5p_lockdown.synth.scenario import Scenario
+
+_EARTH_KM_PER_DEG = 111.195
+
+
+def _plane_waves(rng: np.random.Generator, n_modes: int, wavelength_deg: tuple[float, float]):
+    wavelengths = rng.uniform(*wavelength_deg, n_modes)
+    angles = rng.uniform(0, 2 * np.pi, n_modes)
+    k = 2 * np.pi / wavelengths
+    return k * np.cos(angles), k * np.sin(angles), rng.uniform(0, 2 * np.pi, n_modes)
+
+
+def _evaluate_waves(waves, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Sum of plane waves with unit variance (approximately Gaussian for many modes)."""
+    kx, ky, phase = waves
+    out = np.zeros(np.shape(lon), dtype=np.float64)
+    for i in range(kx.size):
+        out += np.cos(kx[i] * lon + ky[i] * lat + phase[i])
+    return out * np.sqrt(2.0 / kx.size)
+
+
+@dataclass(frozen=True)
+class DayWeather:
+    """Smooth random fields for one day: wind (m s-1) and cloud fraction drivers."""
+
+    mean_wind: tuple[float, float]
+    wind_waves_u: tuple
+    wind_waves_v: tuple
+    wind_amplitude: float
+    cloud_waves: tuple
+    cloud_bias: float
+
+    def wind(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = self.mean_wind[0] + self.wind_amplitude * _evaluate_waves(self.wind_waves_u, lon, lat)
+        v = self.mean_wind[1] + self.wind_amplitude * _evaluate_waves(self.wind_waves_v, lon, lat)
+        return u, v
+
+    def cloud_fraction(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Effective cloud fraction 0-1, cloudier towards the north."""
+        driver = _evaluate_waves(self.cloud_waves, lon, lat) + self.cloud_bias
+        driver = driver + 0.025 * (lat - 50.0)
+        return 1.0 / (1.0 + np.exp(-2.2 * driver))
+
+
+@dataclass
+class TruthModel:
+    """Noise-free NO2, wind and clouds for a scenario (see the module docstring)."""
+
+    scenario: Scenario
+    seed: int = 0
+    hotspots: pd.DataFrame = field(default_factory=lambda: load_hotspots())
+    wind_scale: dict[int, float] = field(default_factory=dict)
+    same_weather_every_year: bool = False
+
+    def weather(self, day: date) -> DayWeather:
+        """The day's weather, deterministic in (seed, day)."""
+        key = day.month * 100 + day.day if self.same_weather_every_year else day.toordinal()
+        rng = np.random.default_rng([self.seed, key, 1])
+        scale = self.wind_scale.get(day.year, 1.0)
+        mean = rng.normal([4.0, 0.5], [2.5, 2.0]) * scale
+        return DayWeather(
+            mean_wind=(float(mean[0]), float(mean[1])),
+            wind_waves_u=_plane_waves(rng, 12, (8, 40)),
+            wind_waves_v=_plane_waves(rng, 12, (8, 40)),
+            wind_amplitude=3.0 * scale,
+            cloud_waves=_plane_waves(rng, 16, (6, 30)),
+            cloud_bias=float(rng.normal(0.0, 0.5)),
+        )
+
+    @cached_property
+    def _hotspot_arrays(self):
+        h = self.hotspots
+        return (
+            h["lon"].to_numpy(float),
+            h["lat"].to_numpy(float),
+            h["radius_km"].to_numpy(float),
+            h["peak_mol_m2"].to_numpy(float),
+        )
+
+    def anthropogenic(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Sum of hotspot plumes (mol m-2) before seasonal, weather and lockdown factors."""
+        out = np.zeros(np.shape(lon))
+        for h_lon, h_lat, radius, peak in zip(*self._hotspot_arrays):
+            # Cheap pre-selection: plumes beyond 4 radii contribute < 0.04 % of their peak.
+            reach = 4 * radius / _EARTH_KM_PER_DEG
+            near = (np.abs(lat - h_lat) < reach) & (
+                np.abs(lon - h_lon) < reach / max(np.cos(np.radians(h_lat)), 0.2)
+            )
+            if not near.any():
+                continue
+            dx = (lon[near] - h_lon) * np.cos(np.radians(h_lat)) * _EARTH_KM_PER_DEG
+            dy = (lat[near] - h_lat) * _EARTH_KM_PER_DEG
+            out[near] += peak * np.exp(-(dx * dx + dy * dy) / (2 * radius * radius))
+        return out
+
+    @staticmethod
+    def background(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        return 1.2e-5 + 0.3e-5 * np.cos(np.radians(3 * (lat - 30))) + 0.2e-5 * np.tanh(lon / 20)
+
+    @staticmethod
+    def seasonal(day: date) -> float:
+        doy = calendar_day(day)
+        return 1.0 + 0.3 * np.cos(2 * np.pi * (doy - 15) / 365.25)
+
+    @staticmethod
+    def dispersion(speed: np.ndarray) -> np.ndarray:
+        return np.clip((5.0 / np.maximum(speed, 1.0)) ** 0.5, 0.5, 1.8)
+
+    def column(
+        self,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        day: date,
+        countries: np.ndarray,
+        weather: DayWeather | None = None,
+        lockdown: bool = True,
+    ) -> np.ndarray:
+        """True tropospheric NO2 column (mol m-2) at the points.
+
+        ``countries`` holds the ISO3 code of each point ('' outside every country).
+        """
+        weather = weather or self.weather(day)
+        u, v = weather.wind(lon, lat)
+        base = self.background(lat, lon) + self.seasonal(day) * self.dispersion(
+            np.hypot(u, v)
+        ) * self.anthropogenic(lon, lat)
+        if lockdown:
+            base = base * (1.0 - self.scenario.reduction_of(countries, day))
+        return base
+
+
+def calendar_day(day: date) -> float:
+    """Day of year on a 365-day calendar (29 February = 59.5), so that the same calendar date
+    gets the same seasonal value in leap and common years."""
+    if day.month == 2 and day.day == 29:
+        return 59.5
+    return float(date(2001, day.month, day.day).timetuple().tm_yday)
+
+
+def load_hotspots(path=None) -> pd.DataFrame:
+    """The shipped hotspot table (name, iso3, kind, lat, lon, radius_km, peak_mol_m2)."""
+    from importlib.resources import files
+
+    source = path or files("s5p_lockdown.resources").joinpath("hotspots.csv")
+    with open(source, encoding="utf-8") as handle:
+        return pd.read_csv(handle)

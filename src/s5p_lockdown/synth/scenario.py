@@ -1,0 +1,102 @@
+"""Lockdown scenarios for synthetic data: which country loses how much NO2, and when.
+
+A scenario file is a CSV with columns ``iso3, reduction, start, end``: ``reduction`` is the
+fractional reduction of the tropospheric column (0.3 = -30 %) applied inside the country's
+borders from ``start`` to ``end`` inclusive (ISO dates; blank ``end`` = until further notice).
+Rows with reduction 0 (countries without a lockdown) may be present for completeness.
+
+The default scenario derives from the shipped lockdown-dates table, with a reduction per kind of
+measure (:data:`DEFAULT_REDUCTION_BY_MEASURE`), in the table's year (2020): the baseline year
+(2019) therefore has no reduction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from s5p_lockdown.errors import ConfigError
+from s5p_lockdown.lockdowns import load_lockdown_dates
+
+DEFAULT_REDUCTION_BY_MEASURE = {
+    "national": 0.30,
+    "partial": 0.20,
+    "regional": 0.15,
+    "targeted": 0.15,
+    "none": 0.0,
+}
+"""Injected fractional reductions by kind of measure; national values are at the low end of the
+published -20 to -50 % urban changes, since they apply to country means."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Per-country reductions; ``table`` is indexed by iso3 with columns reduction, start, end
+    (``datetime64``, ``end`` NaT = open-ended)."""
+
+    table: pd.DataFrame
+
+    @classmethod
+    def default(cls, lockdown_table: str | Path | None = None) -> Scenario:
+        dates = load_lockdown_dates(lockdown_table)
+        table = pd.DataFrame(
+            {
+                "reduction": dates["measure"].map(DEFAULT_REDUCTION_BY_MEASURE).astype(float),
+                "start": dates["lockdown_start"],
+                "end": dates["lockdown_end"],
+            }
+        )
+        return cls(table)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Scenario:
+        """Read a scenario CSV; errors name the file, the row and the column."""
+        path = Path(path)
+        try:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError) as exc:
+            raise ConfigError(f"scenario {path}: cannot be read: {exc}") from None
+        missing = {"iso3", "reduction", "start", "end"} - set(raw.columns)
+        if missing:
+            raise ConfigError(f"scenario {path}: missing column(s) {sorted(missing)}")
+        rows = {}
+        for _, row in raw.iterrows():
+            iso3 = row["iso3"].strip().upper()
+            try:
+                reduction = float(row["reduction"])
+                start = pd.Timestamp(row["start"]) if row["start"].strip() else pd.NaT
+                end = pd.Timestamp(row["end"]) if row["end"].strip() else pd.NaT
+            except ValueError as exc:
+                raise ConfigError(f"scenario {path}: row {iso3}: {exc}") from None
+            if not 0.0 <= reduction < 1.0:
+                raise ConfigError(f"scenario {path}: row {iso3}: reduction must be in [0, 1)")
+            if reduction > 0 and pd.isna(start):
+                raise ConfigError(f"scenario {path}: row {iso3}: a reduction needs a start date")
+            rows[iso3] = (reduction, start, end)
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=["reduction", "start", "end"])
+        table.index.name = "iso3"
+        return cls(table)
+
+    def write(self, path: str | Path) -> None:
+        out = self.table.copy()
+        for column in ("start", "end"):
+            out[column] = out[column].dt.strftime("%Y-%m-%d").fillna("")
+        out.to_csv(path, index_label="iso3")
+
+    def reduction_on(self, day: date) -> dict[str, float]:
+        """Reduction of each country active on ``day`` (countries with none are omitted)."""
+        ts = pd.Timestamp(day)
+        t = self.table
+        active = (t["reduction"] > 0) & (t["start"] <= ts) & (t["end"].isna() | (ts <= t["end"]))
+        return t.loc[active, "reduction"].to_dict()
+
+    def reduction_of(self, countries: np.ndarray, day: date) -> np.ndarray:
+        """Fractional reduction at points whose country codes are ``countries`` on ``day``."""
+        out = np.zeros(np.shape(countries), dtype=np.float64)
+        for iso3, reduction in self.reduction_on(day).items():
+            out[countries == iso3] = reduction
+        return out

@@ -1,0 +1,33 @@
+"""Shared fixtures: small synthetic archives generated once per test session."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
+
+DATA = Path(__file__).parent / "data"
+STRIPPED_REAL_FILE = (
+    DATA / "s5p_l2_stripped"
+    / "S5P_OFFL_L2__NO2____20200303T013547_20200303T031717_12367_01_010302_20200306T053815.nc"
+)
+DEMO_STEPS = {"across_track_step": 10, "along_track_step": 6}
+
+
+@pytest.fixture(scope="session")
+def small_archive(tmp_path_factory) -> Path:
+    """One day in 2019 and the same day in 2020 with identical weather, demo-sized pixels."""
+    root = tmp_path_factory.mktemp("archive")
+    settings = SynthSettings(seed=1, same_weather_every_year=True, **DEMO_STEPS)
+    ArchiveGenerator(settings).generate(root, [date(2019, 3, 25), date(2020, 3, 25)])
+    return root
+
+
+@pytest.fixture(scope="session")
+def orbit_file(small_archive) -> Path:
+    """A synthetic 2020 orbit over central Europe."""
+    files = sorted((small_archive / "2020" / "03" / "25").glob("S5P_*.nc"))
+    return files[len(files) // 2]

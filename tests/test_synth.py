@@ -1,0 +1,288 @@
+"""Synthetic archive: real structure, realistic geometry and fields, known truth."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DEMO_STEPS, STRIPPED_REAL_FILE
+from s5p_lockdown.io import read_l2
+from s5p_lockdown.regions import country_of_points, load_countries
+from s5p_lockdown.synth import orbit as orbit_geometry
+from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
+from s5p_lockdown.synth.scenario import Scenario
+
+# What HARP's S5P NO2 ingestion reads (reference: s5p-no2-product.md), with the real dtypes.
+HARP_REQUIRED = {
+    "PRODUCT": {
+        "time": "int32", "delta_time": "int32", "latitude": "float32", "longitude": "float32",
+        "nitrogendioxide_tropospheric_column": "float32",
+        "nitrogendioxide_tropospheric_column_precision": "float32", "qa_value": "uint8",
+        "air_mass_factor_troposphere": "float32", "air_mass_factor_total": "float32",
+        "averaging_kernel": "float32", "tm5_tropopause_layer_index": "int32",
+        "tm5_constant_a": "float32", "tm5_constant_b": "float32",
+        "scanline": "int32", "ground_pixel": "int32", "corner": "int32", "layer": "int32",
+    },
+    "PRODUCT/SUPPORT_DATA/GEOLOCATIONS": {
+        "latitude_bounds": "float32", "longitude_bounds": "float32",
+        "satellite_latitude": "float32", "satellite_longitude": "float32",
+        "satellite_altitude": "float32", "solar_zenith_angle": "float32",
+        "solar_azimuth_angle": "float32", "viewing_zenith_angle": "float32",
+        "viewing_azimuth_angle": "float32",
+    },
+    "PRODUCT/SUPPORT_DATA/DETAILED_RESULTS": {
+        "processing_quality_flags": "uint32",
+        "nitrogendioxide_summed_total_column": "float32",
+        "nitrogendioxide_summed_total_column_precision": "float32",
+        "nitrogendioxide_stratospheric_column": "float32",
+        "nitrogendioxide_stratospheric_column_precision": "float32",
+        "air_mass_factor_stratosphere": "float32",
+        "nitrogendioxide_slant_column_density": "float32",
+        "nitrogendioxide_slant_column_density_precision": "float32",
+        "cloud_fraction_crb_nitrogendioxide_window": "float32",
+        "cloud_radiance_fraction_nitrogendioxide_window": "float32",
+    },
+    "PRODUCT/SUPPORT_DATA/INPUT_DATA": {
+        "surface_pressure": "float32", "aerosol_index_354_388": "float32",
+        "cloud_albedo_crb": "float32", "cloud_pressure_crb": "float32", "scene_albedo": "float32",
+        "apparent_scene_pressure": "float32",
+        "surface_albedo_nitrogendioxide_window": "float32", "surface_altitude": "float32",
+        "surface_altitude_precision": "float32", "snow_ice_flag": "uint8",
+        "eastward_wind": "float32", "northward_wind": "float32",
+    },
+}
+
+
+def _group_tree(group, prefix=""):
+    paths = set()
+    for name, child in group.groups.items():
+        path = f"{prefix}/{name}"
+        paths.add(path)
+        paths |= _group_tree(child, path)
+    return paths
+
+
+def _group(nc, path):
+    node = nc
+    for part in path.split("/"):
+        node = node.groups[part]
+    return node
+
+
+def test_metadata_layout_equals_real_file(orbit_file):
+    with netCDF4.Dataset(STRIPPED_REAL_FILE) as real, netCDF4.Dataset(orbit_file) as synth:
+        assert set(real.ncattrs()) <= set(synth.ncattrs())
+        assert _group_tree(real.groups["METADATA"]) == _group_tree(synth.groups["METADATA"])
+        real_dims = {k: len(v) for k, v in real.groups["PRODUCT"].dimensions.items()}
+        synth_dims = {k: len(v) for k, v in synth.groups["PRODUCT"].dimensions.items()}
+        assert set(real_dims) == set(synth_dims)
+        for dim in ("corner", "time", "layer", "vertices", "polynomial_exponents"):
+            assert synth_dims[dim] == real_dims[dim]
+        granule = synth["METADATA/GRANULE_DESCRIPTION"]
+        assert granule.ProductShortName == "L2__NO2___"
+        assert granule.InstrumentName == "TROPOMI" and granule.MissionShortName == "S5P"
+        assert granule.ProcessingMode == "Reprocessing"
+        assert synth.id == orbit_file.stem and len(synth.id) == 83
+        assert synth.time_coverage_resolution.startswith("PT")
+        # the real file's id does not survive anywhere in the copied metadata
+        fixed = synth["METADATA/ESA_METADATA/earth_explorer_header/fixed_header"]
+        assert fixed.File_Name == orbit_file.stem
+
+
+def test_harp_required_variables_dtypes_and_fill_values(orbit_file):
+    with netCDF4.Dataset(orbit_file) as nc:
+        for group_path, variables in HARP_REQUIRED.items():
+            group = _group(nc, group_path)
+            for name, dtype in variables.items():
+                assert name in group.variables, f"{group_path}/{name} missing"
+                var = group.variables[name]
+                assert str(var.dtype) == dtype, f"{group_path}/{name} is {var.dtype}"
+                if var.dtype.kind == "f":
+                    assert "_FillValue" in var.ncattrs(), f"{group_path}/{name} lacks _FillValue"
+        product = nc["PRODUCT"]
+        assert "_FillValue" in product["time"].ncattrs()
+        assert product["time"].units == "seconds since 2010-01-01 00:00:00"
+        assert product["delta_time"].units.startswith("milliseconds since 2020-03-25")
+        qa = product["qa_value"]
+        assert qa.scale_factor == np.float32(0.01) and qa._FillValue == 255
+        column = product["nitrogendioxide_tropospheric_column"]
+        assert column.units == "mol m-2"
+        assert column._FillValue == np.float32(9.96921e36)
+        assert column.multiplication_factor_to_convert_to_molecules_percm2 == np.float32(6.02214e19)
+        assert column.filters()["zlib"]
+        assert product["averaging_kernel"].dimensions == ("time", "scanline", "ground_pixel", "layer")
+
+
+def test_corners_are_shared_between_neighbours(orbit_file):
+    ds = read_l2(orbit_file)
+    for name in ("latitude_bounds", "longitude_bounds"):
+        b = ds[name].values
+        np.testing.assert_array_equal(b[:, :-1, 1], b[:, 1:, 0])  # across track
+        np.testing.assert_array_equal(b[:, :-1, 2], b[:, 1:, 3])
+        np.testing.assert_array_equal(b[:-1, :, 3], b[1:, :, 0])  # along track
+        np.testing.assert_array_equal(b[:-1, :, 2], b[1:, :, 1])
+    # centres lie inside their corner box
+    lat_b = ds["latitude_bounds"].values
+    assert np.all(ds["latitude"].values >= lat_b.min(-1)) and np.all(ds["latitude"].values <= lat_b.max(-1))
+
+
+def test_qa_fraction_and_noise_are_realistic(small_archive):
+    ds_list = [read_l2(p) for p in sorted(small_archive.glob("2020/03/25/*.nc"))]
+    qa = np.concatenate([d["qa_value"].values.ravel() for d in ds_list])
+    column = np.concatenate([d["nitrogendioxide_tropospheric_column"].values.ravel() for d in ds_list])
+    lat = np.concatenate([d["latitude"].values.ravel() for d in ds_list])
+    valid = np.isfinite(column)
+    failing = np.mean(~(qa[valid] > 0.75))
+    assert 0.2 < failing < 0.8
+    north, south = lat[valid] > 60, lat[valid] < 45
+    assert np.mean(~(qa[valid][north] > 0.75)) > np.mean(~(qa[valid][south] > 0.75))
+    assert 1e-5 < np.nanmedian(column) < 6e-5
+    hotspots = np.concatenate([
+        read_l2(p)["nitrogendioxide_tropospheric_column"].values.ravel()
+        for p in small_archive.glob("2019/03/25/*.nc")
+    ])
+    assert np.nanmax(hotspots) > 1e-4  # city and industrial plumes (no lockdown in 2019)
+
+
+def test_native_resolution_noise_reaches_below_zero(tmp_path):
+    """At full resolution the retrieval noise (~1.2e-5) exceeds clean background columns, so
+    some columns are negative, as in real products; the noise matches the written precision."""
+    settings = SynthSettings(seed=2, lat_band=(56, 58))
+    path = ArchiveGenerator(settings).write_day(tmp_path, date(2020, 3, 25))[2]
+    ds = read_l2(path)
+    column = ds["nitrogendioxide_tropospheric_column"].values
+    precision = ds["nitrogendioxide_tropospheric_column_precision"].values
+    assert ds.sizes["ground_pixel"] == 450
+    assert 0.01 < np.nanmean(column < 0) < 0.3
+    # the scatter of neighbouring-pixel differences matches the precision (smooth truth)
+    diff = (column[:, 1:] - column[:, :-1]) / np.hypot(precision[:, 1:], precision[:, :-1])
+    assert 0.85 < np.nanstd(diff) < 1.15
+
+
+def test_scan_geometry_of_full_orbit():
+    day = date(2020, 3, 25)
+    orbits = orbit_geometry.orbits_crossing_day(day)
+    assert 14 <= len(orbits) <= 15
+    g = orbit_geometry.swath(orbits[0], day, lat_band=None, n_scanlines=4172)
+    assert g.latitude.shape == (4172, 450)
+    assert g.latitude.min() < -80 and g.latitude.max() > 80
+    assert 2500 < g.across_track_km.sum() < 2900
+    assert 3.4 < g.across_track_km.min() < 3.6
+    assert g.across_track_km.max() > 3 * g.across_track_km.min()
+    # ascending, local time ~13:30 at the equator crossing
+    middle = g.latitude.shape[0] // 2
+    assert g.latitude[middle + 10, 225] > g.latitude[middle - 10, 225]
+    utc = g.times[middle].astype("datetime64[s]").astype(object)
+    local = (utc.hour + utc.minute / 60 + g.longitude[middle, 225] / 15) % 24
+    assert abs(local - 13.5) < 0.3
+
+
+@pytest.mark.parametrize("day, km", [(date(2019, 7, 1), 7.0), (date(2019, 9, 1), 5.5)])
+def test_along_track_pixel_size_changes_on_2019_08_06(day, km):
+    g = orbit_geometry.swath(orbit_geometry.orbits_crossing_day(day)[7], day, lat_band=(-5, 5))
+    i = g.latitude.shape[0] // 2
+    step = np.hypot(
+        g.corner_latitude[i + 1, 225] - g.corner_latitude[i, 225],
+        g.corner_longitude[i + 1, 225] - g.corner_longitude[i, 225],
+    ) * 111.2
+    assert abs(step - km) < 0.5
+
+
+def test_consecutive_orbits_overlap_at_high_latitude():
+    day = date(2020, 3, 25)
+    a, b = (orbit_geometry.swath(o, day) for o in orbit_geometry.orbits_crossing_day(day)[8:10])
+    row = np.argmin(np.abs(a.latitude[:, 225] - 65))
+    row_b = np.argmin(np.abs(b.latitude[:, 225] - 65))
+    a_lon = a.longitude[row]
+    b_lon = b.longitude[row_b]
+    assert b_lon.max() > a_lon.min()  # b is west of a and reaches into a's swath
+
+
+def test_injected_reduction_visible_in_masked_mean(small_archive):
+    """Same weather in 2019 and 2020: the mean over Italy drops by the injected 30 %.
+
+    Orbits differ between the two days, so pixels are first averaged in 1-degree boxes and the
+    boxes seen in both years are compared (a simple masked mean with matched sampling)."""
+    countries = load_countries()
+    box_means = {}
+    for year in (2019, 2020):
+        sums, counts = np.zeros(11 * 13), np.zeros(11 * 13)
+        for path in sorted(small_archive.glob(f"{year}/03/25/*.nc")):
+            ds = read_l2(path, bbox=(36, 47, 6, 19))  # all valid pixels, cloudy too
+            lat, lon = ds["latitude"].values, ds["longitude"].values
+            column = ds["nitrogendioxide_tropospheric_column"].values
+            use = np.isfinite(column) & (country_of_points(lon, lat, countries) == "ITA")
+            index = (np.floor(lat[use]) - 36) * 13 + (np.floor(lon[use]) - 6)
+            sums += np.bincount(index.astype(int), column[use], minlength=sums.size)
+            counts += np.bincount(index.astype(int), minlength=sums.size)
+        with np.errstate(invalid="ignore"):
+            box_means[year] = sums / counts
+    both = np.isfinite(box_means[2019]) & np.isfinite(box_means[2020])
+    assert both.sum() >= 10
+    change = box_means[2020][both].mean() / box_means[2019][both].mean() - 1
+    scenario = pd.read_csv(small_archive / "scenario.csv", index_col="iso3")
+    assert scenario.loc["ITA", "reduction"] == pytest.approx(0.30)
+    assert change == pytest.approx(-0.30, abs=0.05)
+
+
+def test_truth_table(small_archive):
+    truth = pd.read_csv(small_archive / "truth_daily.csv")
+    assert set(truth["date"]) == {"2019-03-25", "2020-03-25"}
+    day19 = truth[truth["date"] == "2019-03-25"].set_index("iso3")
+    day20 = truth[truth["date"] == "2020-03-25"].set_index("iso3")
+    assert (day19["reduction"] == 0).all()
+    assert day20.loc["ITA", "reduction"] == pytest.approx(0.3)
+    assert day20.loc["SWE", "reduction"] == 0
+    # identical weather: the truth ratio is exactly the injected reduction
+    ratio = day20["no2_truth"] / day19["no2_truth"] - 1
+    assert ratio["ITA"] == pytest.approx(-0.3, abs=1e-9)
+    assert ratio["SWE"] == pytest.approx(0.0, abs=1e-9)
+    assert {"MLT", "LUX", "CYP"} <= set(day20.index)
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    settings = SynthSettings(seed=5, lat_band=(45, 50), **DEMO_STEPS)
+    day = date(2020, 3, 25)
+    first = ArchiveGenerator(settings).write_day(tmp_path / "a", day)
+    second = ArchiveGenerator(settings).write_day(tmp_path / "b", day)
+    other = ArchiveGenerator(SynthSettings(seed=6, lat_band=(45, 50), **DEMO_STEPS)).write_day(tmp_path / "c", day)
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b, c in zip(first, second, other):
+        col_a = read_l2(a)["nitrogendioxide_tropospheric_column"].values
+        np.testing.assert_array_equal(col_a, read_l2(b)["nitrogendioxide_tropospheric_column"].values)
+        assert not np.array_equal(col_a, read_l2(c)["nitrogendioxide_tropospheric_column"].values, equal_nan=True)
+
+
+def test_scenario_file_round_trip_and_errors(tmp_path):
+    from s5p_lockdown.errors import ConfigError
+
+    path = tmp_path / "scenario.csv"
+    Scenario.default().write(path)
+    again = Scenario.read(path)
+    assert again.reduction_on(date(2020, 3, 20))["ITA"] == pytest.approx(0.3)
+    assert "SWE" not in again.reduction_on(date(2020, 3, 20))
+    assert again.reduction_on(date(2019, 3, 20)) == {}
+    path.write_text("iso3,reduction,start,end\nITA,1.5,2020-03-10,\n")
+    with pytest.raises(ConfigError, match=r"scenario .*ITA: reduction must be in \[0, 1\)"):
+        Scenario.read(path)
+
+
+def test_cli_synth(tmp_path):
+    from click.testing import CliRunner
+
+    from s5p_lockdown.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["synth", str(tmp_path), "--start", "2020-03-02", "--end", "2020-03-02",
+              "--lat-band", "40", "45", "--across-track-step", "15", "--along-track-step", "10"],
+    )
+    assert result.exit_code == 0, result.output
+    files = list(tmp_path.glob("2020/03/02/S5P_RPRO_L2__NO2____2020030*.nc"))
+    assert 3 <= len(files) <= 7
+    assert (tmp_path / "scenario.csv").exists() and (tmp_path / "synth.json").exists()
+    result = CliRunner().invoke(cli, ["synth", str(tmp_path), "--start", "2020-03-05", "--end", "2020-03-01"])
+    assert result.exit_code != 0
