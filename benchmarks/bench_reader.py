@@ -26,15 +26,17 @@ from pathlib import Path
 EUROPE = (30.0, 72.0, -25.0, 45.0)
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from s5p_lockdown.io import read_l2
 box = json.loads(sys.argv[2])
 start = time.perf_counter()
 ds = read_l2(sys.argv[1], bbox=tuple(box) if box else None)
 ds.load()
 elapsed = time.perf_counter() - start
+# VmHWM is this process's own peak (ru_maxrss would include the parent's at fork time)
+hwm_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 print(json.dumps({"seconds": elapsed, "pixels": int(ds.sizes["scanline"] * ds.sizes["ground_pixel"]),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": hwm_kb / 1024}))
 """
 
 
