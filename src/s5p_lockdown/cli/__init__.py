@@ -27,10 +27,11 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from s5p_lockdown.cli import inspect_cmd, synth_cmd
+    from s5p_lockdown.cli import grid_cmd, inspect_cmd, synth_cmd
 
     cli.add_command(synth_cmd.synth)
     cli.add_command(inspect_cmd.inspect)
+    cli.add_command(grid_cmd.grid)
 
 
 _register()

@@ -1,0 +1,186 @@
+"""GridAccumulator: weighted means and uncertainties, point binning, L2 datasets, merging,
+composites, the output schema and netCDF round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from s5p_lockdown.gridding import GridAccumulator, GridSpec, composite, read_l3
+from s5p_lockdown.gridding.schema import COUNT, PIXEL_COUNT, UNCERTAINTY, VALUE, WEIGHT
+
+GRID = GridSpec.from_bbox(10, 12, 20, 23, 0.5)  # 4 x 6 cells
+
+
+def square(lat0, lon0, size):
+    """Corners of an axis-aligned square pixel, counter-clockwise."""
+    return [lat0, lat0, lat0 + size, lat0 + size], [lon0, lon0 + size, lon0 + size, lon0]
+
+
+def test_weighted_mean_and_random_uncertainty():
+    # pixel A covers all of cell (1, 2); pixel B covers a quarter of it
+    a_lat, a_lon = square(10.5, 21.0, 0.5)
+    b_lat, b_lon = square(10.5, 21.0, 0.25)
+    acc = GridAccumulator(GRID, threads=1)
+    acc.add_pixels([2.0, 4.0], [0.3, 0.4], np.array([a_lat, b_lat]), np.array([a_lon, b_lon]))
+    ds = acc.finalize()
+    w = np.array([1.0, 0.25])
+    cell = dict(time=0, latitude=1, longitude=2)
+    assert float(ds[WEIGHT][cell]) == pytest.approx(1.25)
+    assert float(ds[VALUE][cell]) == pytest.approx((2.0 * 1.0 + 4.0 * 0.25) / 1.25)
+    assert float(ds[UNCERTAINTY][cell]) == pytest.approx(np.sqrt(np.sum((w * [0.3, 0.4]) ** 2)) / 1.25)
+    assert int(ds[PIXEL_COUNT][cell]) == 2 and int(ds[COUNT][0]) == 2
+    assert np.isnan(ds[VALUE][0, 0, 0]) and float(ds[WEIGHT][0, 0, 0]) == 0.0
+
+
+def test_output_schema():
+    acc = GridAccumulator(GRID)
+    lat, lon = square(10.1, 20.1, 0.2)
+    t = np.datetime64("2020-03-25T11:00:00", "ns")
+    acc.add_pixels([1e-4], [2e-5], [lat], [lon], time=[t], source="S5P_file.nc")
+    ds = acc.finalize(history="test")
+    assert dict(ds.sizes) == {"time": 1, "latitude": 4, "longitude": 6, "independent": 2}
+    for name in (VALUE, UNCERTAINTY, WEIGHT, PIXEL_COUNT):
+        assert ds[name].dims == ("time", "latitude", "longitude")
+    assert ds[VALUE].dtype == np.float64 and ds[WEIGHT].dtype == np.float64
+    assert ds[PIXEL_COUNT].dtype == np.int32 and ds[COUNT].dims == ("time",)
+    assert ds[VALUE].attrs["units"] == "mol m-2"
+    assert ds[VALUE].attrs["standard_name"] == "troposphere_mole_content_of_nitrogen_dioxide"
+    assert ds["latitude"].attrs["bounds"] == "latitude_bounds"
+    np.testing.assert_allclose(ds["latitude"], [10.25, 10.75, 11.25, 11.75])
+    np.testing.assert_allclose(ds["longitude_bounds"][0], [20.0, 20.5])
+    assert ds.attrs["harp_operation"] == "bin_spatial(5,10,0.5,7,20,0.5)"
+    assert ds.attrs["source_product"] == "S5P_file.nc"
+    assert ds.attrs["Conventions"].startswith("CF-")
+    assert ds["datetime_start"].values[0] == t and ds["time"].values[0] == t
+
+
+def test_point_binning_edges_and_wrapping():
+    acc = GridAccumulator(GRID)
+    lat = [10.0, 10.49, 12.0, 11.0, 11.0, np.nan]
+    lon = [20.0, 20.49, 21.0, 20.0 - 360.0, 23.0, 21.0]
+    counted = acc.add_points([1.0, 3.0, 5.0, 7.0, 9.0, 11.0], [1.0] * 6, lat, lon)
+    # lower edges inclusive; the last edge (12 N, 23 E) exclusive; -340 wraps to 20; NaN ignored
+    assert counted == 3
+    ds = acc.finalize()
+    assert float(ds[VALUE][0, 0, 0]) == pytest.approx(2.0)
+    assert float(ds[WEIGHT][0, 0, 0]) == 2.0
+    assert float(ds[UNCERTAINTY][0, 0, 0]) == pytest.approx(np.sqrt(2.0) / 2.0)
+    assert float(ds[VALUE][0, 2, 0]) == 7.0
+
+
+def l2_dataset(values, qa, lat_b, lon_b, source="S5P_test.nc"):
+    """A minimal dataset in the read_l2 layout (scanline, ground_pixel, corner)."""
+    values = np.asarray(values, np.float32)
+    shape = values.shape
+    lat_b = np.asarray(lat_b, np.float32).reshape(*shape, 4)
+    lon_b = np.asarray(lon_b, np.float32).reshape(*shape, 4)
+    dims = ("scanline", "ground_pixel")
+    return xr.Dataset(
+        {
+            "nitrogendioxide_tropospheric_column": (dims, values),
+            "nitrogendioxide_tropospheric_column_precision": (dims, np.full(shape, 1e-5, np.float32)),
+            "qa_value": (dims, np.asarray(qa, np.float32)),
+            "latitude": (dims, lat_b.mean(-1)),
+            "longitude": (dims, lon_b.mean(-1)),
+            "latitude_bounds": (dims + ("corner",), lat_b),
+            "longitude_bounds": (dims + ("corner",), lon_b),
+        },
+        coords={"time": ("scanline", np.array(["2020-03-25T12:00", "2020-03-25T12:01"], "datetime64[ns]")[: shape[0]])},
+        attrs={"source_file": source, "orbit": 1, "processor_version": "2.4.0"},
+    )
+
+
+def test_add_dataset_filters_qa_strictly_and_nan():
+    lat, lon = square(10.5, 21.0, 0.5)
+    ds = l2_dataset(
+        [[1e-4, 2e-4, np.nan, 4e-4]], [[0.76, 0.75, 1.0, 0.5]], [lat] * 4, [lon] * 4
+    )
+    acc = GridAccumulator(GRID)
+    assert acc.add_dataset(ds, qa_threshold=0.75) == 1  # qa 0.75 is not > 0.75
+    out = acc.finalize()
+    assert float(out[VALUE][0, 1, 2]) == pytest.approx(1e-4)
+    assert out.attrs["source_product"] == "S5P_test.nc"
+    assert out["datetime_start"].values[0] == np.datetime64("2020-03-25T12:00", "ns")
+    point = GridAccumulator(GRID)
+    assert point.add_dataset(ds, qa_threshold=0.5, point=True) == 2
+    assert float(point.finalize()[WEIGHT][0, 1, 2]) == 2.0
+
+
+def test_empty_orbit_dataset():
+    empty = l2_dataset(np.zeros((0, 450)), np.zeros((0, 450)), np.zeros((0, 450, 4)), np.zeros((0, 450, 4)))
+    acc = GridAccumulator(GRID)
+    assert acc.add_dataset(empty) == 0
+    assert acc.finalize()[COUNT].values[0] == 0
+
+
+def random_orbit(seed: int, n: int = 400):
+    rng = np.random.default_rng(seed)
+    lat0 = rng.uniform(9.8, 11.9, n)
+    lon0 = rng.uniform(19.8, 22.9, n)
+    size = rng.uniform(0.05, 0.4, n)
+    lat = np.stack([lat0, lat0, lat0 + size, lat0 + size], 1)
+    lon = np.stack([lon0, lon0 + size, lon0 + size * 1.2, lon0 - 0.1], 1)
+    return rng.normal(1e-4, 2e-5, n), rng.uniform(1e-5, 3e-5, n), lat, lon
+
+
+def test_merge_equals_binning_everything_at_once():
+    orbits = [random_orbit(s) for s in range(3)]
+    together = GridAccumulator(GRID)
+    parts = []
+    for i, orbit in enumerate(orbits):
+        together.add_pixels(*orbit, source=f"orbit{i}")
+        part = GridAccumulator(GRID)
+        part.add_pixels(*orbit, source=f"orbit{i}")
+        parts.append(part)
+    merged = composite(parts)
+    np.testing.assert_allclose(merged.sums, together.sums, rtol=1e-12, atol=1e-300)
+    np.testing.assert_array_equal(merged.pixel_count, together.pixel_count)
+    assert merged.count == together.count and merged.sources == ["orbit0", "orbit1", "orbit2"]
+    assert parts[0].count == GridAccumulator.from_dataset(parts[0].finalize()).count
+
+
+def test_equal_weighting_is_the_mean_of_daily_means():
+    days = []
+    for seed in range(3):
+        day = GridAccumulator(GRID)
+        day.add_pixels(*random_orbit(seed, n=30 + 40 * seed))
+        days.append(day)
+    means = np.stack([d.finalize()[VALUE].values[0] for d in days])
+    sigmas = np.stack([d.finalize()[UNCERTAINTY].values[0] for d in days])
+    result = composite(days, weighting="equal").finalize()
+    n_days = np.sum(np.isfinite(means), axis=0)
+    with np.errstate(invalid="ignore"):
+        expected = np.nanmean(means, axis=0)
+        expected_sigma = np.sqrt(np.nansum(sigmas**2, axis=0)) / n_days
+    np.testing.assert_allclose(result[VALUE].values[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(result[UNCERTAINTY].values[0], np.where(n_days > 0, expected_sigma, np.nan), rtol=1e-12)
+    np.testing.assert_array_equal(result[WEIGHT].values[0], n_days)
+    assert result.attrs["weighting"] == "equal"
+
+
+def test_merge_refuses_other_grids_and_weightings():
+    acc = GridAccumulator(GRID)
+    with pytest.raises(ValueError, match="different grids"):
+        acc.merge(GridAccumulator(GridSpec.from_bbox(10, 12, 20, 23, 0.25)))
+    with pytest.raises(ValueError, match="weighted"):
+        acc.merge(acc.normalized())
+    with pytest.raises(ValueError, match="no accumulators"):
+        composite([])
+
+
+def test_netcdf_round_trip(tmp_path):
+    acc = GridAccumulator(GRID)
+    acc.add_pixels(*random_orbit(7), time=np.datetime64("2020-03-25T12:00"), source="a.nc")
+    path = acc.to_netcdf(tmp_path / "l3.nc", history="created by a test")
+    ds = read_l3(path)
+    expected = acc.finalize()
+    for name in (VALUE, UNCERTAINTY, WEIGHT, PIXEL_COUNT, COUNT):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values)
+    assert ds.attrs["weighting"] == "weight" and ds.attrs["source_product"] == "a.nc"
+    back = GridAccumulator.from_dataset(ds)
+    assert back.grid == acc.grid
+    np.testing.assert_allclose(back.sums, acc.sums, rtol=1e-12, atol=1e-300)
+    assert back.time_start == np.datetime64("2020-03-25T12:00", "ns")
+    assert back.merge(acc).count == 2 * acc.count
