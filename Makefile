@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 system-packages:
 	@./workflow/scripts/ensure-system-packages
 
+# The main job on generated demo data: the Snakemake workflow with config/config.yaml
+# (the workflow profile profiles/default is picked up automatically).
 demo: venv
-	$(BIN)/s5p-lockdown synth results/demo/archive --start 2020-03-16 --end 2020-03-17 --baseline-year 2019
-	$(BIN)/s5p-lockdown inspect results/demo/archive/2020/03/16/*.nc
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
+	$(BIN)/s5p-lockdown summary results
 
 test: venv system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -31,3 +31,15 @@ def orbit_file(small_archive) -> Path:
     """A synthetic 2020 orbit over central Europe."""
     files = sorted((small_archive / "2020" / "03" / "25").glob("S5P_*.nc"))
     return files[len(files) // 2]
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory):
+    """The workflow run end to end once on a small synthetic archive (see
+    ``workflow_helpers.SMALL_CONFIG``); yields the folder holding ``config.yaml``,
+    ``results/`` and ``archive/``."""
+    from workflow_helpers import run_workflow, write_config
+
+    folder = tmp_path_factory.mktemp("workflow")
+    run_workflow(write_config(folder))
+    return folder

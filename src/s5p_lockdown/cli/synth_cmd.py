@@ -79,6 +79,6 @@ def synth(archive, start, end, baseline_years, seed, scenario, across_track_step
         noise=not no_noise, wind_scale=wind_scale,
         same_weather_every_year=same_weather_every_year,
     )
-    generator = ArchiveGenerator(settings, Scenario.read(scenario) if scenario else None)
+    generator = ArchiveGenerator(settings, Scenario.load(scenario))
     files = generator.generate(archive, days, progress=lambda msg: click.echo(msg, err=True))
     click.echo(f"wrote {len(files)} orbit files for {len(set(days))} days to {archive}")

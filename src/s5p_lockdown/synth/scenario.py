@@ -81,11 +81,19 @@ class Scenario:
         table.index.name = "iso3"
         return cls(table)
 
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Scenario:
+        """The scenario file at ``path``, or the default scenario when ``path`` is None."""
+        return cls.read(path) if path else cls.default()
+
     def write(self, path: str | Path) -> None:
+        """Write the scenario CSV atomically."""
+        from s5p_lockdown.outputs import write_csv
+
         out = self.table.copy()
         for column in ("start", "end"):
             out[column] = out[column].dt.strftime("%Y-%m-%d").fillna("")
-        out.to_csv(path, index_label="iso3")
+        write_csv(out, path, index_label="iso3")
 
     def reduction_on(self, day: date) -> dict[str, float]:
         """Reduction of each country active on ``day`` (countries with none are omitted)."""

@@ -1,0 +1,120 @@
+"""Daily products: synthesise a day of orbits (demo source) and grid a day's orbits.
+
+A daily grid is the ``weight``-weighted composite of every qa-filtered pixel of the day's
+orbits (the same as binning all of them at once), in the L3 schema of
+:mod:`s5p_lockdown.gridding.schema`, plus provenance attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from s5p_lockdown.errors import InvalidProductError
+from s5p_lockdown.gridding import GridSpec
+from s5p_lockdown.gridding.accumulator import GridAccumulator, write_netcdf
+from s5p_lockdown.io import read_l2
+from s5p_lockdown.outputs import provenance, write_atomically, write_csv
+
+log = logging.getLogger(__name__)
+
+
+def grid_day(
+    files: list[str | Path],
+    day: date,
+    grid: GridSpec,
+    out_path: str | Path,
+    qa_threshold: float = 0.75,
+    skip_invalid: bool = False,
+    config: dict | None = None,
+    threads: int = 1,
+) -> Path:
+    """Bin ``files`` (one day's orbits) into ``out_path`` (netCDF-4, written atomically).
+
+    A file that is not a valid L2 NO2 product raises :class:`InvalidProductError` naming it, or,
+    with ``skip_invalid``, is logged, left out and listed in the ``skipped_files`` attribute.
+    """
+    accumulator = GridAccumulator(grid, threads=threads)
+    used, skipped = [], []
+    for index, path in enumerate(map(Path, files), 1):
+        try:
+            dataset = read_l2(path, bbox=grid.bounds)
+        except InvalidProductError as exc:
+            if not skip_invalid:
+                raise
+            log.warning("skipping invalid file: %s", exc)
+            skipped.append(f"{path.name}: {exc.reason}")
+            continue
+        counted = accumulator.add_dataset(dataset, qa_threshold)
+        used.append(path.name)
+        log.info("%s [%d/%d] %s: %d pixels in the grid", day, index, len(files), path.name, counted)
+    ds = accumulator.finalize(history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}")
+    ds.attrs.update(provenance(config, used))
+    ds.attrs.update(
+        day=day.isoformat(),
+        qa_threshold=qa_threshold,
+        source_product=",".join(used),
+        skipped_files="; ".join(skipped),
+    )
+    return write_atomically(out_path, lambda tmp: write_netcdf(ds, tmp))
+
+
+def grid_days(
+    files_by_day: dict[date, list[str | Path]],
+    grid: GridSpec,
+    out_dir: str | Path,
+    **options,
+) -> list[Path]:
+    """:func:`grid_day` for several days, into ``out_dir/YYYY-MM-DD.nc``."""
+    out_dir = Path(out_dir)
+    return [
+        grid_day(files, day, grid, out_dir / f"{day:%Y-%m-%d}.nc", **options)
+        for day, files in sorted(files_by_day.items())
+    ]
+
+
+def synthesize_days(
+    archive: str | Path,
+    days: list[date],
+    settings: dict,
+    manifest_path: str | Path,
+    truth_path: str | Path,
+    scenario_path: str | Path | None = None,
+) -> dict[date, list[Path]]:
+    """Write the synthetic orbits of ``days`` under ``archive``, a manifest listing them (one
+    ``YYYY-MM-DD path`` line per orbit) and the days' noise-free country truth (CSV)."""
+    import pandas as pd
+
+    generator = _generator(json.dumps(settings, sort_keys=True, default=list), scenario_path)
+    files = {day: generator.write_day(Path(archive), day) for day in days}
+    truth = pd.concat([generator.daily_truth(day) for day in days], ignore_index=True)
+    write_csv(truth, truth_path, index=False)
+    lines = "".join(f"{day:%Y-%m-%d} {path}\n" for day, paths in files.items() for path in paths)
+    write_atomically(manifest_path, lambda tmp: tmp.write_text(lines))
+    return files
+
+
+def read_manifest(path: str | Path) -> dict[date, list[str]]:
+    """Files per day of a manifest written by :func:`synthesize_days`."""
+    files: dict[date, list[str]] = {}
+    for line in Path(path).read_text().splitlines():
+        day, file = line.split(maxsplit=1)
+        files.setdefault(date.fromisoformat(day), []).append(file)
+    return files
+
+
+@lru_cache(maxsize=4)
+def _generator(settings_json: str, scenario_path: str | Path | None):
+    """One generator per settings in a process (boundaries and truth lattice loaded once, when
+    the workflow runs many days in one process)."""
+    from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
+    from s5p_lockdown.synth.scenario import Scenario
+
+    settings = json.loads(settings_json)
+    settings["lat_band"] = tuple(settings["lat_band"])
+    settings["box"] = tuple(settings["box"])
+    settings["wind_scale"] = {int(k): v for k, v in settings["wind_scale"].items()}
+    return ArchiveGenerator(SynthSettings(**settings), Scenario.load(scenario_path))

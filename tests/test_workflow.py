@@ -1,0 +1,191 @@
+"""The Snakemake workflow end to end: outputs, recovered reductions, reruns, bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from s5p_lockdown.gridding import GridSpec
+from s5p_lockdown.lockdowns import load_lockdown_dates
+from s5p_lockdown.plan import week_of
+from s5p_lockdown.regions import load_or_build_masks
+from workflow_helpers import ROOT, SNAKEMAKE, run_workflow, write_config
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE = 0.03
+"""Recovered minus expected change, in fraction (3 percentage points). With identical weather
+in both years, retrieval noise averages out (thousands of pixels per window: < 0.1 pp) and
+what remains is sampling: clouds and orbit tracks differ between the two windows' days, and
+footprints of ~35 km pixels straddle coasts and borders (a coastal cell mixes reduced land and
+unreduced sea). The bootstrap intervals of these countries are 1-5 pp wide; 3 pp covers the
+sampling plus the smearing bias measured for countries larger than ~90,000 km2."""
+
+
+def _expected_changes(folder: Path) -> pd.Series:
+    """post_analysis / post_baseline - 1 from the generator's noise-free daily truth, over the
+    same windows the workflow used."""
+    truth = pd.read_csv(folder / "archive" / "truth_daily.csv", parse_dates=["date"])
+    windows = pd.read_csv(folder / "results" / "stats" / "windows.csv", parse_dates=["start", "end"])
+    expected = {}
+    for iso3, group in windows[(windows["period"] == "post") & (windows["iso3"] != "EUROPE")].groupby("iso3"):
+        means = {}
+        for role, rows in group.groupby("role"):
+            days = set()
+            for start, end in rows[["start", "end"]].itertuples(index=False):
+                days |= set(pd.date_range(start, end))
+            sel = truth[(truth["iso3"] == iso3) & truth["date"].isin(days)]
+            means[role] = sel["no2_truth"].mean()
+        expected[iso3] = means["analysis"] / means["baseline"] - 1
+    return pd.Series(expected)
+
+
+def test_outputs_exist_with_provenance(workflow_run):
+    results = workflow_run / "results"
+    stats = pd.read_csv(results / "stats" / "country_stats.csv")
+    assert set(stats["iso3"]) == {"ITA", "ESP", "FRA", "DEU", "POL", "ROU", "SWE"}
+    daily = pd.read_csv(results / "stats" / "country_daily.csv")
+    assert {"date", "iso3", "mean_no2", "coverage", "pixels"} <= set(daily.columns)
+    weeks = {p.name for p in (results / "daily").iterdir()}
+    windows = pd.read_csv(results / "stats" / "windows.csv", parse_dates=["start", "end"])
+    needed = {week_of(d.date()) for s, e in windows[["start", "end"]].itertuples(index=False)
+              for d in pd.date_range(s, e)}
+    assert weeks == needed  # whole ISO weeks are the unit of work
+    assert all(len(list((results / "daily" / w).glob("*.nc"))) == 7 for w in weeks)
+    day = xr.open_dataset(results / "daily" / "2020-W12" / "2020-03-18.nc")
+    assert day.attrs["harp_operation"] == "bin_spatial(121,35,0.25,161,-10,0.25)"
+    assert day.attrs["processor_versions"] == "2.4.0"
+    assert len(day.attrs["input_digest"]) == 64 and day.attrs["source_product"].count("S5P_") >= 3
+    composites = sorted(p.name for p in (results / "composites").glob("*.nc"))
+    assert "2020-03-15_2020-03-28.nc" in composites  # Europe/Sweden reference window
+    provenance = json.loads((results / "stats" / "provenance.json").read_text())
+    assert provenance["software"].startswith("s5p-lockdown")
+    assert json.loads(provenance["config"])["countries"][0] == "ITA"
+    assert not list(results.rglob("*.tmp"))
+
+
+def test_recovers_injected_reductions(workflow_run):
+    stats = pd.read_csv(workflow_run / "results" / "stats" / "country_stats.csv").set_index("iso3")
+    scenario = pd.read_csv(workflow_run / "archive" / "scenario.csv").set_index("iso3")
+    expected = _expected_changes(workflow_run)
+    for iso3 in ("ITA", "ESP", "FRA", "DEU", "POL", "ROU"):
+        row = stats.loc[iso3]
+        assert row["status"] == "ok", row["reason"]
+        # identical weather: the noise-free expectation is the injected reduction
+        assert expected[iso3] == pytest.approx(-scenario.loc[iso3, "reduction"], abs=0.005)
+        assert abs(row["change_post_vs_baseline"] - expected[iso3]) <= TOLERANCE, iso3
+        assert row["change_post_vs_baseline_low"] < row["change_post_vs_baseline"] < row["change_post_vs_baseline_high"]
+        assert row["significant_post_vs_baseline"]
+    sweden = stats.loc["SWE"]
+    assert sweden["reference_window"] and sweden["measure"] == "none"
+    assert abs(sweden["change_post_vs_baseline"]) <= TOLERANCE
+    assert not sweden["significant_post_vs_baseline"] or abs(sweden["change_post_vs_baseline"]) < 0.02
+
+
+def test_country_means_match_the_composites(workflow_run):
+    """A window's country mean from the daily table (Σ S / Σ A over days) equals the
+    area-weighted mean of the window's composite (cos(lat) x fraction x weight): the identity
+    the statistics rely on."""
+    results = workflow_run / "results"
+    stats = pd.read_csv(results / "stats" / "country_stats.csv").set_index("iso3")
+    row = stats.loc["FRA"]
+    with xr.open_dataset(results / "composites" / f"{row['post_start']}_{row['post_end']}.nc") as ds:
+        value = ds["tropospheric_NO2_column_number_density"].values[0]
+        weight = np.nan_to_num(ds["weight"].values[0])
+        latitude = ds["latitude"].values
+    masks = load_or_build_masks(GridSpec.from_harp("121,35,0.25,161,-10,0.25"), results / "masks",
+                                list(load_lockdown_dates().index))
+    cell = np.cos(np.radians(latitude))[:, None] * masks.sel(country="FRA").values * weight
+    ok = np.isfinite(value)
+    composite_mean = (cell[ok] * value[ok]).sum() / cell[ok].sum()
+    daily = pd.read_csv(results / "stats" / "country_daily.csv")
+    days = daily[(daily["iso3"] == "FRA") & daily["date"].between(row["post_start"], row["post_end"])]
+    assert len(days) == row["calendar_days_post_analysis"] == 14
+    daily_mean = days["sum_weighted_no2"].sum() / days["sum_weight"].sum()
+    assert composite_mean == pytest.approx(daily_mean, rel=1e-9)
+    usable = days[days["coverage"] >= 0.1]
+    assert row["days_post_analysis"] == len(usable)
+    assert row["mean_post_analysis"] == pytest.approx(
+        usable["sum_weighted_no2"].sum() / usable["sum_weight"].sum(), rel=1e-12)
+
+
+def test_rerun_with_new_dates_regrids_nothing_already_gridded(workflow_run, tmp_path):
+    longer = tmp_path / "longer.yaml"
+    longer.write_text((ROOT / "config" / "long_windows.yaml").read_text())
+    result = run_workflow(workflow_run / "config.yaml", longer, args=["-n"])
+    text = result.stdout + result.stderr
+    done = {p.name for p in (workflow_run / "results" / "daily").iterdir()}
+    scheduled = set(re.findall(r"Gridding the orbits of (\d{4}-W\d{2})", text))
+    assert scheduled, text[-3000:]  # the longer windows need more weeks...
+    assert not scheduled & done, f"regridding already gridded weeks {scheduled & done}"
+    assert "period_composites" in text and "country_stats" in text  # ...and new aggregates
+
+
+def test_rerun_with_same_config_does_nothing(workflow_run):
+    result = run_workflow(workflow_run / "config.yaml", args=["-n"])
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"colour": "red"}, r"colour"),
+        ({"grid": {"resolution": 0.25, "south": 35.0, "north": 65.0, "west": -10.0, "east": 30.0, "step": 1}}, r"step"),
+        ({"windows": {"pre_days": 7, "post_days": 14, "reference_start": "2020-04-15",
+                      "reference_end": "2020-03-15"}}, r"reference_window end .* before its start"),
+        ({"countries": ["FRA", "XYZ"]}, r"countries: unknown country code\(s\) \['XYZ'\]"),
+        ({"lockdown_overrides": {"FRA": {"lockdown_start": "2020-03-17", "lockdown_end": "2020-03-01"}}},
+         r"lockdown_overrides.FRA: lockdown_end 2020-03-01 is before lockdown_start"),
+        ({"qa_threshold": 1.5}, r"qa_threshold"),
+        ({"grid": {"resolution": 0.3, "south": 35.0, "north": 65.0, "west": -10.0, "east": 30.0}},
+         r"not a whole number"),
+    ],
+)
+def test_bad_config_fails_before_any_job(tmp_path, overrides, message):
+    config = write_config(tmp_path, overrides)
+    result = run_workflow(config, args=["-n"], check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_local_source_window_without_data_is_a_clear_error(tmp_path, small_archive):
+    config = write_config(tmp_path, {"source": {"kind": "local", "archive": str(small_archive)}})
+    result = run_workflow(config, args=["-n"], check=False)
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert "no data for these windows" in text and "ITA pre 2020" in text
+    assert "on_missing_data" in text
+
+
+def test_killed_run_resumes_without_redoing_finished_outputs(tmp_path):
+    config = write_config(tmp_path, {"countries": ["FRA", "SWE"]})
+    command = SNAKEMAKE + ["--cores", "2", "--configfile", str(config)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    daily = tmp_path / "results" / "daily"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (daily.exists() and any(daily.iterdir())):
+        time.sleep(0.5)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGKILL)  # a crash: no clean-up by Snakemake
+    process.wait()
+    finished = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("manifests/*.txt")}
+    assert finished, "the run was killed before finishing any week"
+    run_workflow(config, args=["--unlock"])
+    result = run_workflow(config, args=["--rerun-incomplete"])
+    assert (tmp_path / "results" / "stats" / "country_stats.csv").exists()
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
+    assert "synthesize_week" in result.stdout + result.stderr or len(finished) == 12

@@ -1,0 +1,47 @@
+# Validation of the config and the plan (grid, windows, days, input files): one place,
+# computed by the package before any job runs.
+from datetime import date
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.plan import make_plan
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=True)
+
+try:
+    PLAN = make_plan(config)
+except S5PLockdownError as error:
+    raise WorkflowError(f"invalid configuration: {error}") from None
+
+R = str(PLAN.results)
+ARCHIVE = config["source"]["archive"]
+DAY_PATTERN = r"\d{4}-\d{2}-\d{2}"
+WINDOW_PATTERN = r"\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}"
+
+
+wildcard_constraints:
+    day=DAY_PATTERN,
+    window=WINDOW_PATTERN,
+
+
+def day_of(wildcards):
+    return date.fromisoformat(wildcards.day)
+
+
+def week_dirs():
+    return [PLAN.week_dir(w) for w in PLAN.weeks]
+
+
+def final_outputs():
+    outputs = [
+        f"{R}/composites",
+        f"{R}/stats/country_stats.csv",
+        f"{R}/stats/country_daily.csv",
+        f"{R}/stats/windows.csv",
+    ]
+    if PLAN.source == "synthetic":
+        outputs += [f"{ARCHIVE}/truth_daily.csv", f"{ARCHIVE}/scenario.csv"]
+    return outputs

@@ -1,0 +1,22 @@
+# Period composites, one file per distinct window (shared by countries with the same dates),
+# all made by one job: they are cheap, and many small jobs cost more in scheduling than work.
+from s5p_lockdown.composites import period_composites
+
+
+rule period_composites:
+    input:
+        [PLAN.week_dir(w) for w in PLAN.weeks],
+    output:
+        directory(f"{R}/composites"),
+    params:
+        weighting=config["composite_weighting"],
+        windows={w: PLAN.window_span(w) for w in PLAN.window_ids},
+    resources:
+        mem_mb=1000,
+    log:
+        f"{R}/logs/period_composites.log",
+    message:
+        "Compositing the daily grids of every window"
+    run:
+        with log_to(log[0]):
+            period_composites(params.windows, PLAN.daily_path, output[0], params.weighting)
