@@ -68,8 +68,10 @@ def grid_days(
     out_dir: str | Path,
     **options,
 ) -> list[Path]:
-    """:func:`grid_day` for several days, into ``out_dir/YYYY-MM-DD.nc``."""
+    """:func:`grid_day` for several days, into ``out_dir/YYYY-MM-DD.nc``. ``out_dir`` is
+    created even when no day has data (e.g. a week the catalogue has no orbit for)."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     return [
         grid_day(files, day, grid, out_dir / f"{day:%Y-%m-%d}.nc", **options)
         for day, files in sorted(files_by_day.items())
@@ -97,8 +99,29 @@ def synthesize_days(
     return files
 
 
+def fetch_days(
+    archive: str | Path,
+    days: list[date],
+    bbox: tuple[float, float, float, float],
+    settings: dict,
+    manifest_path: str | Path,
+) -> dict[date, list[Path]]:
+    """Download from the Copernicus Data Space what ``archive`` lacks for ``days`` over
+    ``bbox`` and write a manifest of the days' files (same format as :func:`synthesize_days`)."""
+    from s5p_lockdown.acquire import fetch_for_days
+    from s5p_lockdown.archive import overpass_day
+    from s5p_lockdown.filenames import ProductName
+
+    files: dict[date, list[Path]] = {}
+    for path in fetch_for_days(days, bbox, Path(archive), settings):
+        files.setdefault(overpass_day(ProductName.parse(path)), []).append(path)
+    lines = "".join(f"{day:%Y-%m-%d} {path}\n" for day, paths in sorted(files.items()) for path in paths)
+    write_atomically(manifest_path, lambda tmp: tmp.write_text(lines))
+    return files
+
+
 def read_manifest(path: str | Path) -> dict[date, list[str]]:
-    """Files per day of a manifest written by :func:`synthesize_days`."""
+    """Files per day of a manifest written by :func:`synthesize_days` or :func:`fetch_days`."""
     files: dict[date, list[str]] = {}
     for line in Path(path).read_text().splitlines():
         day, file = line.split(maxsplit=1)

@@ -6,11 +6,16 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
+from s5p_lockdown.errors import S5PLockdownError
+
 
 @contextmanager
 def log_to(path: str | Path, level: int = logging.INFO):
-    """Attach a file handler for ``path`` to the root logger for the duration of the block;
-    an exception is logged with its traceback before it propagates."""
+    """Attach a file handler for ``path`` to the root logger for the duration of the block.
+
+    An exception is logged before it propagates: the project's own errors (bad input, bad
+    configuration, missing credentials) as their one-line message, anything else with its
+    traceback."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
@@ -21,6 +26,9 @@ def log_to(path: str | Path, level: int = logging.INFO):
     root.setLevel(min(previous, level) if previous else level)
     try:
         yield
+    except S5PLockdownError as error:
+        logging.getLogger("s5p_lockdown").error("%s", error)
+        raise
     except Exception:
         logging.getLogger("s5p_lockdown").exception("job failed")
         raise

@@ -80,6 +80,13 @@ class Plan:
         return list(self.all_countries)
 
     @property
+    def cdse_settings(self) -> dict:
+        """Acquisition settings (:meth:`s5p_lockdown.acquire.AcquireSettings.from_mapping`)."""
+        settings = {k: v for k, v in self.config["source"]["cdse"].items() if v is not None}
+        settings["stream_preference"] = self.config["source"]["stream_preference"]
+        return settings
+
+    @property
     def synthetic_settings(self) -> dict:
         s = dict(self.config["synthetic"])
         s.pop("scenario", None)
@@ -188,8 +195,6 @@ def make_plan(config: dict) -> Plan:
                 plan.files_by_day[day] = list(group["path"])
         plan.days = sorted(plan.files_by_day)
         _check_data_coverage(plan, config["source"]["on_missing_data"])
-    elif source == "cdse":
-        raise ConfigError("source.kind: 'cdse' is not available yet; use 'synthetic' or 'local'")
     return plan
 
 

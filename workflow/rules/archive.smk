@@ -1,57 +1,82 @@
-# Input orbits, by ISO week: generated (synthetic source) or indexed from an existing archive
-# (local source: PLAN.files_by_day, built from file names when the workflow starts).
-from s5p_lockdown.daily import read_manifest, synthesize_days
+# Input orbits, by ISO week: generated (synthetic source), downloaded (cdse source; both write
+# a manifest of the week's files) or indexed from an existing archive (local source:
+# PLAN.files_by_day, built from file names when the workflow starts).
+from s5p_lockdown.daily import fetch_days, read_manifest, synthesize_days
 from s5p_lockdown.logs import log_to
 from s5p_lockdown.outputs import write_csv
 from s5p_lockdown.plan import days_of_week
 
 
-rule synthesize_week:
-    output:
-        manifest=f"{ARCHIVE}/manifests/{{week}}.txt",
-        truth=f"{ARCHIVE}/truth/{{week}}.csv",
-    params:
-        settings=PLAN.synthetic_settings,
-        scenario=config["synthetic"]["scenario"],
-    log:
-        f"{R}/logs/synthesize_week/{{week}}.log",
-    message:
-        "Generating the synthetic orbits of {wildcards.week}"
-    resources:
-        mem_mb=600,
-    run:
-        with log_to(log[0]):
-            synthesize_days(ARCHIVE, days_of_week(wildcards.week), params.settings,
-                            output.manifest, output.truth, params.scenario)
+if PLAN.source == "cdse":
 
-rule synthetic_truth:
-    input:
-        [f"{ARCHIVE}/truth/{week}.csv" for week in PLAN.weeks],
-    output:
-        truth=f"{ARCHIVE}/truth_daily.csv",
-        scenario=f"{ARCHIVE}/scenario.csv",
-    params:
-        scenario=config["synthetic"]["scenario"],
-    log:
-        f"{R}/logs/synthetic_truth.log",
-    message:
-        "Collecting the noise-free truth and the scenario of the synthetic archive"
-    run:
-        import pandas as pd
+    rule fetch_week:
+        output:
+            manifest=f"{ARCHIVE}/manifests/{{week}}.txt",
+        params:
+            settings=PLAN.cdse_settings,
+            bbox=PLAN.grid.bounds,
+        log:
+            f"{R}/logs/fetch_week/{{week}}.log",
+        message:
+            "Downloading the orbits of {wildcards.week} from the Copernicus Data Space"
+        resources:
+            **job_resources(mem_mb=500, disk_mb=1000),
+        run:
+            with log_to(log[0]):
+                fetch_days(ARCHIVE, days_of_week(wildcards.week), params.bbox, params.settings,
+                           output.manifest)
 
-        from s5p_lockdown.synth.scenario import Scenario
 
-        with log_to(log[0]):
-            write_csv(pd.concat(pd.read_csv(p) for p in input), output.truth, index=False)
-            Scenario.load(params.scenario).write(output.scenario)
+if PLAN.source == "synthetic":
+
+    rule synthesize_week:
+        output:
+            manifest=f"{ARCHIVE}/manifests/{{week}}.txt",
+            truth=f"{ARCHIVE}/truth/{{week}}.csv",
+        params:
+            settings=PLAN.synthetic_settings,
+            scenario=config["synthetic"]["scenario"],
+        log:
+            f"{R}/logs/synthesize_week/{{week}}.log",
+        message:
+            "Generating the synthetic orbits of {wildcards.week}"
+        resources:
+            **job_resources(mem_mb=600, disk_mb=1000),
+        run:
+            with log_to(log[0]):
+                synthesize_days(ARCHIVE, days_of_week(wildcards.week), params.settings,
+                                output.manifest, output.truth, params.scenario)
+
+    rule synthetic_truth:
+        input:
+            [f"{ARCHIVE}/truth/{week}.csv" for week in PLAN.weeks],
+        output:
+            truth=f"{ARCHIVE}/truth_daily.csv",
+            scenario=f"{ARCHIVE}/scenario.csv",
+        params:
+            scenario=config["synthetic"]["scenario"],
+        log:
+            f"{R}/logs/synthetic_truth.log",
+        message:
+            "Collecting the noise-free truth and the scenario of the synthetic archive"
+        run:
+            import pandas as pd
+
+            from s5p_lockdown.synth.scenario import Scenario
+
+            with log_to(log[0]):
+                write_csv(pd.concat(pd.read_csv(p) for p in input), output.truth, index=False)
+                Scenario.load(params.scenario).write(output.scenario)
+
 
 def orbit_inputs(wildcards):
-    """The week's orbit files (local source) or the manifest listing them (synthetic)."""
-    if PLAN.source == "synthetic":
-        return [f"{ARCHIVE}/manifests/{wildcards.week}.txt"]
-    return [f for d in PLAN.week_days(wildcards.week) for f in PLAN.files_by_day[d]]
+    """The week's orbit files (local source) or the manifest listing them."""
+    if PLAN.source == "local":
+        return [f for d in PLAN.week_days(wildcards.week) for f in PLAN.files_by_day[d]]
+    return [f"{ARCHIVE}/manifests/{wildcards.week}.txt"]
+
 
 def orbit_files_by_day(week, inputs):
-    if PLAN.source == "synthetic":
-        return read_manifest(inputs[0])
-    return {d: PLAN.files_by_day[d] for d in PLAN.week_days(week)}
+    if PLAN.source == "local":
+        return {d: PLAN.files_by_day[d] for d in PLAN.week_days(week)}
+    return read_manifest(inputs[0])
