@@ -27,6 +27,16 @@ wildcard_constraints:
     window=WINDOW_PATTERN,
 
 
+def job_resources(mem_mb, disk_mb, **extra):
+    """A rule's memory and scratch-disk needs, declared once (``resources: **job_resources(...)``):
+    Snakemake's own ``mem_mb``/``disk_mb`` (honoured locally with ``--resources``) and the
+    HTCondor requests, because snakemake-executor-plugin-htcondor reads only its own keys
+    (``htcondor_request_mem_mb``/``htcondor_request_disk_mb`` -> request_memory/request_disk).
+    Threads need no mapping: the plugin submits ``request_cpus`` = the job's threads."""
+    return dict(mem_mb=mem_mb, disk_mb=disk_mb, htcondor_request_mem_mb=mem_mb,
+                htcondor_request_disk_mb=disk_mb, **extra)
+
+
 def day_of(wildcards):
     return date.fromisoformat(wildcards.day)
 
