@@ -8,7 +8,10 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test venv system-packages clean
 
+# The venv, plus the condor profile linked into ~/.config/snakemake so that
+# `snakemake --profile condor` resolves (cheap and idempotent: runs every time).
 venv: $(STAMP)
+	@./workflow/scripts/install-profiles
 
 # Reinstall when the dependency declaration changes.
 $(STAMP): pyproject.toml

@@ -2,7 +2,10 @@
 
 A daily grid is the ``weight``-weighted composite of every qa-filtered pixel of the day's
 orbits (the same as binning all of them at once), in the L3 schema of
-:mod:`s5p_lockdown.gridding.schema`, plus provenance attributes.
+:mod:`s5p_lockdown.gridding.schema`, plus provenance attributes and, when the orbits carry
+near-surface wind (processor >= 1.3), ``wind_speed`` (m s-1): the area-weighted mean of
+``hypot(eastward_wind, northward_wind)`` over the same qa-filtered pixels, for weather
+normalisation. Without wind in any orbit, ``wind_speed`` is all NaN.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from s5p_lockdown.errors import InvalidProductError
-from s5p_lockdown.gridding import GridSpec
+from s5p_lockdown.gridding import GridSpec, schema
 from s5p_lockdown.gridding.accumulator import GridAccumulator, write_netcdf
 from s5p_lockdown.io import read_l2
 from s5p_lockdown.outputs import provenance, write_atomically, write_csv
@@ -38,6 +43,7 @@ def grid_day(
     with ``skip_invalid``, is logged, left out and listed in the ``skipped_files`` attribute.
     """
     accumulator = GridAccumulator(grid, threads=threads)
+    wind = GridAccumulator(grid, threads=threads)
     used, skipped = [], []
     for index, path in enumerate(map(Path, files), 1):
         try:
@@ -49,9 +55,16 @@ def grid_day(
             skipped.append(f"{path.name}: {exc.reason}")
             continue
         counted = accumulator.add_dataset(dataset, qa_threshold)
+        _add_wind(wind, dataset, qa_threshold)
         used.append(path.name)
         log.info("%s [%d/%d] %s: %d pixels in the grid", day, index, len(files), path.name, counted)
     ds = accumulator.finalize(history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}")
+    # raw values: the wind accumulator has no time range, so its coordinates would not align
+    ds["wind_speed"] = (ds[schema.VALUE].dims, wind.finalize()[schema.VALUE].values, {
+        "units": "m s-1", "long_name": "near-surface wind speed, mean over the NO2 pixels",
+        "description": "area-weighted mean of hypot(eastward_wind, northward_wind) of the "
+                       "qa-filtered pixels (ECMWF, in the L2 files); NaN without wind data",
+    })
     ds.attrs.update(provenance(config, used))
     ds.attrs.update(
         day=day.isoformat(),
@@ -60,6 +73,20 @@ def grid_day(
         skipped_files="; ".join(skipped),
     )
     return write_atomically(out_path, lambda tmp: write_netcdf(ds, tmp))
+
+
+def _add_wind(accumulator: GridAccumulator, dataset, qa_threshold: float) -> None:
+    """Bin the wind speed of the pixels that pass the NO2 filter (skip orbits without wind)."""
+    if "eastward_wind" not in dataset or "northward_wind" not in dataset:
+        return
+    column = dataset["nitrogendioxide_tropospheric_column"].values
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(column) & (dataset["qa_value"].values > qa_threshold)
+    speed = np.hypot(dataset["eastward_wind"].values, dataset["northward_wind"].values)
+    accumulator.add_pixels(
+        np.where(keep, speed, np.nan), np.zeros_like(speed),
+        dataset["latitude_bounds"].values, dataset["longitude_bounds"].values,
+    )
 
 
 def grid_days(

@@ -60,6 +60,19 @@ class Plan:
         return self.windows[self.windows["iso3"] != MAP_COUNTRY]
 
     @property
+    def hotspot_windows(self) -> pd.DataFrame:
+        """Windows of the hotspots of the analysed countries: each hotspot takes its
+        country's windows (``iso3`` = hotspot name, ``country`` = the country's ISO3)."""
+        from s5p_lockdown.regions import hotspot_countries
+
+        frames = []
+        for name, iso3 in hotspot_countries(self.config["hotspots"]).items():
+            rows = self.country_windows[self.country_windows["iso3"] == iso3]
+            if len(rows):
+                frames.append(rows.assign(iso3=name, country=iso3))
+        return pd.concat(frames, ignore_index=True) if frames else self.country_windows.iloc[:0]
+
+    @property
     def window_ids(self) -> list[str]:
         return sorted(self.windows["window"].unique())
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+import shapely.affinity
 import xarray as xr
 
 from s5p_lockdown.errors import ConfigError, S5PLockdownError
@@ -259,16 +260,20 @@ def _float32_down(values: np.ndarray) -> np.ndarray:
 
 
 def country_fraction_masks(
-    grid: GridSpec, countries: Mapping[str, Country], iso3_list: Iterable[str] | None = None
+    grid: GridSpec,
+    countries: Mapping[str, Country],
+    iso3_list: Iterable[str] | None = None,
+    exclusive: bool = True,
 ) -> xr.DataArray:
     """Fraction (0-1) of each grid cell's planar lon/lat area inside each country.
 
     ``iso3_list`` picks and orders the countries (default: all of ``countries``); an unknown
     code raises :class:`ConfigError`. Returns a float32 DataArray ``country_fraction`` with dims
     ``(country, latitude, longitude)``, coordinates ``country`` (ISO3), ``country_name`` and the
-    cell centres (degrees). For every cell the sum over countries is at most 1: where a
-    boundary file's polygons overlap, the overlapping fractions are scaled down to sum to 1.
-    Values are rounded towards zero to float32.
+    cell centres (degrees). With ``exclusive`` (countries), for every cell the sum over
+    countries is at most 1: where a boundary file's polygons overlap, the overlapping fractions
+    are scaled down to sum to 1; ``exclusive=False`` keeps each region's own fraction (for
+    regions that may overlap, such as hotspots). Values are rounded towards zero to float32.
     """
     codes = _select(countries, iso3_list)
     lat_edges, lon_edges = grid.lat_edges, grid.lon_edges
@@ -281,7 +286,7 @@ def country_fraction_masks(
         windows.append((window, fractions))
 
     masks = np.zeros((len(codes), *grid.shape), dtype=np.float32)
-    over = total > 1.0
+    over = total > 1.0 if exclusive else np.zeros(grid.shape, bool)
     for k, (window, fractions) in enumerate(windows):
         scale = np.where(over[window], total[window], 1.0)
         masks[k][window] = _float32_down(fractions / scale)
@@ -371,3 +376,58 @@ def load_or_build_masks(
     _write_atomically(masks, cache_file)
     log.info("wrote country masks %s (%d countries, grid %s)", cache_file, len(masks), grid)
     return masks
+
+
+# --- hotspots -----------------------------------------------------------------------------------
+KM_PER_DEGREE = 111.195
+"""Kilometres per degree of latitude (spherical Earth, R = 6371 km)."""
+
+
+def load_hotspots(path: str | Path | None = None) -> dict[str, Country]:
+    """Hotspots (cities, industrial regions) as circular regions, by name.
+
+    The table (default: the shipped ``hotspots.csv``) has columns ``name, iso3, kind, lat, lon,
+    radius_km``; each becomes a polygon of the circle of ``radius_km`` around (lat, lon) in the
+    lon/lat plane (an ellipse 1/cos(lat) wider in longitude). The regions' ``iso3`` field
+    holds the hotspot name; :func:`hotspot_countries` gives each hotspot's country.
+    """
+    table = _hotspot_table(path)
+    regions = {}
+    for row in table.itertuples(index=False):
+        radius_lat = row.radius_km / KM_PER_DEGREE
+        radius_lon = radius_lat / max(np.cos(np.radians(row.lat)), 0.05)
+        circle = shapely.affinity.scale(
+            shapely.Point(row.lon, row.lat).buffer(1.0, quad_segs=16), radius_lon, radius_lat
+        )
+        regions[row.name] = Country(row.name, "", f"{row.name} ({row.iso3})", True, circle)
+    return regions
+
+
+def hotspot_countries(path: str | Path | None = None) -> dict[str, str]:
+    """Hotspot name -> ISO3 code of its country."""
+    table = _hotspot_table(path)
+    return dict(zip(table["name"], table["iso3"]))
+
+
+def _hotspot_table(path: str | Path | None):
+    import pandas as pd
+
+    from s5p_lockdown.resources import resource_path
+
+    source = Path(path) if path else resource_path("hotspots.csv")
+    try:
+        table = pd.read_csv(source)
+    except (OSError, ValueError) as exc:
+        raise BoundaryFileError(source, f"cannot read the hotspot table: {exc}") from None
+    missing = {"name", "iso3", "lat", "lon", "radius_km"} - set(table.columns)
+    if missing:
+        raise BoundaryFileError(source, f"hotspot table lacks column(s) {sorted(missing)}")
+    if table["name"].duplicated().any():
+        raise BoundaryFileError(source, f"duplicate hotspot names {sorted(table['name'][table['name'].duplicated()])}")
+    return table
+
+
+def hotspot_masks(grid: GridSpec, path: str | Path | None = None) -> xr.DataArray:
+    """Fraction of each grid cell inside each hotspot circle (dims country=hotspot name,
+    latitude, longitude); hotspots may overlap (e.g. Milan inside the Po Valley)."""
+    return country_fraction_masks(grid, load_hotspots(path), exclusive=False)

@@ -23,6 +23,10 @@ each of the four windows, keeping each day's cells together, so spatial correlat
 day is kept and day-to-day (weather) variability, which dominates, is what is resampled).
 A window with fewer than ``min_days`` usable days (a day is usable when at least
 ``min_day_coverage`` of the country's area has data) gives NaN and a reason.
+
+Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) are described in
+:mod:`s5p_lockdown.weather`. The same functions serve hotspots: their "iso3" is the hotspot's
+code and their windows are those of the hotspot's country.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from s5p_lockdown.gridding import schema
+from s5p_lockdown.weather import weather_statistics
 
 GROUPS = (("pre", "analysis"), ("post", "analysis"), ("pre", "baseline"), ("post", "baseline"))
 CHANGES = ("post_vs_baseline", "post_vs_pre", "adjusted")
@@ -57,7 +62,8 @@ def _cell_area_weights(latitude: np.ndarray, n_lon: int) -> np.ndarray:
 def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.DataFrame:
     """Daily country table: one row per (date, iso3) with ``mean_no2`` (mol m-2, NaN without
     data), ``sum_weighted_no2`` (S), ``sum_weight`` (A), ``coverage`` (fraction of the
-    country's area with data, 0-1), ``pixels`` (Σ f x pixel_count, rounded) and ``orbits``.
+    country's area with data, 0-1), ``pixels`` (Σ f x pixel_count, rounded), ``orbits`` and
+    ``wind_speed`` (m s-1, same area weighting; NaN when the grids have no wind).
 
     Daily files are named ``YYYY-MM-DD.nc``; ``masks`` is (country, latitude, longitude) on the
     same grid.
@@ -74,12 +80,16 @@ def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.Data
             weight = np.nan_to_num(ds[schema.WEIGHT].values[0].ravel())
             pixels = np.clip(ds[schema.PIXEL_COUNT].values[0].ravel(), 0, None).astype(np.float64)
             orbits = len([s for s in ds.attrs.get("source_product", "").split(",") if s])
+            speed = ds["wind_speed"].values[0].ravel() if "wind_speed" in ds else np.full(value.shape, np.nan)
         has_data = np.isfinite(value) & (weight > 0)
         x = np.where(has_data, value, 0.0)
         w = np.where(has_data, weight, 0.0)
         s = area_fraction @ (w * x)
         a = area_fraction @ w
         covered = area_fraction @ has_data.astype(np.float64)
+        has_wind = has_data & np.isfinite(speed)
+        wind_weight = area_fraction @ np.where(has_wind, weight, 0.0)
+        wind_sum = area_fraction @ np.where(has_wind, weight * speed, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             frames.append(
                 pd.DataFrame(
@@ -92,6 +102,7 @@ def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.Data
                         "coverage": np.where(country_area > 0, covered / country_area, 0.0),
                         "pixels": np.rint(fractions @ pixels).astype(np.int64),
                         "orbits": orbits,
+                        "wind_speed": np.where(wind_weight > 0, wind_sum / np.where(wind_weight > 0, wind_weight, 1), np.nan),
                     }
                 )
             )
@@ -147,7 +158,7 @@ def country_statistics(
             str(y) for y in sorted(country_windows.loc[country_windows["role"] == "baseline", "year"].unique())
         )
         of_country = daily[daily["iso3"] == iso3]
-        means, samples, reasons = {}, {}, []
+        means, samples, reasons, group_days = {}, {}, [], {}
         rng = np.random.default_rng([settings.seed, zlib.crc32(iso3.encode())])
         for period, role in GROUPS:
             spans = country_windows[(country_windows["period"] == period) & (country_windows["role"] == role)]
@@ -156,6 +167,7 @@ def country_statistics(
                 days.update(pd.date_range(start, end).date)
             in_window = of_country[of_country["date"].isin(days)]
             usable = in_window[(in_window["sum_weight"] > 0) & (in_window["coverage"] >= settings.min_day_coverage)]
+            group_days[(period, role)] = usable
             key = f"{period}_{role}"
             row[f"days_{key}"] = len(usable)
             row[f"calendar_days_{key}"] = len(days)
@@ -180,6 +192,7 @@ def country_statistics(
             row[f"change_{name}_low"] = float(low)
             row[f"change_{name}_high"] = float(high)
             row[f"significant_{name}"] = bool(np.isfinite(low) and (low > 0 or high < 0))
+        row.update(weather_statistics(group_days, settings.min_days, settings.bootstrap, tail, rng))
         row["status"] = "ok" if not reasons else "insufficient data"
         row["reason"] = "; ".join(reasons)
         rows.append(row)

@@ -49,6 +49,7 @@ def final_outputs():
     outputs = [
         f"{R}/composites",
         f"{R}/stats/country_stats.csv",
+        f"{R}/stats/hotspot_stats.csv",
         f"{R}/stats/country_daily.csv",
         f"{R}/stats/windows.csv",
     ]

@@ -12,7 +12,7 @@ rule period_composites:
         weighting=config["composite_weighting"],
         windows={w: PLAN.window_span(w) for w in PLAN.window_ids},
     resources:
-        mem_mb=1000,
+        **job_resources(mem_mb=1000, disk_mb=500),
     log:
         f"{R}/logs/period_composites.log",
     message:

@@ -15,7 +15,7 @@ rule grid_week:
         skip_invalid=config["source"]["skip_invalid_files"],
     threads: config["gridding"]["threads"]
     resources:
-        mem_mb=800,
+        **job_resources(mem_mb=800, disk_mb=500),
     log:
         f"{R}/logs/grid_week/{{week}}.log",
     message:

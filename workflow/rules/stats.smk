@@ -13,7 +13,7 @@ rule country_daily:
         grid=PLAN.grid.harp_operation(),
         countries=list(PLAN.mask_countries),
     resources:
-        mem_mb=1500,
+        **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/country_daily.log",
     message:
@@ -53,3 +53,47 @@ rule country_stats:
             write_csv(stats, output.stats, index=False)
             sources = [f for d in PLAN.days for f in PLAN.files_by_day.get(d, [])]
             write_json(provenance(config, sources), output.provenance)
+
+
+rule hotspot_daily:
+    input:
+        weeks=week_dirs(),
+    output:
+        f"{R}/stats/hotspot_daily.csv",
+    params:
+        grid=PLAN.grid.harp_operation(),
+        hotspots=config["hotspots"],
+    resources:
+        **job_resources(mem_mb=1000, disk_mb=200),
+    log:
+        f"{R}/logs/hotspot_daily.log",
+    message:
+        "Computing daily hotspot means"
+    run:
+        from s5p_lockdown.regions import hotspot_masks
+
+        with log_to(log[0]):
+            masks = hotspot_masks(GridSpec.from_harp(params.grid), params.hotspots)
+            daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
+            write_csv(country_daily(daily, masks), output[0], index=False)
+
+
+rule hotspot_stats:
+    input:
+        f"{R}/stats/hotspot_daily.csv",
+    output:
+        f"{R}/stats/hotspot_stats.csv",
+    params:
+        settings=config["stats"],
+        windows=PLAN.hotspot_windows.to_dict("records"),
+    log:
+        f"{R}/logs/hotspot_stats.log",
+    message:
+        "Computing hotspot statistics and confidence intervals"
+    run:
+        import pandas as pd
+
+        with log_to(log[0]):
+            stats = country_statistics(pd.read_csv(input[0]), pd.DataFrame(params.windows),
+                                       StatsSettings(**params.settings))
+            write_csv(stats.rename(columns={"iso3": "hotspot", "country": "iso3"}), output[0], index=False)

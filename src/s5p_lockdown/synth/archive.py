@@ -4,7 +4,8 @@ Layout written under the archive folder::
 
     YYYY/MM/DD/S5P_<stream>_L2__NO2____<start>_<end>_<orbit>_....nc   one file per orbit
     scenario.csv        injected reductions (iso3, reduction, start, end)
-    truth_daily.csv     noise-free daily country means (see :func:`daily_truth`)
+    truth_daily.csv     noise-free daily country and hotspot means (see
+                        :meth:`ArchiveGenerator.daily_truth`)
     synth.json          the generator settings, seed and software version
 
 Each orbit crossing the box on a day is written (about 5-6 a day over Europe). The measured
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from s5p_lockdown import __version__
-from s5p_lockdown.regions import country_of_points, load_countries
+from s5p_lockdown.regions import KM_PER_DEGREE, country_of_points, load_countries
 from s5p_lockdown.synth.field import DayWeather, TruthModel, calendar_day
 from s5p_lockdown.synth.orbit import orbits_crossing_day, swath, swath_overlaps
 from s5p_lockdown.synth.scenario import Scenario
@@ -84,6 +85,7 @@ class ArchiveGenerator:
         )
         self.countries = load_countries()
         self._truth_points = None
+        self._hotspot_index = None
 
     # --- orbits -------------------------------------------------------------------------------
     def orbit_fields(self, geometry, day: date, orbit: int, weather: DayWeather) -> OrbitFields:
@@ -148,11 +150,23 @@ class ArchiveGenerator:
             self._truth_points = (lon, lat, country_of_points(lon, lat, self.countries))
         return self._truth_points
 
+    def _hotspot_points(self) -> dict[str, np.ndarray]:
+        """Indices of the truth lattice points within each hotspot's radius."""
+        if self._hotspot_index is None:
+            lon, lat, _ = self._truth_grid()
+            self._hotspot_index = {}
+            for row in self.model.hotspots.itertuples(index=False):
+                dx = (lon - row.lon) * np.cos(np.radians(row.lat)) * KM_PER_DEGREE
+                dy = (lat - row.lat) * KM_PER_DEGREE
+                self._hotspot_index[row.name] = np.flatnonzero(dx * dx + dy * dy <= row.radius_km**2)
+        return self._hotspot_index
+
     def daily_truth(self, day: date) -> pd.DataFrame:
-        """Noise-free country means for ``day``: one row per country with columns ``date``,
-        ``iso3``, ``no2_truth`` (with the lockdown), ``no2_no_lockdown`` (mol m-2; means over
-        a 0.2 degree lattice inside the country and the box, weighted by cos(latitude)),
-        ``reduction`` (injected fraction that day) and ``wind_speed`` (m s-1, mean)."""
+        """Noise-free regional means for ``day``: one row per country (``kind`` country, code in
+        ``iso3``) and per hotspot (``kind`` hotspot, name in ``iso3``) with ``no2_truth`` (with
+        the lockdown), ``no2_no_lockdown`` (mol m-2; means over a 0.2 degree lattice inside the
+        region and the box, weighted by cos(latitude)), ``reduction`` (injected fraction that
+        day: the country's, or the hotspot-only plume reduction) and ``wind_speed`` (m s-1)."""
         lon, lat, countries = self._truth_grid()
         weather = self.model.weather(day)
         with_lockdown = self.model.column(lon, lat, day, countries, weather)
@@ -163,16 +177,21 @@ class ArchiveGenerator:
             {"iso3": countries, "w": weight, "a": with_lockdown * weight,
              "b": without * weight, "s": speed * weight}
         )
-        frame = frame[frame["iso3"] != ""].groupby("iso3").sum()
-        reductions = self.scenario.reduction_on(day)
+        sums = frame[frame["iso3"] != ""].groupby("iso3").sum(numeric_only=True)
+        for name, index in self._hotspot_points().items():
+            if index.size:
+                sums.loc[name] = frame.iloc[index][["w", "a", "b", "s"]].sum()
+        reductions = {**self.scenario.reduction_on(day), **self.scenario.hotspot_reduction_on(day)}
+        hotspot_names = set(self._hotspot_points())
         return pd.DataFrame(
             {
                 "date": day.isoformat(),
-                "iso3": frame.index,
-                "no2_truth": frame["a"] / frame["w"],
-                "no2_no_lockdown": frame["b"] / frame["w"],
-                "reduction": [reductions.get(c, 0.0) for c in frame.index],
-                "wind_speed": frame["s"] / frame["w"],
+                "kind": ["hotspot" if c in hotspot_names else "country" for c in sums.index],
+                "iso3": sums.index,
+                "no2_truth": sums["a"] / sums["w"],
+                "no2_no_lockdown": sums["b"] / sums["w"],
+                "reduction": [reductions.get(c, 0.0) for c in sums.index],
+                "wind_speed": sums["s"] / sums["w"],
             }
         ).reset_index(drop=True)
 

@@ -2,10 +2,13 @@
 
 Tropospheric NO2 column (mol m-2) at longitude/latitude (degrees) on day ``d``::
 
-    column = (background(lat) + seasonal(d) * dispersion(wind) * hotspots(lon, lat))
-             * (1 - reduction(country, d))
+    column = (FREE_TROPOSPHERE + seasonal(d) * dispersion(wind)
+              * (boundary_layer(lon, lat) + hotspots(lon, lat))) * (1 - reduction(country, d))
 
-- ``background``: 0.7-1.7e-5 mol m-2, lowest over the north-western ocean.
+- ``FREE_TROPOSPHERE``: 0.4e-5 mol m-2 above the boundary layer, untouched by surface wind.
+- ``boundary_layer``: 0.3-1.3e-5 mol m-2 of regional pollution, lowest over the north-western
+  ocean; like the plumes it is ventilated by wind, which is why weather alone moves monthly
+  country means by 10-20 %, as observed.
 - ``hotspots``: Gaussian plumes at the shipped hotspot list (cities and industrial regions,
   peaks 0.3-1.8e-4 mol m-2 before the seasonal factor).
 - ``seasonal``: ``1 + 0.3 cos(2 pi (doy - 15) / 365.25)``: winter high, summer low.
@@ -15,7 +18,8 @@ Tropospheric NO2 column (mol m-2) at longitude/latitude (degrees) on day ``d``::
 - ``reduction``: the lockdown scenario's fractional reduction of the country containing the
   point, on the scenario's dates (none in other years). It scales the whole tropospheric column
   inside the country's borders, so that with identical weather the expected change of a country
-  mean equals the injected reduction.
+  mean equals the injected reduction. Hotspot-only scenario rows scale just that hotspot's
+  plume (a city-only change).
 
 Weather and clouds are smooth random fields (a sum of random plane waves, wavelengths 6-40
 degrees), one realisation per calendar day, deterministic for a given seed. By default each
@@ -34,6 +38,8 @@ import pandas as pd
 from s5p_lockdown.synth.scenario import Scenario
 
 _EARTH_KM_PER_DEG = 111.195
+FREE_TROPOSPHERE = 0.4e-5
+"""Tropospheric NO2 above the boundary layer (mol m-2), not dispersed by surface wind."""
 
 
 def _plane_waves(rng: np.random.Generator, n_modes: int, wavelength_deg: tuple[float, float]):
@@ -104,16 +110,20 @@ class TruthModel:
     def _hotspot_arrays(self):
         h = self.hotspots
         return (
+            h["name"].to_numpy(str),
             h["lon"].to_numpy(float),
             h["lat"].to_numpy(float),
             h["radius_km"].to_numpy(float),
             h["peak_mol_m2"].to_numpy(float),
         )
 
-    def anthropogenic(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Sum of hotspot plumes (mol m-2) before seasonal, weather and lockdown factors."""
+    def anthropogenic(self, lon: np.ndarray, lat: np.ndarray, day: date | None = None) -> np.ndarray:
+        """Sum of hotspot plumes (mol m-2) before seasonal, weather and country lockdown
+        factors; on ``day``, plumes with a hotspot-only scenario reduction are reduced."""
         out = np.zeros(np.shape(lon))
-        for h_lon, h_lat, radius, peak in zip(*self._hotspot_arrays):
+        plume_cuts = self.scenario.hotspot_reduction_on(day) if day is not None else {}
+        for name, h_lon, h_lat, radius, peak in zip(*self._hotspot_arrays):
+            peak = peak * (1.0 - plume_cuts.get(name, 0.0))
             # Cheap pre-selection: plumes beyond 4 radii contribute < 0.04 % of their peak.
             reach = 4 * radius / _EARTH_KM_PER_DEG
             near = (np.abs(lat - h_lat) < reach) & (
@@ -127,8 +137,9 @@ class TruthModel:
         return out
 
     @staticmethod
-    def background(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        return 1.2e-5 + 0.3e-5 * np.cos(np.radians(3 * (lat - 30))) + 0.2e-5 * np.tanh(lon / 20)
+    def boundary_layer(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Regional boundary-layer NO2 (mol m-2) before seasonal and wind factors."""
+        return 0.8e-5 + 0.3e-5 * np.cos(np.radians(3 * (lat - 30))) + 0.2e-5 * np.tanh(lon / 20)
 
     @staticmethod
     def seasonal(day: date) -> float:
@@ -154,9 +165,9 @@ class TruthModel:
         """
         weather = weather or self.weather(day)
         u, v = weather.wind(lon, lat)
-        base = self.background(lat, lon) + self.seasonal(day) * self.dispersion(
-            np.hypot(u, v)
-        ) * self.anthropogenic(lon, lat)
+        plumes = self.anthropogenic(lon, lat, day if lockdown else None)
+        ventilated = self.boundary_layer(lat, lon) + plumes
+        base = FREE_TROPOSPHERE + self.seasonal(day) * self.dispersion(np.hypot(u, v)) * ventilated
         if lockdown:
             base = base * (1.0 - self.scenario.reduction_of(countries, day))
         return base

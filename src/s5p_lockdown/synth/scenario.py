@@ -1,9 +1,12 @@
 """Lockdown scenarios for synthetic data: which country loses how much NO2, and when.
 
-A scenario file is a CSV with columns ``iso3, reduction, start, end``: ``reduction`` is the
-fractional reduction of the tropospheric column (0.3 = -30 %) applied inside the country's
-borders from ``start`` to ``end`` inclusive (ISO dates; blank ``end`` = until further notice).
-Rows with reduction 0 (countries without a lockdown) may be present for completeness.
+A scenario file is a CSV with columns ``iso3, reduction, start, end`` and optionally
+``hotspot``: ``reduction`` is the fractional reduction of the tropospheric column (0.3 = -30 %)
+applied inside the country's borders from ``start`` to ``end`` inclusive (ISO dates; blank
+``end`` = until further notice). A row naming a ``hotspot`` (a name from the hotspot table)
+instead reduces only that hotspot's emission plume, leaving the rest of the country alone
+(a city-only change). Rows with reduction 0 (countries without a lockdown) may be present for
+completeness.
 
 The default scenario derives from the shipped lockdown-dates table, with a reduction per kind of
 measure (:data:`DEFAULT_REDUCTION_BY_MEASURE`), in the table's year (2020): the baseline year
@@ -12,7 +15,7 @@ measure (:data:`DEFAULT_REDUCTION_BY_MEASURE`), in the table's year (2020): the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -36,9 +39,13 @@ published -20 to -50 % urban changes, since they apply to country means."""
 @dataclass(frozen=True)
 class Scenario:
     """Per-country reductions; ``table`` is indexed by iso3 with columns reduction, start, end
-    (``datetime64``, ``end`` NaT = open-ended)."""
+    (``datetime64``, ``end`` NaT = open-ended); ``hotspots`` likewise by hotspot name, with the
+    hotspot's ``iso3`` as an extra column."""
 
     table: pd.DataFrame
+    hotspots: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["reduction", "start", "end", "iso3"])
+    )
 
     @classmethod
     def default(cls, lockdown_table: str | Path | None = None) -> Scenario:
@@ -63,9 +70,10 @@ class Scenario:
         missing = {"iso3", "reduction", "start", "end"} - set(raw.columns)
         if missing:
             raise ConfigError(f"scenario {path}: missing column(s) {sorted(missing)}")
-        rows = {}
+        rows, hotspot_rows = {}, {}
         for _, row in raw.iterrows():
             iso3 = row["iso3"].strip().upper()
+            hotspot = row.get("hotspot", "").strip()
             try:
                 reduction = float(row["reduction"])
                 start = pd.Timestamp(row["start"]) if row["start"].strip() else pd.NaT
@@ -76,10 +84,16 @@ class Scenario:
                 raise ConfigError(f"scenario {path}: row {iso3}: reduction must be in [0, 1)")
             if reduction > 0 and pd.isna(start):
                 raise ConfigError(f"scenario {path}: row {iso3}: a reduction needs a start date")
-            rows[iso3] = (reduction, start, end)
+            if hotspot:
+                hotspot_rows[hotspot] = (reduction, start, end, iso3)
+            else:
+                rows[iso3] = (reduction, start, end)
         table = pd.DataFrame.from_dict(rows, orient="index", columns=["reduction", "start", "end"])
         table.index.name = "iso3"
-        return cls(table)
+        hotspots = pd.DataFrame.from_dict(
+            hotspot_rows, orient="index", columns=["reduction", "start", "end", "iso3"]
+        )
+        return cls(table, hotspots)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Scenario:
@@ -90,17 +104,20 @@ class Scenario:
         """Write the scenario CSV atomically."""
         from s5p_lockdown.outputs import write_csv
 
-        out = self.table.copy()
+        countries = self.table.reset_index().assign(hotspot="")
+        hotspots = self.hotspots.rename_axis("hotspot").reset_index()
+        out = pd.concat([countries, hotspots], ignore_index=True)
         for column in ("start", "end"):
-            out[column] = out[column].dt.strftime("%Y-%m-%d").fillna("")
-        write_csv(out, path, index_label="iso3")
+            out[column] = pd.to_datetime(out[column]).dt.strftime("%Y-%m-%d").fillna("")
+        write_csv(out[["iso3", "reduction", "start", "end", "hotspot"]], path, index=False)
 
     def reduction_on(self, day: date) -> dict[str, float]:
         """Reduction of each country active on ``day`` (countries with none are omitted)."""
-        ts = pd.Timestamp(day)
-        t = self.table
-        active = (t["reduction"] > 0) & (t["start"] <= ts) & (t["end"].isna() | (ts <= t["end"]))
-        return t.loc[active, "reduction"].to_dict()
+        return _active(self.table, day)
+
+    def hotspot_reduction_on(self, day: date) -> dict[str, float]:
+        """Reduction of each hotspot plume active on ``day``."""
+        return _active(self.hotspots, day)
 
     def reduction_of(self, countries: np.ndarray, day: date) -> np.ndarray:
         """Fractional reduction at points whose country codes are ``countries`` on ``day``."""
@@ -108,3 +125,12 @@ class Scenario:
         for iso3, reduction in self.reduction_on(day).items():
             out[countries == iso3] = reduction
         return out
+
+
+def _active(table: pd.DataFrame, day: date) -> dict[str, float]:
+    if table.empty:
+        return {}
+    ts = pd.Timestamp(day)
+    start, end = pd.to_datetime(table["start"]), pd.to_datetime(table["end"])
+    active = (table["reduction"] > 0) & (start <= ts) & (end.isna() | (ts <= end))
+    return table.loc[active, "reduction"].astype(float).to_dict()
