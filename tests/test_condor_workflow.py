@@ -1,0 +1,401 @@
+"""The workflow on a real HTCondor pool with ``--profile condor`` (issue #6).
+
+Everything runs on the local single-machine pool of ``workflow/scripts/condor-pool`` (fixture
+``condor_pool``); the Snakemake client runs inside the pool's root as the job user, like a user
+on a submit node, in a work directory the execute node sees at the same path (the shared
+filesystem the profile assumes).  Never skipped: a machine that cannot run the pool fails.
+
+The demo configuration is small (two countries, 0.5 degree grid, windows of a few days, 200
+bootstrap samples: a dozen jobs).  Runs use ``--snakefile <project>/Snakefile`` from their own work
+directory, so the Snakefile's ``configfile: "config/config.yaml"`` (relative to the working
+directory) does not exist there and the test's config file is the only one: the local reference
+run and the pool run read exactly the same configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from condor_fixtures import (  # noqa: F401  (fixtures are used by name)
+    CONDOR_POOL,
+    PROJECT_DIR,
+    condor_pool,
+    condor_workdir,
+)
+from workflow_helpers import SNAKEMAKE
+
+pytestmark = pytest.mark.slow
+
+SNAKEFILE = PROJECT_DIR / "Snakefile"
+PROFILE = PROJECT_DIR / "profiles" / "condor"
+INSTALL_PROFILES = PROJECT_DIR / "workflow" / "scripts" / "install-profiles"
+RETRIES = yaml.safe_load((PROFILE / "config.yaml").read_text())["retries"]
+
+#: 2 countries (France: lockdown 17 March; Sweden: none, reference window), 0.5 degree grid,
+#: windows of 4-7 days -> 4 ISO weeks, coarse synthetic orbits: about a dozen jobs.
+DEMO_CONFIG = {
+    "synthetic": {"seed": 3, "same_weather_every_year": True,
+                  "across_track_step": 30, "along_track_step": 20},
+    "grid": {"south": 41.0, "north": 70.0, "west": -5.0, "east": 25.0, "resolution": 0.5},
+    "countries": ["FRA", "SWE"],
+    "windows": {"pre_days": 4, "post_days": 5, "reference_start": "2020-03-16",
+                "reference_end": "2020-03-22"},
+    "stats": {"bootstrap": 200, "min_days": 3},
+}
+CORRUPT_NAME = ("S5P_OFFL_L2__NO2____20200318T113000_20200318T131130_12345_01_010302_"
+                "20200320T000000.nc")
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+
+def demo_config(folder: Path, **overrides) -> Path:
+    """config.yaml in ``folder`` with results and archive under it."""
+    config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEMO_CONFIG.items()}
+    config["results"] = str(folder / "results")
+    config["source"] = {"kind": "synthetic", "archive": str(folder / "archive")}
+    config.update(overrides)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def new_dir(path: Path) -> Path:
+    path.mkdir(mode=0o777)  # normal modes: the job user's ACL must not be masked
+    return path
+
+
+def pool_snakemake_argv(*args: str, profile: str = "condor") -> list[str]:
+    """``snakemake TARGETS/OPTIONS --profile condor ...`` (targets before --configfile, which
+    takes several values)."""
+    return ["snakemake", *args, "--profile", profile, "--snakefile", str(SNAKEFILE),
+            "--configfile", "config.yaml"]
+
+
+def run_on_pool(pool, workdir: Path, *args: str, timeout: float = 600):
+    t0 = time.monotonic()
+    proc = pool.run(*pool_snakemake_argv(*args), cwd=workdir, check=False, timeout=timeout)
+    return proc, proc.stdout + proc.stderr, time.monotonic() - t0
+
+
+def submitted(log: str) -> dict[int, str]:
+    """ClusterId -> JobBatchName (``<rule>-<jobid>``) of the jobs Snakemake submitted."""
+    return {int(c): b for c, b in re.findall(
+        r"submitted to HTCondor Cluster ID (\d+) with batch name (\S+)", log)}
+
+
+def finished(log: str) -> set[str]:
+    """``<rule>-<jobid>`` of the jobs Snakemake reports finished (``all`` has no action and is
+    never submitted: left out)."""
+    return {f"{r}-{j}" for j, r in re.findall(r"Finished jobid: (\d+) \(Rule: (\w+)\)", log)
+            if r != "all"}
+
+
+def job_stats(log: str) -> Counter:
+    """The first 'Job stats' table of a Snakemake log, without ``all`` and ``total``."""
+    block = log.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = Counter()
+    for line in block.splitlines():
+        m = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if m and m.group(1) not in ("all", "total"):
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+HISTORY_ATTRS = ("ClusterId", "JobBatchName", "JobStatus", "ExitCode", "Args")
+
+
+def condor_jobs(pool, workdir: Path, after: int = 0, queue: bool = False) -> list[dict]:
+    """Jobs submitted from ``workdir`` (their Iwd) with ClusterId > after, from the history
+    (or the queue); ``target`` is Snakemake's ``--target-jobs`` of the job."""
+    constraint = f'Iwd == "{workdir}" && ClusterId > {after}'
+    cmd = (["condor_q", "-allusers"] if queue else ["condor_history"])
+    out = pool.run(*cmd, "-constraint", constraint, "-af:t", *HISTORY_ATTRS, cwd=workdir).stdout
+    rows = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        cluster, batch, status, exit_code, args = line.split("\t", 4)
+        target = re.search(r"--target-jobs (\S+)", args)
+        attempt = re.search(r"--attempt (\d+)", args)
+        rows.append({"cluster": int(cluster), "batch": batch, "status": int(status),
+                     "exit": exit_code, "target": target.group(1) if target else None,
+                     "attempt": int(attempt.group(1)) if attempt else None})
+    return rows
+
+
+def wait_for_history(pool, workdir: Path, after: int, clusters: set[int],
+                     seconds: float = 60) -> list[dict]:
+    """History rows once every cluster in ``clusters`` has left the queue."""
+    end = time.monotonic() + seconds
+    while True:
+        rows = condor_jobs(pool, workdir, after)
+        if clusters <= {r["cluster"] for r in rows} or time.monotonic() > end:
+            return rows
+        time.sleep(1)
+
+
+def wait_queue_empty(pool, workdir: Path, seconds: float) -> list[dict]:
+    end = time.monotonic() + seconds
+    while True:
+        left = condor_jobs(pool, workdir, queue=True)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.5)
+
+
+def assert_same_results(local: Path, pool: Path):
+    a = pd.read_csv(local / "results" / "stats" / "country_stats.csv")
+    b = pd.read_csv(pool / "results" / "stats" / "country_stats.csv")
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) == 2
+    numeric = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric))
+    np.testing.assert_allclose(a[numeric].to_numpy(float), b[numeric].to_numpy(float),
+                               rtol=1e-9, atol=0, equal_nan=True)
+    rel = Path("results") / "daily" / "2020-W12" / "2020-03-18.nc"
+    with xr.open_dataset(local / rel) as x, xr.open_dataset(pool / rel) as y:
+        xr.testing.assert_identical(x.assign_attrs(), y.assign_attrs(x.attrs))
+        differ = {k for k in set(x.attrs) | set(y.attrs) if x.attrs.get(k) != y.attrs.get(k)}
+        # the jobs run the pool venv's Python; the creation time differs by nature
+        assert differ <= {"python", "date_created"}, differ
+        assert x.attrs["harp_operation"] == "bin_spatial(59,41,0.5,61,-5,0.5)"
+
+
+# ------------------------------------------------------------------------------------------
+# tests
+# ------------------------------------------------------------------------------------------
+
+def test_install_profiles_is_idempotent(tmp_path):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    link = tmp_path / "xdg" / "snakemake" / "condor"
+
+    def install(*args):
+        return subprocess.run([str(INSTALL_PROFILES), *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    first = install()
+    assert first.returncode == 0, first.stderr
+    assert os.readlink(link) == str(PROFILE)
+    again = install()
+    assert again.returncode == 0 and "already installed" in again.stdout
+    link.unlink()
+    link.symlink_to(tmp_path)  # a link to another checkout is replaced
+    assert install().returncode == 0 and os.readlink(link) == str(PROFILE)
+    link.unlink()
+    link.mkdir()  # a real directory is left alone, and reported
+    refused = install()
+    assert refused.returncode == 1 and "not a link" in refused.stderr and link.is_dir()
+    dest = install("--dest", str(tmp_path / "site"))
+    assert dest.returncode == 0 and (tmp_path / "site" / "condor" / "config.yaml").is_file()
+    # Snakemake resolves the bare name through the user config directory once installed
+    lookup = [SNAKEMAKE[0], "-c", "from snakemake.cli import get_profile_dir; "
+              "print(get_profile_dir('condor'))"]
+    env2 = {**env, "XDG_CONFIG_HOME": str(tmp_path / "xdg2")}
+    before = subprocess.run(lookup, cwd=tmp_path, env=env2, capture_output=True, text=True,
+                            timeout=60)
+    assert before.stdout.strip() == "None", before.stdout + before.stderr
+    subprocess.run([str(INSTALL_PROFILES)], env=env2, check=True, capture_output=True, timeout=60)
+    after = subprocess.run(lookup, cwd=tmp_path, env=env2, capture_output=True, text=True,
+                           timeout=60)
+    assert str(tmp_path / "xdg2" / "snakemake" / "condor" / "config.yaml") in after.stdout
+
+
+def test_profile_resolves_and_combines_with_workflow_profile(condor_pool, condor_workdir):
+    """`--profile condor` (installed for the job user by `condor-pool up`) and
+    `--profile profiles/condor` give the same settings; profiles/default (the workflow
+    profile, applied automatically) adds its own keys on top without breaking the condor ones."""
+    code = (
+        "import json, sys\n"
+        "from snakemake.cli import parse_args\n"
+        "_, a = parse_args(['--profile', sys.argv[1], '--snakefile', sys.argv[2]])\n"
+        "print(json.dumps(dict(executor=a.executor, jobs=a.jobs, cores=a.cores,\n"
+        "    retries=a.retries, latency_wait=a.latency_wait, held=a.htcondor_held_timeout,\n"
+        "    jobdir=a.htcondor_jobdir, rerun_incomplete=a.rerun_incomplete,\n"
+        "    defaults=sorted(a.default_resources))))\n"
+    )
+    settings = {}
+    for profile in ("condor", str(PROFILE)):
+        proc = condor_pool.run("python", "-c", code, profile, str(SNAKEFILE), cwd=condor_workdir)
+        assert f"Using profiles {profile} and workflow specific profile " \
+               f"{PROJECT_DIR}/profiles/default" in proc.stderr
+        settings[profile] = yaml.safe_load(proc.stdout.splitlines()[-1])
+    assert settings["condor"] == settings[str(PROFILE)]
+    s = settings["condor"]
+    assert (s["executor"], s["jobs"], s["retries"], s["held"], s["jobdir"]) == \
+        ("htcondor", 4, RETRIES, 0, ".snakemake/htcondor")
+    # from profiles/default: cores caps the threads of one job (not the number of jobs: that is
+    # `jobs`), rerun-incomplete lets an interrupted run resume
+    assert s["cores"] == 2 and s["rerun_incomplete"] is True
+    assert {"getenv", "htcondor_request_mem_mb", "htcondor_request_disk_mb"} <= set(s["defaults"])
+
+
+def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir):
+    """The demo on the pool: interrupted with SIGINT (its jobs leave the queue), resumed (only
+    unfinished jobs run), every Snakemake job an HTCondor job that exited 0, results identical
+    to a local run of the same config."""
+    pool_dir = new_dir(condor_workdir / "pool")
+    local_dir = new_dir(condor_workdir / "local")
+    demo_config(pool_dir)
+    demo_config(local_dir)
+
+    # local reference run on the host, at the same time
+    local_log = open(local_dir / "snakemake.log", "w")
+    local = subprocess.Popen([*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--configfile",
+                              "config.yaml"], cwd=local_dir, stdout=local_log,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        # ---- run 1: interrupt as soon as one job finished while others are queued/running
+        before1 = condor_pool.max_cluster_id()
+        log1 = pool_dir / "run1.log"
+        with open(log1, "w") as fh:
+            # own session: SIGINT goes to the process group, never ignored as with `cmd &`;
+            # condor-pool run execs the chroot, which execs snakemake: one process
+            run1 = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv()],
+                                    cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            end = time.monotonic() + 300
+            while True:
+                text = log1.read_text()
+                if finished(text) and set(submitted(text).values()) - finished(text):
+                    break
+                assert run1.poll() is None, f"run 1 ended before the interrupt:\n{text[-3000:]}"
+                assert time.monotonic() < end, f"no job finished in 300 s:\n{text[-3000:]}"
+                time.sleep(0.3)
+            os.killpg(run1.pid, signal.SIGINT)
+            t_int = time.monotonic()
+            rc1 = run1.wait(timeout=120)
+            exit_seconds = time.monotonic() - t_int
+        finally:
+            if run1.poll() is None:
+                os.killpg(run1.pid, signal.SIGKILL)
+                run1.wait()
+        text1 = log1.read_text()
+        assert rc1 != 0, text1[-3000:]
+        left = wait_queue_empty(condor_pool, pool_dir, 15)
+        queue_seconds = time.monotonic() - t_int
+        assert left == [], f"jobs still queued {queue_seconds:.0f} s after SIGINT: {left}"
+        sub1, done1 = submitted(text1), finished(text1)
+        rows1 = wait_for_history(condor_pool, pool_dir, before1, set(sub1))
+        by_batch1 = {r["batch"]: r for r in rows1}
+        assert {r["cluster"]: r["batch"] for r in rows1} == sub1
+        removed = [r for r in rows1 if r["batch"] not in done1]
+        assert removed, "nothing was running when interrupted"
+        assert all(r["status"] == 3 for r in removed), removed  # 3 = removed
+        assert all((r["status"], r["exit"]) == (4, "0") for r in rows1 if r["batch"] in done1)
+        print(f"interrupt: snakemake exited {exit_seconds:.1f} s and the queue was empty "
+              f"{queue_seconds:.1f} s after SIGINT; {len(done1)} jobs done, "
+              f"{len(removed)} removed")
+
+        # ---- run 2: resume
+        before2 = condor_pool.max_cluster_id()
+        proc, text2, seconds2 = run_on_pool(condor_pool, pool_dir)
+        (pool_dir / "run2.log").write_text(text2)
+        assert proc.returncode == 0, text2[-5000:]
+        sub2, done2 = submitted(text2), finished(text2)
+        rows2 = wait_for_history(condor_pool, pool_dir, before2, set(sub2))
+        # every Snakemake job ran as exactly one HTCondor job, completed with exit code 0
+        assert sorted(r["batch"] for r in rows2) == sorted(done2) == sorted(sub2.values())
+        assert {r["cluster"]: r["batch"] for r in rows2} == sub2
+        assert all((r["status"], r["exit"]) == (4, "0") for r in rows2), rows2
+        # ... and left its logs in the predictable place
+        for r in rows2:
+            rule = r["batch"].rsplit("-", 1)[0]
+            err = pool_dir / ".snakemake" / "htcondor" / rule / f"{r['batch']}_{r['cluster']}.err"
+            assert err.is_file(), err
+        # only unfinished jobs ran again: never one Snakemake had reported finished
+        targets1 = {by_batch1[b]["target"] for b in done1}
+        targets2 = {r["target"] for r in rows2}
+        assert not targets1 & targets2
+        # a removed job that is not rerun completed its work before the removal took effect
+        # (condor_rm sends SIGTERM; snakemake in the job finishes its running job first):
+        # its output is complete, and the job's own log says so
+        for r in removed:
+            if r["target"] not in targets2:
+                rule = r["batch"].rsplit("-", 1)[0]
+                err = pool_dir / ".snakemake" / "htcondor" / rule / f"{r['batch']}_{r['cluster']}.err"
+                assert "1 of 1 steps (100%) done" in err.read_text(), err
+        assert local.wait(timeout=600) == 0, (local_dir / "snakemake.log").read_text()[-5000:]
+        expected = job_stats((local_dir / "snakemake.log").read_text())
+        every = targets1 | targets2 | {r["target"] for r in removed}
+        assert Counter(t.split(":")[0] for t in every) == expected
+        assert len(every) == sum(expected.values())
+        assert len(targets2) < len(every)
+        print(f"resume: {len(rows2)} jobs in {seconds2:.1f} s")
+    finally:
+        if local.poll() is None:
+            local.kill()
+            local.wait()
+        local_log.close()
+
+    assert_same_results(local_dir, pool_dir)
+
+
+def test_failing_job_is_retried_then_reported(condor_pool, condor_workdir):
+    """A corrupt L2 file in a `local` archive: the week's gridding job fails on the pool, is
+    resubmitted `retries` times, then the run fails naming the rule, the log and the file."""
+    day = condor_workdir / "archive" / "2020" / "03" / "18"
+    day.mkdir(parents=True)
+    (day / CORRUPT_NAME).write_bytes(os.urandom(4096))
+    demo_config(condor_workdir, source={"kind": "local", "archive": str(condor_workdir / "archive"),
+                                        "on_missing_data": "flag"})
+    before = condor_pool.max_cluster_id()
+    week = condor_workdir / "results" / "daily" / "2020-W12"
+    proc, out, seconds = run_on_pool(condor_pool, condor_workdir, str(week))
+    assert proc.returncode != 0, out[-3000:]
+    rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
+    attempts = RETRIES + 1
+    assert len(rows) == attempts, rows
+    assert {r["batch"] for r in rows} == {"grid_week-0"}
+    assert {r["target"] for r in rows} == {"grid_week:week=2020-W12"}
+    assert sorted(r["attempt"] for r in rows) == list(range(1, attempts + 1))
+    assert all((r["status"], r["exit"]) == (4, "1") for r in rows), rows
+    assert out.count("Error in rule grid_week") == attempts
+    assert out.count("Trying to restart job 0.") == RETRIES
+    assert out.count(f"{week.parents[1]}/logs/grid_week/2020-W12.log") >= attempts
+    # show-failed-logs (profiles/default) prints the job's log: it names the bad file
+    assert out.count(f"ERROR s5p_lockdown: {day / CORRUPT_NAME}") >= attempts
+    assert "At least one job did not complete successfully" in out
+    assert not week.exists()
+    print(f"{attempts} attempts failed and reported in {seconds:.1f} s")
+
+
+def test_held_job_is_reported_not_waited_on(condor_pool, condor_workdir):
+    """A job whose output file cannot be opened on the execute node goes on hold; with
+    htcondor-held-timeout 0 the run fails at once with the hold reason (held jobs stay in the
+    queue for inspection: removed here)."""
+    demo_config(condor_workdir)
+    rule_dir = condor_workdir / ".snakemake" / "htcondor" / "synthesize_week"
+    rule_dir.mkdir(parents=True)
+    rule_dir.chmod(0o555)  # also masks the job user's ACL entry
+    target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
+    proc, out, seconds = run_on_pool(condor_pool, condor_workdir, str(target), "--retries", "0",
+                                     timeout=300)
+    try:
+        assert proc.returncode != 0, out[-3000:]
+        assert seconds < 120, f"the held job was waited on for {seconds:.0f} s"
+        (cluster,) = submitted(out)
+        m = re.search(rf"HTCondor Cluster ID {cluster} is held: (.*)", out)
+        assert m and "Permission denied" in m.group(1), out[-3000:]
+        assert "Error in rule synthesize_week" in out
+        held = condor_jobs(condor_pool, condor_workdir, queue=True)
+        assert [(r["cluster"], r["status"]) for r in held] == [(cluster, 5)]  # 5 = held
+        print(f"held job reported in {seconds:.1f} s: {m.group(1)}")
+    finally:
+        condor_pool.run("condor_rm", "-constraint", f'Iwd == "{condor_workdir}"',
+                        cwd=condor_workdir, check=False)
+        rule_dir.chmod(0o755)
+    assert wait_queue_empty(condor_pool, condor_workdir, 30) == []
