@@ -268,14 +268,14 @@ def _read(var: netCDF4.Variable, path: Path, rows: slice) -> np.ndarray:
     scale = getattr(var, "scale_factor", None)
     offset = getattr(var, "add_offset", None)
     data = raw.astype(np.float32, copy=raw.dtype.kind != "f" or raw.dtype != np.float32)
-    if fill is not None:
-        if raw.dtype.kind == "f":
-            invalid = (raw == fill) | (np.abs(raw) >= FILL_FLOAT * 0.999)
-        else:
-            invalid = raw == fill
+    if raw.dtype.kind == "f":
+        # the netCDF default fill and anything near it; a non-default fill value too
+        invalid = np.abs(raw) >= np.float32(FILL_FLOAT * 0.999)
+        if fill is not None and not abs(float(fill)) >= FILL_FLOAT * 0.999:
+            invalid |= raw == fill
         data[invalid] = np.nan
-    elif raw.dtype.kind == "f":
-        data[np.abs(raw) >= FILL_FLOAT * 0.999] = np.nan
+    elif fill is not None:
+        data[raw == fill] = np.nan
     if scale is not None:
         data *= np.float32(scale)
     if offset is not None:
@@ -376,12 +376,13 @@ def read_l2(
                     f"inconsistent shapes: {var.group().path.lstrip('/')}/{var.name} is "
                     f"{tuple(var.shape)}, expected {expected}",
                 )
-        rows = slice(0, n_scan)
-        if bbox is not None:
+        rows, data = slice(0, n_scan), {}
+        if bbox is not None:  # centres of the whole orbit decide which scanlines to read
             lat = _read(lat_var, path, rows)
             lon = _read(variables["longitude"], path, rows)
             rows = scanlines_overlapping(lat, lon, bbox)
-        data = {name: _read(var, path, rows) for name, var in variables.items()}
+            data = {"latitude": lat[rows], "longitude": lon[rows]}
+        data.update({name: _read(var, path, rows) for name, var in variables.items() if name not in data})
         n_rows = rows.stop - rows.start
         times = _scanline_times(_group(nc, path, _PRODUCT), path, rows, n_rows)
     dims2 = ("scanline", "ground_pixel")
