@@ -1,0 +1,145 @@
+"""Benchmark: the lockdown dashboard served by Voilà, measured in headless chromium.
+
+Starts ``dashboards/serve`` (production settings) on a results directory and measures:
+
+- ``first render, cold``: page request → every figure drawn and the country numbers shown,
+  when the visitor's kernel is started on request (``--no-preheat``);
+- ``first render, preheated``: the same with the production default (one kernel preheated);
+- ``country change``: choosing another country in the selector → time series and numbers of
+  that country drawn (median over the countries tried);
+- ``kernel RSS``: resident memory of the visitor's kernel once the page is rendered (MB), and
+  of the Voilà server process.
+
+Targets (issue #7): first render <= 10 s, interaction <= 1 s.
+
+Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``
+(default results: ``$S5P_RESULTS`` or ``results/``). Needs /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from dashboard_support import PageWatch, VoilaServer, launch_browser, wait_rendered  # noqa: E402
+
+TITLE_STARTS_JS = """(name) => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .some(p => p.layout.title.text.startsWith(name))
+    && document.querySelector('.s5p-country-numbers h3').textContent.includes(name)"""
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (MB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _kernel_pids(server_pid: int) -> list[int]:
+    """ipykernel processes started by the Voilà server."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == server_pid and b"ipykernel" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _render(browser, url: str) -> tuple[float, object, object]:
+    """Seconds from request to a fully drawn page; the page and its context stay open."""
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    watch = PageWatch().attach(page)
+    started = time.perf_counter()
+    page.goto(url, wait_until="commit", timeout=120_000)
+    wait_rendered(page)
+    elapsed = time.perf_counter() - started
+    if watch.problems():
+        raise RuntimeError(f"page problems: {watch.problems()}")
+    return elapsed, page, context
+
+
+def _wait_preheated(server: VoilaServer, kernels: int, timeout: float = 120.0) -> None:
+    """Wait until the pool holds a kernel that has run the notebook."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.log.read_text().count("is filled with") >= kernels:
+            time.sleep(1.0)
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the preheated kernel did not become ready")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path,
+                        default=Path(os.environ.get("S5P_RESULTS") or REPO / "results"))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--changes", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    from s5p_lockdown.dashboard.data import load_results
+
+    countries = [name for name, _ in load_results(args.results).countries]
+    report = {}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        with VoilaServer(args.results, Path(tmp) / "cold.log", ["--no-preheat"]) as server:
+            cold = []
+            for _ in range(args.repeat):
+                seconds, page, context = _render(browser, server.url)
+                cold.append(seconds)
+                context.close()
+            report["first render, cold (s)"] = cold
+
+            seconds, page, context = _render(browser, server.url)
+            kernels = _kernel_pids(server.process.pid)
+            report["kernel RSS (MB)"] = [_rss_mb(pid) for pid in kernels]
+            report["voila server RSS (MB)"] = _rss_mb(server.process.pid)
+            changes = []
+            for name in [c for c in countries[1:]][: args.changes]:
+                started = time.perf_counter()
+                page.select_option("select", label=name)
+                page.wait_for_function(TITLE_STARTS_JS, arg=name, timeout=30_000)
+                changes.append(time.perf_counter() - started)
+            report["country change (s)"] = changes
+            context.close()
+
+        with VoilaServer(args.results, Path(tmp) / "warm.log") as server:
+            warm = []
+            for i in range(args.repeat):
+                _wait_preheated(server, i + 1)
+                seconds, page, context = _render(browser, server.url)
+                warm.append(seconds)
+                context.close()
+            report["first render, preheated (s)"] = warm
+        browser.close()
+
+    print(f"results: {args.results} ({len(countries)} countries)")
+    for name, values in report.items():
+        values = values if isinstance(values, list) else [values]
+        print(f"{name:30s} median {statistics.median(values):7.2f}   all "
+              + " ".join(f"{v:.2f}" for v in values))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,307 @@
+"""Load and validate the workflow's ``results/`` directory for the dashboard.
+
+Everything here reads files only (CSV, netCDF, the shipped GeoJSON); nothing imports the
+workflow. Units are those of the files: NO2 columns in mol m-2, coverage as a fraction (0-1),
+changes as fractions (-0.3 = -30 %), dates as ``datetime64`` days.
+
+Fatal problems (no results directory, a statistics table missing, unreadable or lacking
+columns, no country at all) raise :class:`ResultsError` with a message meant for the page.
+Non-fatal gaps (a Europe composite missing, a country without daily values) are collected in
+:attr:`DashboardData.problems` and the rest of the dashboard is still shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+import xarray as xr
+
+from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.lockdowns import load_lockdown_dates
+from s5p_lockdown.resources import resource_path
+
+RESULTS_ENV = "S5P_RESULTS"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+"""Repository root of a source checkout (``src/s5p_lockdown/dashboard/data.py`` → 3 up)."""
+
+EUROPE = "EUROPE"
+GROUPS = (("pre", "analysis"), ("post", "analysis"), ("pre", "baseline"), ("post", "baseline"))
+CHANGES = ("post_vs_baseline", "post_vs_pre", "adjusted")
+HEADLINE_CHANGE = "post_vs_baseline"
+"""The change shown on the maps and the ranking: post window vs the same days of the baseline
+year(s), like the Europe change map (post_analysis / post_baseline - 1)."""
+
+NO2_VARIABLE = "tropospheric_NO2_column_number_density"
+MAX_MAP_CELLS = 120_000
+"""Europe maps with more cells are block-averaged (weight-weighted) to stay light in the page."""
+
+STATS_FILE = Path("stats") / "country_stats.csv"
+DAILY_FILE = Path("stats") / "country_daily.csv"
+WINDOWS_FILE = Path("stats") / "windows.csv"
+PROVENANCE_FILE = Path("stats") / "provenance.json"
+
+_GROUP_KEYS = [f"{period}_{role}" for period, role in GROUPS]
+STATS_COLUMNS = (
+    ["iso3", "country", "measure", "reference_window", "pre_start", "pre_end", "post_start",
+     "post_end", "analysis_year", "baseline_years", "status", "reason"]
+    + [f"{q}_{k}" for k in _GROUP_KEYS for q in ("mean", "days", "calendar_days", "coverage")]
+    + [f"{p}{c}{s}" for c in CHANGES for p, s in
+       (("change_", ""), ("change_", "_low"), ("change_", "_high"), ("significant_", ""))]
+)
+DAILY_COLUMNS = ["date", "iso3", "mean_no2", "coverage", "pixels"]
+WINDOWS_COLUMNS = ["iso3", "period", "year", "role", "start", "end", "window"]
+
+
+class ResultsError(S5PLockdownError):
+    """The results directory cannot feed the dashboard; the message says why, for the page."""
+
+
+@dataclass
+class DashboardData:
+    """The statistics tables of one results directory.
+
+    Attributes
+    ----------
+    root : Path
+        The results directory.
+    stats : DataFrame
+        ``country_stats.csv`` indexed by iso3, rows ranked by country name; date columns as
+        ``datetime64``, boolean columns as bool.
+    daily : DataFrame
+        ``country_daily.csv`` with ``date`` as ``datetime64`` (mean_no2 in mol m-2, NaN = no data).
+    windows : DataFrame
+        ``windows.csv`` (one row per country, period and year).
+    stats_csv : bytes
+        The statistics table exactly as written by the workflow (for the download).
+    lockdown_ends : dict
+        iso3 → end of the lockdown, where known (see :func:`_lockdown_ends`).
+    min_day_coverage : float or None
+        Coverage a day needs to count in the statistics (from ``provenance.json``), if known.
+    problems : list of str
+        Non-fatal gaps, one sentence each.
+    """
+
+    root: Path
+    stats: pd.DataFrame
+    daily: pd.DataFrame
+    windows: pd.DataFrame
+    stats_csv: bytes
+    lockdown_ends: dict[str, pd.Timestamp] = field(default_factory=dict)
+    min_day_coverage: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def countries(self) -> list[tuple[str, str]]:
+        """(country name, iso3) pairs in alphabetical order, for a selector."""
+        return [(name, iso3) for iso3, name in self.stats["country"].items()]
+
+    @property
+    def baseline_years(self) -> list[int]:
+        """All baseline years of the analysis, ascending."""
+        years = {int(y) for text in self.stats["baseline_years"] for y in str(text).split()}
+        return sorted(years)
+
+
+@dataclass
+class EuropeMaps:
+    """Gridded Europe-wide NO2 on the common reference window.
+
+    ``fields`` maps ``"pre_analysis"``, ``"post_analysis"``, ``"pre_baseline"``,
+    ``"post_baseline"`` to 2-D arrays (latitude x longitude, mol m-2, NaN = no data) and
+    ``"change"`` to post_analysis / post_baseline - 1 in percent. ``windows`` gives each
+    window's (start, end) dates as ISO strings.
+    """
+
+    latitude: np.ndarray
+    longitude: np.ndarray
+    fields: dict[str, np.ndarray]
+    windows: dict[str, tuple[str, str]]
+    years: dict[str, int]
+
+
+def resolve_results_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The results directory: ``$S5P_RESULTS`` if set (relative paths are taken from the
+    repository root), else ``results/`` in the repository."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get(RESULTS_ENV, "").strip()
+    path = Path(configured).expanduser() if configured else Path("results")
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _read_csv(root: Path, name: Path, required: list[str]) -> pd.DataFrame:
+    path = root / name
+    if not path.is_file():
+        raise ResultsError(f"{name} is missing in {root}: run the workflow first.")
+    try:
+        table = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ResultsError(f"{name} in {root} cannot be read ({type(exc).__name__}).") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{name} in {root} lacks column(s) {', '.join(missing)}: "
+                           "it was written by another version of the workflow.")
+    return table
+
+
+def _as_bool(column: pd.Series) -> pd.Series:
+    return column.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
+
+
+def _read_min_day_coverage(root: Path) -> float | None:
+    try:
+        provenance = json.loads((root / PROVENANCE_FILE).read_text())
+        config = provenance["config"]
+        config = json.loads(config) if isinstance(config, str) else config
+        return float(config["stats"]["min_day_coverage"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_results(root: str | Path) -> DashboardData:
+    """Read and validate the three statistics tables of a results directory.
+
+    Raises :class:`ResultsError` when the dashboard cannot be built; lesser gaps are listed in
+    ``problems``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ResultsError(f"No results directory at {root}: run the workflow first, or set "
+                           f"{RESULTS_ENV} to the results directory.")
+    stats = _read_csv(root, STATS_FILE, STATS_COLUMNS)
+    daily = _read_csv(root, DAILY_FILE, DAILY_COLUMNS)
+    windows = _read_csv(root, WINDOWS_FILE, WINDOWS_COLUMNS)
+    if stats.empty:
+        raise ResultsError(f"{STATS_FILE} in {root} has no country.")
+    try:
+        for column in ("pre_start", "pre_end", "post_start", "post_end"):
+            stats[column] = pd.to_datetime(stats[column])
+        daily["date"] = pd.to_datetime(daily["date"])
+        numeric = [c for c in stats.columns if c.startswith(("mean_", "coverage_", "change_"))]
+        stats[numeric] = stats[numeric].apply(pd.to_numeric, errors="raise")
+        daily[["mean_no2", "coverage"]] = daily[["mean_no2", "coverage"]].apply(pd.to_numeric)
+    except (ValueError, TypeError) as exc:
+        raise ResultsError(f"The statistics tables in {root} hold malformed values "
+                           f"({type(exc).__name__}).") from None
+    for column in ["reference_window"] + [f"significant_{c}" for c in CHANGES]:
+        stats[column] = _as_bool(stats[column])
+    stats["reason"] = stats["reason"].astype("string").fillna("")
+    stats = stats.sort_values("country").set_index("iso3", drop=False)
+
+    problems = []
+    without_daily = sorted(set(stats.index) - set(daily["iso3"]))
+    if without_daily:
+        problems.append(f"No daily values for {', '.join(without_daily)}.")
+    insufficient = stats.index[stats["status"] != "ok"].tolist()
+    if insufficient:
+        problems.append(f"Too little data for {', '.join(insufficient)}: no change computed.")
+    return DashboardData(
+        root=root, stats=stats, daily=daily, windows=windows,
+        stats_csv=(root / STATS_FILE).read_bytes(), lockdown_ends=_lockdown_ends(stats),
+        min_day_coverage=_read_min_day_coverage(root), problems=problems,
+    )
+
+
+def _coarsen(values: np.ndarray, weight: np.ndarray, factor: int) -> np.ndarray:
+    """Weight-weighted block mean over ``factor x factor`` cells (NaN where no weight)."""
+    ny, nx = (n // factor * factor for n in values.shape)
+    shape = (ny // factor, factor, nx // factor, factor)
+    w = np.where(np.isfinite(values), weight, 0.0)[:ny, :nx]
+    x = np.nan_to_num(values[:ny, :nx])
+    total = w.reshape(shape).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (x * w).reshape(shape).sum(axis=(1, 3)) / total, np.nan)
+
+
+def load_europe_maps(data: DashboardData, max_cells: int = MAX_MAP_CELLS) -> EuropeMaps:
+    """The four Europe composites of the common reference window and their change (percent).
+
+    Grids larger than ``max_cells`` are block-averaged, weighting cells by their composite
+    ``weight``. Raises :class:`ResultsError` when a composite is missing or unreadable.
+    """
+    rows = data.windows[data.windows["iso3"] == EUROPE]
+    fields, windows, years = {}, {}, {}
+    latitude = longitude = None
+    for period, role in GROUPS:
+        key = f"{period}_{role}"
+        match = rows[(rows["period"] == period) & (rows["role"] == role)]
+        if match.empty:
+            raise ResultsError(f"{WINDOWS_FILE} has no Europe {period} {role} window.")
+        row = match.iloc[0]
+        path = data.root / "composites" / f"{row['window']}.nc"
+        try:
+            with xr.open_dataset(path) as ds:
+                values = ds[NO2_VARIABLE].isel(time=0).transpose("latitude", "longitude")
+                grid = values.values.astype(np.float64)
+                weight = ds["weight"].isel(time=0).transpose("latitude", "longitude").values
+                lat, lon = ds["latitude"].values, ds["longitude"].values
+        except (OSError, KeyError, ValueError) as exc:
+            raise ResultsError(f"Europe composite composites/{path.name} is missing or "
+                               f"unreadable ({type(exc).__name__}).") from None
+        factor = int(np.ceil(np.sqrt(grid.size / max_cells)))
+        if factor > 1:
+            grid = _coarsen(grid, weight, factor)
+            lat = lat[: grid.shape[0] * factor].reshape(-1, factor).mean(axis=1)
+            lon = lon[: grid.shape[1] * factor].reshape(-1, factor).mean(axis=1)
+        if latitude is not None and (grid.shape != fields["pre_analysis"].shape):
+            raise ResultsError("The Europe composites are on different grids.")
+        latitude, longitude = lat, lon
+        fields[key] = grid
+        windows[key] = (str(row["start"]), str(row["end"]))
+        years[key] = int(row["year"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = 100.0 * (fields["post_analysis"] / fields["post_baseline"] - 1.0)
+    fields["change"] = np.where(fields["post_baseline"] > 0, change, np.nan)
+    return EuropeMaps(latitude=latitude, longitude=longitude, fields=fields, windows=windows,
+                      years=years)
+
+
+def country_shapes(tolerance: float = 0.03) -> dict:
+    """The shipped country outlines as a GeoJSON FeatureCollection (lon/lat degrees),
+    simplified to ``tolerance`` degrees so the page stays light."""
+    collection = json.loads(resource_path("europe_countries_50m.geojson").read_text())
+    for feature in collection["features"]:
+        geometry = shapely.geometry.shape(feature["geometry"])
+        simplified = shapely.simplify(geometry, tolerance, preserve_topology=True)
+        feature["geometry"] = shapely.geometry.mapping(shapely.set_precision(simplified, 1e-3))
+    return collection
+
+
+def country_series(data: DashboardData, iso3: str) -> pd.DataFrame:
+    """Daily country means of the analysis year and each baseline year, aligned on the
+    calendar day.
+
+    Columns: ``date`` (the analysis-year day the value is plotted at), ``year`` (the year the
+    value was observed in), ``mean_no2`` (mol m-2, NaN = no data), ``coverage`` (0-1). A
+    baseline 29 February has no analysis-year day when the analysis year is not a leap year
+    and is dropped.
+    """
+    analysis_year = int(data.stats.at[iso3, "analysis_year"])
+    rows = data.daily.loc[data.daily["iso3"] == iso3, ["date", "mean_no2", "coverage"]].copy()
+    rows["year"] = rows["date"].dt.year
+    rows = rows[rows["year"].isin([analysis_year, *data.baseline_years])]
+    leap_day = (rows["date"].dt.month == 2) & (rows["date"].dt.day == 29)
+    if not pd.Timestamp(year=analysis_year, month=1, day=1).is_leap_year:
+        rows = rows[~leap_day]
+    rows["date"] = pd.to_datetime({"year": analysis_year, "month": rows["date"].dt.month,
+                                   "day": rows["date"].dt.day})
+    return rows.sort_values(["year", "date"]).reset_index(drop=True)
+
+
+def _lockdown_ends(stats: pd.DataFrame) -> dict[str, pd.Timestamp]:
+    """Lockdown end per country from the package's lockdown table, for the countries where
+    the table gives an end and its start is the one the results used (``post_start``)."""
+    table = load_lockdown_dates()
+    ends = {}
+    for iso3, row in stats[~stats["reference_window"]].iterrows():
+        if iso3 in table.index:
+            start, end = table.at[iso3, "lockdown_start"], table.at[iso3, "lockdown_end"]
+            if pd.notna(end) and start == row["post_start"]:
+                ends[iso3] = pd.Timestamp(end)
+    return ends
