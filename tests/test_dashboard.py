@@ -42,6 +42,58 @@ def _broken_copy(src, tmp_path):
     return root
 
 
+WEATHER = {  # iso3: adjusted change, its interval, note (Italy: no adjustment possible)
+    "FRA": (-0.25, -0.32, -0.18, "wind model fitted on 12 baseline days"),
+    "ITA": (np.nan, np.nan, np.nan, "unavailable: 4 baseline days with wind (need 10)"),
+    "SWE": (0.01, -0.04, 0.06, "wind model fitted on 12 baseline days; extrapolated: 60 %"),
+    "ISL": (np.nan, np.nan, np.nan, "unavailable: no wind in the input files"),
+}
+HOTSPOTS = {"Paris": ("FRA", -0.35, "ok"), "Milan": ("ITA", -0.45, "ok"),
+            "Lyon": ("FRA", np.nan, "insufficient data")}
+
+
+def _add_weather_and_hotspots(root):
+    """Add the weather columns to the tiny results and write hotspot tables in the workflow's
+    schema (Paris -35 %, Milan -45 %, Lyon too little data)."""
+    path = root / "stats" / "country_stats.csv"
+    stats = pd.read_csv(path)
+    for i, iso3 in enumerate(stats["iso3"]):
+        change, low, high, note = WEATHER[iso3]
+        stats.loc[i, ["wind_post_analysis", "wind_post_baseline", "low_wind_threshold"]] = \
+            [3.2, 4.1, 3.6] if np.isfinite(change) else [np.nan] * 3
+        for name, shift in (("weather_adjusted", 0.0), ("low_wind", -0.02)):
+            stats.loc[i, [f"change_{name}", f"change_{name}_low", f"change_{name}_high"]] = \
+                [change + shift, low + shift, high + shift]
+            stats.loc[i, f"significant_{name}"] = bool(high + shift < 0)
+        stats.loc[i, "weather_adjustment"] = note
+    stats.to_csv(path, index=False)
+    rows, daily = [], []
+    country_daily = pd.read_csv(root / "stats" / "country_daily.csv")
+    for name, (iso3, change, status) in HOTSPOTS.items():
+        row = stats.set_index("iso3").loc[iso3].to_dict()
+        row.update({"hotspot": name, "iso3": iso3, "status": status,
+                    "reason": "" if status == "ok" else "pre_analysis: 0 usable days < 3"})
+        for key in ("post_vs_baseline", "post_vs_pre", "adjusted", "weather_adjusted"):
+            row.update({f"change_{key}": change, f"change_{key}_low": change - 0.05,
+                        f"change_{key}_high": change + 0.05,
+                        f"significant_{key}": status == "ok"})
+        row.pop("country")
+        rows.append(row)
+        daily.append(country_daily[country_daily["iso3"] == iso3].assign(iso3=name))
+    columns = ["hotspot"] + [c for c in stats.columns if c != "country"]
+    pd.DataFrame(rows)[columns].to_csv(root / "stats" / "hotspot_stats.csv", index=False)
+    pd.concat(daily).to_csv(root / "stats" / "hotspot_daily.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def rich(tiny_results, tmp_path_factory):
+    """Tiny results with weather-adjusted changes and hotspot statistics."""
+    root = tmp_path_factory.mktemp("rich") / "results"
+    shutil.copytree(tiny_results, root)
+    return load_results(_add_weather_and_hotspots(root))
+
+
 # --- data -----------------------------------------------------------------------------------
 def test_results_dir_from_environment(tmp_path):
     assert resolve_results_dir({}) == REPO_ROOT / "results"
@@ -162,15 +214,78 @@ def test_choropleth_figure_works_offline(data, shapes):
 
 
 def test_ranking_figure(data):
+    """Older results (no weather columns): the adjusted bars are all absent, and say why."""
     fig = figures.ranking_figure(data)
     assert list(fig.layout.yaxis.categoryarray) == ["Italy", "France", "Sweden", "Iceland"]
-    lockdown = fig.data[0]
-    assert list(lockdown.y) == ["France", "Italy"]
-    np.testing.assert_allclose(lockdown.x, [-30.0, -40.0])
-    np.testing.assert_allclose(lockdown.error_x.array, [5.0, 5.0])
-    np.testing.assert_allclose(lockdown.error_x.arrayminus, [5.0, 5.0])
-    assert fig.data[1].marker.pattern.shape == "/"  # no lockdown: hatched
-    assert list(fig.data[2].y) == ["Iceland"] and fig.data[2].text[0] == "too little data"
+    raw, adjusted, missing = fig.data
+    assert (raw.name, adjusted.name) == ("raw", "weather-adjusted")
+    assert list(raw.y) == ["Italy", "France", "Sweden"]
+    np.testing.assert_allclose(raw.x, [-40.0, -30.0, 2.0])
+    np.testing.assert_allclose(raw.error_x.array, [5.0, 5.0, 5.0])
+    np.testing.assert_allclose(raw.error_x.arrayminus, [5.0, 5.0, 5.0])
+    assert list(raw.marker.pattern.shape) == ["", "", "/"]  # no lockdown: hatched
+    assert np.isnan(np.asarray(adjusted.x, dtype=float)).all()
+    assert "weather-adjusted: unavailable" in raw.text[0] and "older workflow" in raw.text[0]
+    assert list(missing.y) == ["Iceland"] and missing.text[0] == "too little data"
+
+
+def test_ranking_figure_shows_raw_and_weather_adjusted_side_by_side(rich):
+    fig = figures.ranking_figure(rich)
+    assert fig.layout.barmode == "group"
+    raw, adjusted = fig.data[0], fig.data[1]
+    assert (raw.type, adjusted.type) == ("bar", "bar")
+    assert list(adjusted.y) == list(raw.y) == ["Italy", "France", "Sweden"]
+    values = np.asarray(adjusted.x, dtype=float)
+    assert np.isnan(values[0])  # Italy: no adjusted bar ...
+    assert "unavailable: 4 baseline days with wind" in raw.text[0]  # ... and the reason
+    np.testing.assert_allclose(values[1:], [-25.0, 1.0])
+    np.testing.assert_allclose(np.asarray(adjusted.error_x.array, dtype=float)[1:], [7.0, 5.0])
+    np.testing.assert_allclose(np.asarray(adjusted.error_x.arrayminus, dtype=float)[1:],
+                               [7.0, 5.0])
+    assert "weather-adjusted -25.0 % (95 % CI -32.0 to -18.0 %)" in raw.text[1]
+    assert "wind model fitted on 12 baseline days" in adjusted.text[1]
+    assert raw.marker.color != adjusted.marker.color
+    assert _no_remote_urls(fig)
+
+
+def test_hotspot_results(rich, data):
+    assert data.hotspots is None and "no hotspot statistics" in data.hotspot_note
+    hotspots = rich.hotspots
+    assert rich.hotspot_note == "" and list(hotspots.stats.index) == ["Lyon", "Milan", "Paris"]
+    paris = hotspots.stats.loc["Paris"]
+    assert paris["country"] == "Paris (FRA)" and paris["country_iso3"] == "FRA"
+    assert (paris["lat"], paris["lon"], paris["radius_km"]) == (48.86, 2.35, 30)
+    assert hotspots.lockdown_ends["Paris"] == pd.Timestamp("2020-05-11")
+    assert len(country_series(hotspots, "Paris")) > 50
+    # the weather columns of the country table are read too
+    assert rich.stats.at["FRA", "change_weather_adjusted"] == pytest.approx(-0.25)
+    assert rich.stats.at["FRA", "significant_weather_adjusted"]
+
+
+def test_unusable_hotspot_table_is_a_note_not_an_error(rich, tmp_path):
+    root = _broken_copy(rich.root, tmp_path)
+    (root / "stats" / "hotspot_daily.csv").unlink()
+    data = load_results(root)
+    assert data.hotspots is None and "hotspot_daily.csv is missing" in data.hotspot_note
+
+
+def test_hotspot_ranking_and_map(rich, shapes):
+    ranking = figures.ranking_figure(rich.hotspots)
+    assert list(ranking.layout.yaxis.categoryarray) == ["Milan (ITA)", "Paris (FRA)",
+                                                        "Lyon (FRA)"]
+    assert list(ranking.data[2].y) == ["Lyon (FRA)"]  # too little data
+    fig = figures.hotspot_map_figure(rich.hotspots, shapes)
+    assert [t.type for t in fig.data] == ["choroplethmap", "scattermap", "scattermap"]
+    markers, missing = fig.data[1], fig.data[2]
+    assert markers.mode == "markers"  # no text: it would fetch glyphs
+    np.testing.assert_allclose(markers.lat, [45.46, 48.86])
+    np.testing.assert_allclose(markers.marker.color, [-45.0, -35.0])
+    assert markers.marker.coloraxis == "coloraxis" and fig.layout.coloraxis.cmid == 0
+    assert markers.marker.size[1] > 0
+    assert "Paris (FRA)" in markers.text[1] and "95 % CI -40.0 to -30.0 %" in markers.text[1]
+    assert list(missing.lat) == [45.76]  # Lyon in grey
+    assert fig.layout.map.style == "white-bg"
+    assert _no_remote_urls(fig)
 
 
 def test_timeseries_figure(data):
@@ -193,6 +308,19 @@ def test_country_summary(data):
     assert "France" in html and "national lockdown from 17 Mar 2020 to 11 May 2020" in html
     assert "-30.0 %" in html and "-35.0 to -25.0 %" in html and "20.00" in html
     assert "Too little data" in tables.country_summary_html(data, "ISL")
+    # older results: the weather rows are there, empty, with the reason
+    assert "weather-adjusted" in html and "older workflow" in html
+
+
+def test_country_summary_with_weather_and_hotspots(rich):
+    html = tables.country_summary_html(rich, "FRA")
+    assert "weather-adjusted (wind model)" in html and "-25.0 %" in html
+    assert "-32.0 to -18.0 %" in html  # its interval
+    assert "low-wind days only" in html and "-27.0 %" in html
+    assert "wind model fitted on 12 baseline days" in html and "3.6 m s⁻¹" in html
+    assert "unavailable: 4 baseline days" in tables.country_summary_html(rich, "ITA")
+    paris = tables.country_summary_html(rich.hotspots, "Paris")
+    assert "Paris (FRA)" in paris and "-35.0 %" in paris and "to 11 May 2020" in paris
 
 
 def test_values_from_results_are_escaped(data):
@@ -222,6 +350,37 @@ def test_dashboard_widgets_follow_the_selector(data):
     (output,) = board.timeseries.outputs
     assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Italy")
     assert board.timeseries.outputs != before_series
+
+
+def test_dashboard_toggle_switches_to_hotspots(rich):
+    board = app.Dashboard(rich)
+    assert list(board.view.options) == ["Countries", "Hotspots"]
+
+    def ranking_labels():
+        (output,) = board.ranking.outputs
+        return output["data"][app.PLOTLY_MIME]["layout"]["yaxis"]["categoryarray"]
+
+    def map_types():
+        (output,) = board.change_map.outputs
+        return {t["type"] for t in output["data"][app.PLOTLY_MIME]["data"]}
+
+    assert "France" in ranking_labels() and map_types() == {"choroplethmap"}
+    board.view.value = "Hotspots"
+    assert "Paris (FRA)" in ranking_labels() and "scattermap" in map_types()
+    assert board.selector.value == "Milan" and "Milan (ITA)" in board.numbers.value
+    (output,) = board.timeseries.outputs
+    assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Milan")
+    board.selector.value = "Paris"
+    assert "Paris (FRA)" in board.numbers.value
+    assert "Change per hotspot" in board.change_title.value
+    board.view.value = "Countries"
+    assert "France" in ranking_labels() and board.selector.value == "FRA"
+    assert "France" in board.numbers.value
+
+
+def test_dashboard_without_hotspots_says_so(data):
+    board = app.Dashboard(data)
+    assert "no hotspot statistics" in board.view.value and "s5p-warning" in board.view.value
 
 
 def test_dashboard_shows_a_message_when_results_are_missing(tmp_path):
@@ -270,6 +429,11 @@ def test_workflow_results_feed_the_dashboard(workflow_results):
     assert set(data.stats.index) == {"FRA", "ITA", "ESP", "DEU", "SWE"}
     maps = load_europe_maps(data)
     assert np.isfinite(maps.fields["change"]).mean() > 0.3
+    assert "change_weather_adjusted" in data.stats and data.hotspots is not None
+    assert "Paris (FRA)" in set(data.hotspots.stats["country"])
+    assert data.hotspots.stats["lat"].notna().all()
     board = app.Dashboard(data)
     board.selector.value = "SWE"
     assert "Sweden" in board.numbers.value
+    board.view.value = "Hotspots"
+    assert "Paris (FRA)" in json.dumps(board.ranking.outputs[0]["data"])

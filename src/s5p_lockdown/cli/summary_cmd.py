@@ -38,4 +38,4 @@ def summary(results: Path):
         ("daily/", "daily grids (netCDF), one folder per ISO week"),
     ):
         click.echo(f"  {results / path}: {what}")
-    click.echo("\nDashboard: .venv/bin/voila dashboards/lockdown.ipynb  (see dashboards/README.md)")
+    click.echo("\nDashboard: .venv/bin/python dashboards/serve  (then http://127.0.0.1:8866/; see dashboards/README.md)")

@@ -2,7 +2,10 @@
 
 Every figure is sent to the browser as a plotly mime bundle inside an ``Output`` widget and
 drawn there by the JupyterLab plotly renderer that ships with plotly (served by Voilà, no
-CDN). Choosing a country replaces the time series bundle and the numbers table.
+CDN). Choosing a country replaces the time series bundle and the numbers table. When the
+results have hotspot statistics, a Countries / Hotspots toggle switches the map, the ranking
+and the selector (with its numbers and time series) between countries and hotspots; the
+hotspot figures are built on the first switch. Without hotspot statistics a note says why.
 
 Why no ``FigureWidget``: importing it loads ``plotly.io._renderers`` → nbformat → jsonschema,
 about 4 s of kernel start-up here, and each FigureWidget ships a ~5 MB JavaScript bundle over
@@ -26,6 +29,8 @@ from s5p_lockdown.dashboard.data import (
 )
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+COUNTRIES, HOTSPOTS = "Countries", "Hotspots"
+"""The views of the toggle."""
 
 
 def plotly_bundle(fig: go.Figure) -> dict:
@@ -59,14 +64,22 @@ def _section(title: str) -> widgets.HTML:
 
 
 class Dashboard:
-    """All sections for one results directory; :meth:`select` shows another country.
+    """All sections for one results directory; :meth:`select` shows another country,
+    :meth:`show_view` switches between countries and hotspots.
 
     Attributes
     ----------
     widget : ipywidgets.VBox
         The whole page body.
+    view : ipywidgets.ToggleButtons or ipywidgets.HTML
+        'Countries' / 'Hotspots' toggle, or a note saying why there are no hotspots.
+    current : DashboardData
+        The statistics shown: ``data`` or ``data.hotspots``.
+    change_map, ranking : ipywidgets.Output
+        The change map and the ranked chart of the current view (each view has its own
+        pair, the others' hidden).
     selector : ipywidgets.Dropdown
-        Country choice (value = iso3).
+        Country (or hotspot) choice (value = iso3, or hotspot name).
     numbers : ipywidgets.HTML
         The chosen country's table of numbers.
     timeseries : ipywidgets.Output
@@ -74,23 +87,42 @@ class Dashboard:
     """
 
     def __init__(self, data: DashboardData):
-        self.data = data
-        shapes = country_shapes()
+        self.data = self.current = data
+        self.shapes = shapes = country_shapes()
+        self._figures: dict[str, tuple[go.Figure, go.Figure]] = {}
+        self._switching = False
         notices = [widgets.HTML(tables.message_html("Note:", p, "warning")) for p in data.problems]
         try:
             europe = _plot(figures.europe_map_figure(load_europe_maps(data), shapes))
         except ResultsError as exc:
             europe = widgets.HTML(tables.message_html("Europe map unavailable:", str(exc)))
 
-        ok = data.stats.index[data.stats["status"] == "ok"]
-        first = ok[0] if len(ok) else data.stats.index[0]
+        first = _first_with_data(data)
         self.selector = widgets.Dropdown(options=data.countries, value=first,
                                          description="Country", layout={"width": "320px"})
         self.numbers = widgets.HTML(tables.country_summary_html(data, first),
                                     layout={"width": "440px"})
         self.timeseries = _plot(figures.timeseries_figure(data, first),
                                 flex="1 1 560px", min_width="0")
-        self.selector.observe(lambda change: self.select(change["new"]), names="value")
+        self.selector.observe(self._selected, names="value")
+
+        # one pair of Outputs per view, hidden when another view is shown: replacing a plot
+        # makes the plotly renderer raise on resizing the removed one
+        self._outputs = {COUNTRIES: tuple(_plot(f) for f in self._view_figures(COUNTRIES))}
+        self._view = COUNTRIES
+        self.change_box = widgets.VBox(list(self._outputs[COUNTRIES]), layout={"width": "100%"})
+        self.change_title = _section("Change per country")
+        self.detail_title = _section("Country detail")
+        if data.hotspots is not None:
+            self.view = widgets.ToggleButtons(options=[COUNTRIES, HOTSPOTS], value=COUNTRIES,
+                                              description="Show",
+                                              tooltips=["Change per country",
+                                                        "Change per hotspot (city, "
+                                                        "industrial region)"])
+            self.view.observe(lambda change: self.show_view(change["new"]), names="value")
+        else:
+            self.view = widgets.HTML(tables.message_html("Hotspots:", data.hotspot_note,
+                                                         "warning"))
 
         self.widget = widgets.VBox([
             widgets.HTML(tables.header_html(data)),
@@ -98,19 +130,77 @@ class Dashboard:
             *notices,
             _section("Europe: gridded NO₂ on the common reference window"),
             europe,
-            _section("Change per country"),
-            _plot(figures.choropleth_figure(data, shapes)),
-            _plot(figures.ranking_figure(data)),
-            _section("Country detail"),
+            self.change_title,
+            self.view,
+            self.change_box,
+            self.detail_title,
             self.selector,
             widgets.HBox([self.numbers, self.timeseries],
                          layout={"align_items": "flex-start", "flex_flow": "row wrap"}),
         ], layout={"width": "100%"})
 
+    @property
+    def change_map(self) -> widgets.Output:
+        return self._outputs[self._view][0]
+
+    @property
+    def ranking(self) -> widgets.Output:
+        return self._outputs[self._view][1]
+
+    def _view_figures(self, view: str) -> tuple[go.Figure, go.Figure]:
+        """(change map, ranking) of ``view``, built once."""
+        if view not in self._figures:
+            if view == HOTSPOTS:
+                data = self.data.hotspots
+                self._figures[view] = (figures.hotspot_map_figure(data, self.shapes),
+                                       figures.ranking_figure(data))
+            else:
+                self._figures[view] = (figures.choropleth_figure(self.data, self.shapes),
+                                       figures.ranking_figure(self.data))
+        return self._figures[view]
+
+    def show_view(self, view: str) -> None:
+        """Show the countries (``'Countries'``) or the hotspots (``'Hotspots'``) in the map,
+        the ranking and the selector (its first entry with data is then shown)."""
+        data = self.data.hotspots if view == HOTSPOTS else self.data
+        if data is None:
+            return
+        self.current = data
+        noun = "hotspot" if view == HOTSPOTS else "country"
+        self.change_title.value = _section(f"Change per {noun}").value
+        self.detail_title.value = _section(f"{noun.capitalize()} detail").value
+        if view not in self._outputs:
+            self._outputs[view] = tuple(_plot(f) for f in self._view_figures(view))
+            self.change_box.children = [o for pair in self._outputs.values() for o in pair]
+        for name, pair in self._outputs.items():
+            for out in pair:
+                out.layout.display = None if name == view else "none"
+        self._view = view
+        first = _first_with_data(data)
+        self._switching = True
+        try:
+            self.selector.options = data.countries
+            self.selector.value = first
+            self.selector.description = noun.capitalize()
+        finally:
+            self._switching = False
+        self.select(first)
+
+    def _selected(self, change: dict) -> None:
+        if not self._switching and change["new"] is not None:
+            self.select(change["new"])
+
     def select(self, iso3: str) -> None:
-        """Show ``iso3`` in the numbers table and the time series."""
-        self.numbers.value = tables.country_summary_html(self.data, iso3)
-        _show(self.timeseries, figures.timeseries_figure(self.data, iso3))
+        """Show ``iso3`` (a country, or a hotspot name in the hotspot view) in the numbers
+        table and the time series."""
+        self.numbers.value = tables.country_summary_html(self.current, iso3)
+        _show(self.timeseries, figures.timeseries_figure(self.current, iso3))
+
+
+def _first_with_data(data: DashboardData) -> str:
+    """The first entry of the selector with a change, else the first entry."""
+    ok = data.stats.index[data.stats["status"] == "ok"]
+    return ok[0] if len(ok) else data.stats.index[0]
 
 
 def dashboard(results_dir: str | Path | None = None) -> widgets.Widget:

@@ -8,6 +8,12 @@ Fatal problems (no results directory, a statistics table missing, unreadable or 
 columns, no country at all) raise :class:`ResultsError` with a message meant for the page.
 Non-fatal gaps (a Europe composite missing, a country without daily values) are collected in
 :attr:`DashboardData.problems` and the rest of the dashboard is still shown.
+
+Optional parts, absent from results of older workflows: the weather-normalised changes
+(:data:`WEATHER_CHANGES`; missing columns are added as NaN with a ``weather_adjustment`` note
+saying so) and the hotspot statistics (``hotspot_stats.csv``, ``hotspot_daily.csv``), loaded
+into :attr:`DashboardData.hotspots` or, when absent or unusable, explained in
+:attr:`DashboardData.hotspot_note`.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ HEADLINE_CHANGE = "post_vs_baseline"
 """The change shown on the maps and the ranking: post window vs the same days of the baseline
 year(s), like the Europe change map (post_analysis / post_baseline - 1)."""
 
+WEATHER_CHANGES = ("weather_adjusted", "low_wind")
+"""Wind-normalised changes (see :mod:`s5p_lockdown.weather`); optional columns."""
+WEATHER_NOTE_MISSING = ("unavailable: these results have no weather-adjusted changes "
+                        "(written by an older workflow)")
+
 NO2_VARIABLE = "tropospheric_NO2_column_number_density"
 MAX_MAP_CELLS = 120_000
 """Europe maps with more cells are block-averaged (weight-weighted) to stay light in the page."""
@@ -46,6 +57,10 @@ STATS_FILE = Path("stats") / "country_stats.csv"
 DAILY_FILE = Path("stats") / "country_daily.csv"
 WINDOWS_FILE = Path("stats") / "windows.csv"
 PROVENANCE_FILE = Path("stats") / "provenance.json"
+HOTSPOT_STATS_FILE = Path("stats") / "hotspot_stats.csv"
+HOTSPOT_DAILY_FILE = Path("stats") / "hotspot_daily.csv"
+HOTSPOT_LOCATIONS = "hotspots.csv"
+"""The package's hotspot table (name, iso3, kind, lat, lon, radius_km)."""
 
 _GROUP_KEYS = [f"{period}_{role}" for period, role in GROUPS]
 STATS_COLUMNS = (
@@ -55,6 +70,9 @@ STATS_COLUMNS = (
     + [f"{p}{c}{s}" for c in CHANGES for p, s in
        (("change_", ""), ("change_", "_low"), ("change_", "_high"), ("significant_", ""))]
 )
+HOTSPOT_STATS_COLUMNS = ["hotspot"] + [c for c in STATS_COLUMNS if c != "country"]
+"""``hotspot_stats.csv``: the country table's columns with ``hotspot`` (name) first and
+``iso3`` the hotspot's country."""
 DAILY_COLUMNS = ["date", "iso3", "mean_no2", "coverage", "pixels"]
 WINDOWS_COLUMNS = ["iso3", "period", "year", "role", "start", "end", "window"]
 
@@ -73,7 +91,12 @@ class DashboardData:
         The results directory.
     stats : DataFrame
         ``country_stats.csv`` indexed by iso3, rows ranked by country name; date columns as
-        ``datetime64``, boolean columns as bool.
+        ``datetime64``, boolean columns as bool; the weather columns (``change_weather_adjusted``,
+        ``change_low_wind`` with ``_low``/``_high``/``significant_``, ``weather_adjustment``)
+        always present (NaN / a note when the results lack them). For hotspots (see
+        ``hotspots``) indexed and keyed (``iso3`` column) by hotspot name, ``country`` the label
+        'Paris (FRA)', ``country_iso3`` the hotspot's country and ``lat``, ``lon``,
+        ``radius_km`` from the package's hotspot table (NaN if not listed there).
     daily : DataFrame
         ``country_daily.csv`` with ``date`` as ``datetime64`` (mean_no2 in mol m-2, NaN = no data).
     windows : DataFrame
@@ -86,6 +109,11 @@ class DashboardData:
         Coverage a day needs to count in the statistics (from ``provenance.json``), if known.
     problems : list of str
         Non-fatal gaps, one sentence each.
+    hotspots : DashboardData or None
+        The hotspot statistics in the same form (``hotspot_stats.csv``, ``hotspot_daily.csv``;
+        ``windows`` shared), or None when the results have none.
+    hotspot_note : str
+        Why ``hotspots`` is None (empty otherwise).
     """
 
     root: Path
@@ -96,6 +124,8 @@ class DashboardData:
     lockdown_ends: dict[str, pd.Timestamp] = field(default_factory=dict)
     min_day_coverage: float | None = None
     problems: list[str] = field(default_factory=list)
+    hotspots: DashboardData | None = None
+    hotspot_note: str = ""
 
     @property
     def countries(self) -> list[tuple[str, str]]:
@@ -164,11 +194,74 @@ def _read_min_day_coverage(root: Path) -> float | None:
         return None
 
 
+def _add_weather_columns(stats: pd.DataFrame) -> None:
+    """Add the weather columns missing from older results (NaN, not significant, a note)."""
+    for name in WEATHER_CHANGES:
+        for suffix in ("", "_low", "_high"):
+            if f"change_{name}{suffix}" not in stats:
+                stats[f"change_{name}{suffix}"] = np.nan
+        if f"significant_{name}" not in stats:
+            stats[f"significant_{name}"] = False
+    for column in ("wind_post_analysis", "wind_post_baseline", "low_wind_threshold"):
+        if column not in stats:
+            stats[column] = np.nan
+    if "weather_adjustment" not in stats:
+        stats["weather_adjustment"] = WEATHER_NOTE_MISSING
+    stats["weather_adjustment"] = (stats["weather_adjustment"].astype("string")
+                                   .fillna(WEATHER_NOTE_MISSING))
+
+
+def _prepare(stats: pd.DataFrame, daily: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """Types of a statistics table and its daily table (in place for ``daily``); returns the
+    statistics sorted by ``country`` and indexed by ``iso3``."""
+    _add_weather_columns(stats)
+    try:
+        for column in ("pre_start", "pre_end", "post_start", "post_end"):
+            stats[column] = pd.to_datetime(stats[column])
+        daily["date"] = pd.to_datetime(daily["date"])
+        numeric = [c for c in stats.columns
+                   if c.startswith(("mean_", "coverage_", "change_", "wind_"))
+                   or c == "low_wind_threshold"]
+        stats[numeric] = stats[numeric].apply(pd.to_numeric, errors="raise")
+        daily[["mean_no2", "coverage"]] = daily[["mean_no2", "coverage"]].apply(pd.to_numeric)
+    except (ValueError, TypeError) as exc:
+        raise ResultsError(f"The statistics tables in {root} hold malformed values "
+                           f"({type(exc).__name__}).") from None
+    for column in ["reference_window"] + [f"significant_{c}" for c in CHANGES + WEATHER_CHANGES]:
+        stats[column] = _as_bool(stats[column])
+    stats["reason"] = stats["reason"].astype("string").fillna("")
+    return stats.sort_values("country").set_index("iso3", drop=False)
+
+
+def load_hotspots(root: Path, windows: pd.DataFrame) -> DashboardData:
+    """The hotspot statistics of a results directory (see :attr:`DashboardData.hotspots`).
+
+    Raises :class:`ResultsError` when ``hotspot_stats.csv`` or ``hotspot_daily.csv`` is
+    missing or unusable, or holds no hotspot.
+    """
+    stats = _read_csv(root, HOTSPOT_STATS_FILE, HOTSPOT_STATS_COLUMNS)
+    daily = _read_csv(root, HOTSPOT_DAILY_FILE, DAILY_COLUMNS)
+    if stats.empty:
+        raise ResultsError(f"{HOTSPOT_STATS_FILE} in {root} has no hotspot.")
+    stats = stats.rename(columns={"iso3": "country_iso3"}).rename(columns={"hotspot": "iso3"})
+    stats["iso3"] = stats["iso3"].astype(str)
+    stats["country"] = stats["iso3"] + " (" + stats["country_iso3"].astype(str) + ")"
+    locations = pd.read_csv(resource_path(HOTSPOT_LOCATIONS)).set_index("name")
+    for column in ("lat", "lon", "radius_km"):
+        stats[column] = stats["iso3"].map(locations[column]).astype(float)
+    daily["iso3"] = daily["iso3"].astype(str)
+    stats = _prepare(stats, daily, root)
+    return DashboardData(root=root, stats=stats, daily=daily, windows=windows,
+                         stats_csv=(root / HOTSPOT_STATS_FILE).read_bytes(),
+                         lockdown_ends=_lockdown_ends(stats))
+
+
 def load_results(root: str | Path) -> DashboardData:
-    """Read and validate the three statistics tables of a results directory.
+    """Read and validate the three statistics tables of a results directory, and the hotspot
+    tables when there are some.
 
     Raises :class:`ResultsError` when the dashboard cannot be built; lesser gaps are listed in
-    ``problems``.
+    ``problems`` (unusable hotspot tables in ``hotspot_note``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -179,20 +272,17 @@ def load_results(root: str | Path) -> DashboardData:
     windows = _read_csv(root, WINDOWS_FILE, WINDOWS_COLUMNS)
     if stats.empty:
         raise ResultsError(f"{STATS_FILE} in {root} has no country.")
-    try:
-        for column in ("pre_start", "pre_end", "post_start", "post_end"):
-            stats[column] = pd.to_datetime(stats[column])
-        daily["date"] = pd.to_datetime(daily["date"])
-        numeric = [c for c in stats.columns if c.startswith(("mean_", "coverage_", "change_"))]
-        stats[numeric] = stats[numeric].apply(pd.to_numeric, errors="raise")
-        daily[["mean_no2", "coverage"]] = daily[["mean_no2", "coverage"]].apply(pd.to_numeric)
-    except (ValueError, TypeError) as exc:
-        raise ResultsError(f"The statistics tables in {root} hold malformed values "
-                           f"({type(exc).__name__}).") from None
-    for column in ["reference_window"] + [f"significant_{c}" for c in CHANGES]:
-        stats[column] = _as_bool(stats[column])
-    stats["reason"] = stats["reason"].astype("string").fillna("")
-    stats = stats.sort_values("country").set_index("iso3", drop=False)
+    stats = _prepare(stats, daily, root)
+
+    hotspots, hotspot_note = None, ""
+    if not (root / HOTSPOT_STATS_FILE).is_file():
+        hotspot_note = (f"these results have no hotspot statistics ({HOTSPOT_STATS_FILE}): "
+                        "they were written by an older workflow.")
+    else:
+        try:
+            hotspots = load_hotspots(root, windows)
+        except ResultsError as exc:
+            hotspot_note = str(exc)
 
     problems = []
     without_daily = sorted(set(stats.index) - set(daily["iso3"]))
@@ -205,6 +295,7 @@ def load_results(root: str | Path) -> DashboardData:
         root=root, stats=stats, daily=daily, windows=windows,
         stats_csv=(root / STATS_FILE).read_bytes(), lockdown_ends=_lockdown_ends(stats),
         min_day_coverage=_read_min_day_coverage(root), problems=problems,
+        hotspots=hotspots, hotspot_note=hotspot_note,
     )
 
 
@@ -295,13 +386,15 @@ def country_series(data: DashboardData, iso3: str) -> pd.DataFrame:
 
 
 def _lockdown_ends(stats: pd.DataFrame) -> dict[str, pd.Timestamp]:
-    """Lockdown end per country from the package's lockdown table, for the countries where
-    the table gives an end and its start is the one the results used (``post_start``)."""
+    """Lockdown end per country (or hotspot, by its ``country_iso3``) from the package's
+    lockdown table, where the table gives an end and its start is the one the results used
+    (``post_start``)."""
     table = load_lockdown_dates()
     ends = {}
-    for iso3, row in stats[~stats["reference_window"]].iterrows():
+    for key, row in stats[~stats["reference_window"]].iterrows():
+        iso3 = row["country_iso3"] if "country_iso3" in row.index else key
         if iso3 in table.index:
             start, end = table.at[iso3, "lockdown_start"], table.at[iso3, "lockdown_end"]
             if pd.notna(end) and start == row["post_start"]:
-                ends[iso3] = pd.Timestamp(end)
+                ends[key] = pd.Timestamp(end)
     return ends

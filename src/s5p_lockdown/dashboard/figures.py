@@ -1,8 +1,12 @@
 """Plotly figures of the dashboard, built from :mod:`s5p_lockdown.dashboard.data`.
 
 All figures work offline: maps are cartesian heatmaps with country outlines drawn as line
-traces, or ``Choroplethmap`` traces on the blank ``white-bg`` style with the shipped GeoJSON;
-nothing fetches tiles, topojson or fonts.
+traces, or ``Choroplethmap``/``Scattermap`` (markers only, no text: text would fetch glyphs)
+traces on the blank ``white-bg`` style with the shipped GeoJSON; nothing fetches tiles,
+topojson or fonts.
+
+The country figures also take the hotspot statistics (:attr:`DashboardData.hotspots`): the
+ranking labels them 'Paris (FRA)', and :func:`hotspot_map_figure` draws them as markers.
 
 Display units: NO2 columns in µmol m-2 (mol m-2 x 1e6; 10 µmol m-2 = 6.0e15 molecules cm-2),
 coverage and changes in percent.
@@ -38,6 +42,9 @@ MEASURE_COLORS = {"national": "#2166ac", "partial": "#4393c3", "regional": "#439
                   "targeted": "#92c5de"}
 NO_LOCKDOWN_COLOR = "#f4a582"
 NO_DATA_COLOR = "#bbbbbb"
+RAW_COLOR = "#2166ac"
+ADJUSTED_COLOR = "#8c510a"
+"""Ranking bars: raw change blue, weather-adjusted change brown."""
 
 
 def _day(value) -> str:
@@ -161,12 +168,28 @@ def _map_title(label: str, key: str) -> str:
     return f"Tropospheric NO₂ column ({NO2_UNIT}), {label}"
 
 
+def _pct(value: float) -> str:
+    return f"{value:+.1f}" if np.isfinite(value) else "?"
+
+
+def _change_line(label: str, change: float, low: float, high: float, significant: bool) -> str:
+    return (f"{label} {_pct(change)} % (95 % CI {_pct(low)} to {_pct(high)} %), "
+            f"{'significant' if significant else 'not significant'}")
+
+
 def _change_hover(data: DashboardData) -> pd.DataFrame:
-    """Per-country hover text for the headline change (percent, 95 % interval)."""
+    """Per-country (or hotspot) hover text for the headline change and the weather-adjusted
+    change (percent, 95 % intervals; the reason when there is no adjusted change).
+
+    Columns ``change``, ``low``, ``high`` (headline), ``adjusted``, ``adjusted_low``,
+    ``adjusted_high`` (percent) and ``hover``.
+    """
     stats = data.stats
     name = HEADLINE_CHANGE
-    pct = 100.0 * stats[[f"change_{name}", f"change_{name}_low", f"change_{name}_high"]]
-    pct.columns = ["change", "low", "high"]
+    pct = 100.0 * stats[[f"change_{name}", f"change_{name}_low", f"change_{name}_high",
+                         "change_weather_adjusted", "change_weather_adjusted_low",
+                         "change_weather_adjusted_high"]]
+    pct.columns = ["change", "low", "high", "adjusted", "adjusted_low", "adjusted_high"]
     lines = []
     for iso3, row in stats.iterrows():
         head = f"<b>{row['country']}</b> ({row['measure']})"
@@ -175,10 +198,17 @@ def _change_hover(data: DashboardData) -> pd.DataFrame:
             continue
         c = pct.loc[iso3]
         window = "reference window" if row["reference_window"] else "lockdown"
-        significance = "significant" if row[f"significant_{name}"] else "not significant"
+        raw = _change_line("change", c["change"], c["low"], c["high"],
+                           row[f"significant_{name}"])
+        note = str(row["weather_adjustment"])
+        if np.isfinite(c["adjusted"]):
+            adjusted = _change_line("weather-adjusted", c["adjusted"], c["adjusted_low"],
+                                    c["adjusted_high"], row["significant_weather_adjusted"])
+            adjusted += f"<br>({note})"
+        else:
+            adjusted = f"weather-adjusted: {note}"
         lines.append(
-            f"{head}<br>change {c['change']:+.1f} % (95 % CI {c['low']:+.1f} to "
-            f"{c['high']:+.1f} %)<br>{significance}"
+            f"{head}<br>{raw}<br>{adjusted}"
             f"<br>{window}: {_span(row['post_start'], row['post_end'])} vs same days of "
             f"{row['baseline_years']}")
     pct["hover"] = lines
@@ -253,31 +283,33 @@ def _zoom(lon: tuple, lat: tuple, width_px: float = 900, height_px: float = 540)
 
 
 def ranking_figure(data: DashboardData) -> go.Figure:
-    """Countries ranked by the headline change (percent) with 95 % interval error bars; bar
-    colour by measure, non-significant changes paler, countries without a lockdown in orange,
-    countries with too little data listed last with a cross at 0."""
+    """Countries (or hotspots) ranked by the headline change (percent): the raw change and the
+    weather-adjusted one side by side, each with its 95 % interval error bars; non-significant
+    changes paler, countries without a lockdown hatched, those with too little data listed
+    last with a cross at 0. A missing adjusted change leaves its bar out; the hover of the raw
+    bar says why."""
     stats = data.stats
     hover = _change_hover(data)
     ok = stats["status"] == "ok"
     ranked = hover[ok].sort_values("change").index.tolist() + stats.index[~ok].tolist()
     names = stats.loc[ranked, "country"].tolist()
+    shown = [key for key in ranked if ok[key]]
+    rows, subset = hover.loc[shown], stats.loc[shown]
+    pattern = np.where(subset["reference_window"], "/", "")
     fig = go.Figure()
-    categories = [("lockdown", ok & ~stats["reference_window"]),
-                  ("no lockdown (reference window)", ok & stats["reference_window"])]
-    for name, mask in categories:
-        rows = hover[mask]
-        subset = stats[mask]
-        colors = ([MEASURE_COLORS.get(m, MEASURE_COLORS["national"]) for m in subset["measure"]]
-                  if name == "lockdown" else NO_LOCKDOWN_COLOR)
+    for name, key, significant, color in (
+            ("raw", "", f"significant_{HEADLINE_CHANGE}", RAW_COLOR),
+            ("weather-adjusted", "adjusted", "significant_weather_adjusted", ADJUSTED_COLOR)):
+        value, low, high = (rows[key or "change"], rows[f"{key}_low".lstrip("_")],
+                            rows[f"{key}_high".lstrip("_")])
         fig.add_trace(go.Bar(
-            y=subset["country"], x=rows["change"], orientation="h", name=name,
-            marker={"color": colors,
-                    "opacity": np.where(subset[f"significant_{HEADLINE_CHANGE}"], 1.0, 0.45),
-                    "pattern": {"shape": "" if name == "lockdown" else "/"}},
-            error_x={"type": "data", "array": rows["high"] - rows["change"],
-                     "arrayminus": rows["change"] - rows["low"], "color": "#333",
-                     "thickness": 1.2},
-            text=rows["hover"], hovertemplate="%{text}<extra></extra>",
+            y=subset["country"], x=value, orientation="h", name=name,
+            marker={"color": color, "opacity": np.where(subset[significant], 1.0, 0.45),
+                    "pattern": {"shape": pattern, "fgcolor": "#ffffff", "solidity": 0.3}},
+            error_x={"type": "data", "array": high - value, "arrayminus": value - low,
+                     "color": "#333", "thickness": 1.2},
+            text=rows["hover"], hovertemplate="%{text}<extra>" + name + "</extra>",
+            textposition="none",
         ))
     missing = stats[~ok]
     fig.add_trace(go.Scatter(
@@ -287,18 +319,69 @@ def ranking_figure(data: DashboardData) -> go.Figure:
         hovertemplate="%{hovertext}<extra></extra>",
     ))
     fig.update_layout(
-        title={"text": "Change after the lockdown vs baseline year (%), 95 % intervals; "
-                       "pale = not significant", "x": 0.01},
-        barmode="overlay",
+        title={"text": "Change after the lockdown vs baseline year (%), raw and weather-adjusted, "
+                       "95 % intervals; pale = not significant, hatched = no lockdown", "x": 0.01},
+        barmode="group", bargap=0.25, bargroupgap=0.05,
         xaxis={"title": "change (%)", "zeroline": True, "zerolinecolor": "#333",
                "ticksuffix": " %"},
         yaxis={"categoryorder": "array", "categoryarray": names, "autorange": "reversed",
                "title": ""},
-        height=max(300, 22 * len(names) + 130), margin={"l": 10, "r": 20, "t": 60, "b": 50},
+        height=max(300, 30 * len(names) + 130), margin={"l": 10, "r": 20, "t": 60, "b": 50},
         legend={"orientation": "h", "y": -0.08 if len(names) > 10 else -0.25},
         plot_bgcolor="white",
     )
     fig.update_xaxes(gridcolor="#e5e5e5")
+    return fig
+
+
+def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
+    """Hotspots as markers on a blank map of the country outlines: placed at their centre,
+    sized by their radius, coloured by the headline change (percent) with the raw and
+    weather-adjusted changes and their 95 % intervals in the hover; hotspots with too little
+    data in grey. Hotspots missing from the package's table (no position) are left out."""
+    stats = hotspots.stats
+    hover = _change_hover(hotspots)
+    placed = stats["lat"].notna() & stats["lon"].notna()
+    ok = (stats["status"] == "ok") & placed
+    limit = change_limit(hover.loc[ok, "change"])
+    size = np.clip(stats["radius_km"].fillna(20.0) * 0.6, 8.0, 30.0)
+    fig = go.Figure()
+    iso3s = [f["properties"]["iso3"] for f in shapes["features"]]
+    fig.add_trace(go.Choroplethmap(
+        geojson=shapes, featureidkey="properties.iso3", locations=iso3s,
+        z=np.zeros(len(iso3s)), colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], showscale=False,
+        marker={"line": {"width": 0.5, "color": "#888"}}, hoverinfo="skip", name="countries",
+        showlegend=False,
+    ))
+    fig.add_trace(go.Scattermap(
+        lat=stats.loc[ok, "lat"], lon=stats.loc[ok, "lon"], mode="markers",
+        marker={"size": size[ok], "color": hover.loc[ok, "change"], "coloraxis": "coloraxis",
+                "opacity": 0.9},
+        text=hover.loc[ok, "hover"], hovertemplate="%{text}<extra></extra>", name="hotspot",
+    ))
+    missing = ~(stats["status"] == "ok") & placed
+    fig.add_trace(go.Scattermap(
+        lat=stats.loc[missing, "lat"], lon=stats.loc[missing, "lon"], mode="markers",
+        marker={"size": size[missing], "color": NO_DATA_COLOR, "opacity": 0.9},
+        text=hover.loc[missing, "hover"], hovertemplate="%{text}<extra></extra>",
+        name="too little data",
+    ))
+    if placed.any():
+        pad = 2.0
+        lon = (stats.loc[placed, "lon"].min() - pad, stats.loc[placed, "lon"].max() + pad)
+        lat = (stats.loc[placed, "lat"].min() - pad, stats.loc[placed, "lat"].max() + pad)
+    else:
+        lon, lat = _analysed_extent(shapes, set(stats["country_iso3"]))
+    fig.update_layout(
+        title={"text": "Hotspots: change in tropospheric NO₂ after the lockdown vs the same "
+                       "days of the baseline year (%); marker size = hotspot radius", "x": 0.01},
+        coloraxis={"colorscale": CHANGE_COLORSCALE, "cmin": -limit, "cmax": limit, "cmid": 0,
+                   "colorbar": {"title": {"text": "%"}}},
+        map={"style": "white-bg", "zoom": _zoom(lon, lat, MAP_WIDTH - 100, 540),
+             "center": {"lon": float(np.mean(lon)), "lat": float(np.mean(lat))}},
+        legend={"x": 0.01, "y": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
+        width=MAP_WIDTH, height=600, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return fig
 
 

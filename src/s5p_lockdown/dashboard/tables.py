@@ -1,4 +1,5 @@
-"""HTML snippets of the dashboard: a country's numbers, the CSV download link, messages.
+"""HTML snippets of the dashboard: a country's (or hotspot's) numbers, the CSV download link,
+messages.
 
 Every value taken from the results is HTML-escaped. NO2 columns are shown in µmol m-2
 (mol m-2 x 1e6), coverage and changes in percent.
@@ -12,13 +13,15 @@ import html
 import numpy as np
 import pandas as pd
 
-from s5p_lockdown.dashboard.data import CHANGES, GROUPS, DashboardData
+from s5p_lockdown.dashboard.data import CHANGES, GROUPS, WEATHER_CHANGES, DashboardData
 from s5p_lockdown.dashboard.figures import NO2_UNIT, UMOL
 
 CHANGE_LABELS = {
     "post_vs_baseline": "after vs same days of the baseline year",
     "post_vs_pre": "after vs before",
     "adjusted": "after vs before, relative to the baseline year",
+    "weather_adjusted": "weather-adjusted (wind model), after vs baseline year",
+    "low_wind": "low-wind days only, after vs baseline year",
 }
 ROLE_LABELS = {"pre": "before", "post": "after"}
 
@@ -43,16 +46,21 @@ def _cells(values, tag: str = "td", style: str = CELL) -> str:
 
 
 def country_summary_html(data: DashboardData, iso3: str) -> str:
-    """The country's windows (dates, mean, usable days, coverage) and its three changes with
-    95 % intervals and significance, as an HTML fragment."""
+    """The country's (or hotspot's) windows (dates, mean, usable days, coverage) and its
+    changes with 95 % intervals and significance: the three of the statistics, the
+    weather-adjusted and the low-wind one, then the note on the weather adjustment; as an
+    HTML fragment."""
     row = data.stats.loc[iso3]
     kind = ("no lockdown: analysed on the common reference window" if row["reference_window"]
             else f"{_esc(row['measure'])} lockdown from {row['post_start']:%-d %b %Y}")
     end = data.lockdown_ends.get(iso3)
     if end is not None:
         kind += f" to {end:%-d %b %Y}"
-    parts = [f"<h3 style='margin:4px 0' data-iso3='{_esc(iso3)}'>{_esc(row['country'])} "
-             f"<span style='font-weight:normal;color:#666'>({_esc(iso3)})</span></h3>",
+    # hotspots: the label 'Paris (FRA)' already names the country
+    code = "" if "country_iso3" in row.index else (
+        f" <span style='font-weight:normal;color:#666'>({_esc(iso3)})</span>")
+    parts = [f"<h3 style='margin:4px 0' data-iso3='{_esc(iso3)}'>{_esc(row['country'])}"
+             f"{code}</h3>",
              f"<div style='margin-bottom:6px'>{kind}</div>"]
     if row["status"] != "ok":
         parts.append(f"<div style='color:#a94442;margin-bottom:6px'><b>Too little data:</b> "
@@ -76,12 +84,18 @@ def country_summary_html(data: DashboardData, iso3: str) -> str:
 
     head = ["change", "value", "95 % interval", "significant"]
     body = []
-    for name in CHANGES:
+    for name in CHANGES + WEATHER_CHANGES:
         value, low, high = (100 * row[f"change_{name}{s}"] for s in ("", "_low", "_high"))
         body.append([CHANGE_LABELS[name], f"{_number(value, '+.1f')} %",
                      f"{_number(low, '+.1f')} to {_number(high, '+.1f')} %",
                      "yes" if row[f"significant_{name}"] else "no"])
     parts.append(_table(head, body))
+    wind = [f"{label} {_number(row[key], '.1f')} m s⁻¹" for key, label in (
+        ("wind_post_analysis", "mean wind after"), ("wind_post_baseline", "baseline year"),
+        ("low_wind_threshold", "low-wind threshold")) if np.isfinite(row[key])]
+    parts.append(f"<div class='s5p-weather-note' style='font-size:12px;color:#555'>"
+                 f"Weather adjustment: {_esc(row['weather_adjustment'])}"
+                 f"{'; ' + _esc(', '.join(wind)) if wind else ''}.</div>")
     return "<div class='s5p-country-numbers'>" + "".join(parts) + "</div>"
 
 
