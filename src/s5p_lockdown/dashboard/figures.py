@@ -251,9 +251,16 @@ def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
         name="too little data", showlegend=True,
     ))
     lon, lat = _analysed_extent(shapes, analysed)
+    _change_map_layout(fig, "Change in tropospheric NO₂ after the lockdown vs the same days of "
+                            "the baseline year (%)", limit, lon, lat)
+    return fig
+
+
+def _change_map_layout(fig: go.Figure, title: str, limit: float, lon: tuple, lat: tuple) -> None:
+    """Shared layout of the change maps: diverging colour scale centred on 0 (percent), blank
+    offline map (no tiles) fitted to (west, east), (south, north) in degrees."""
     fig.update_layout(
-        title={"text": "Change in tropospheric NO₂ after the lockdown vs the same days of the "
-                       "baseline year (%)", "x": 0.01},
+        title={"text": title, "x": 0.01},
         coloraxis={"colorscale": CHANGE_COLORSCALE, "cmin": -limit, "cmax": limit, "cmid": 0,
                    "colorbar": {"title": {"text": "%"}}},
         map={"style": "white-bg", "zoom": _zoom(lon, lat, MAP_WIDTH - 100, 540),
@@ -262,7 +269,6 @@ def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
         # a fixed size: the WebGL map is not resized when the page is revealed
         width=MAP_WIDTH, height=600, margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    return fig
 
 
 def _analysed_extent(shapes: dict, analysed: set[str]) -> tuple[tuple, tuple]:
@@ -372,16 +378,9 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
         lat = (stats.loc[placed, "lat"].min() - pad, stats.loc[placed, "lat"].max() + pad)
     else:
         lon, lat = _analysed_extent(shapes, set(stats["country_iso3"]))
-    fig.update_layout(
-        title={"text": "Hotspots: change in tropospheric NO₂ after the lockdown vs the same "
-                       "days of the baseline year (%); marker size = hotspot radius", "x": 0.01},
-        coloraxis={"colorscale": CHANGE_COLORSCALE, "cmin": -limit, "cmax": limit, "cmid": 0,
-                   "colorbar": {"title": {"text": "%"}}},
-        map={"style": "white-bg", "zoom": _zoom(lon, lat, MAP_WIDTH - 100, 540),
-             "center": {"lon": float(np.mean(lon)), "lat": float(np.mean(lat))}},
-        legend={"x": 0.01, "y": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
-        width=MAP_WIDTH, height=600, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
+    _change_map_layout(fig, "Hotspots: change in tropospheric NO₂ after the lockdown vs the same "
+                            "days of the baseline year (%); marker size = hotspot radius",
+                       limit, lon, lat)
     return fig
 
 
