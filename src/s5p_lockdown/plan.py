@@ -34,6 +34,8 @@ class Plan:
     windows: pd.DataFrame
     days: list[date]
     all_countries: list[str]
+    """Every country of the lockdown table, selected or not: the country masks are built for
+    all of them, so that selecting countries does not invalidate the cached masks."""
     files_by_day: dict[date, list[str]] = field(default_factory=dict)
 
     # --- weeks: the unit of work for generating and gridding ---------------------------------
@@ -50,9 +52,6 @@ class Plan:
 
     def daily_path(self, day: date) -> str:
         return str(self.results / "daily" / week_of(day) / f"{day:%Y-%m-%d}.nc")
-
-    def composite_path(self, window: str) -> str:
-        return str(self.results / "composites" / f"{window}.nc")
 
     @property
     def country_windows(self) -> pd.DataFrame:
@@ -85,12 +84,6 @@ class Plan:
         start, end = self.window_span(window)
         available = set(self.days)
         return [d for d in days_of(start, end) if d in available]
-
-    @property
-    def mask_countries(self) -> list[str]:
-        """Countries with masks: every country of the lockdown table (not only the selected
-        ones), so that selecting countries does not invalidate the cached masks."""
-        return list(self.all_countries)
 
     @property
     def cdse_settings(self) -> dict:

@@ -11,7 +11,7 @@ rule country_daily:
         f"{R}/stats/country_daily.csv",
     params:
         grid=PLAN.grid.harp_operation(),
-        countries=list(PLAN.mask_countries),
+        countries=PLAN.all_countries,
     resources:
         **job_resources(mem_mb=1500, disk_mb=200),
     log:
