@@ -263,10 +263,7 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
         with open(log1, "w") as fh:
             # own session: SIGINT goes to the process group, never ignored as with `cmd &`;
             # condor-pool run execs the chroot, which execs snakemake: one process
-            # unbuffered: the log must show each finished job at once, or the run can end
-            # before the loop below sees a finished job
-            run1 = subprocess.Popen([str(CONDOR_POOL), "run", "--env", "PYTHONUNBUFFERED=1", "--",
-                                     *pool_snakemake_argv()],
+            run1 = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv()],
                                     cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         try:
