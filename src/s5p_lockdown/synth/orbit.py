@@ -201,7 +201,8 @@ def swath(
     across = np.cross(ahead - nadir, nadir)
     across /= np.linalg.norm(across, axis=-1, keepdims=True)
     n_pix = N_GROUND_PIXELS // across_track_step
-    gamma = _earth_central_angle(_scan_angles(n_pix))
+    scan_edges = _scan_angles(n_pix)
+    gamma = _earth_central_angle(scan_edges)
     corners = (
         np.cos(gamma)[None, :, None] * nadir[:, None, :]
         + np.sin(gamma)[None, :, None] * across[:, None, :]
@@ -214,7 +215,7 @@ def swath(
     lat, lon = _to_latlon(centre)
 
     sat_lat, sat_lon = _ground_track(orbit, centre_seconds)
-    scan_centres = 0.5 * (_scan_angles(n_pix)[:-1] + _scan_angles(n_pix)[1:])
+    scan_centres = 0.5 * (scan_edges[:-1] + scan_edges[1:])
     vza = np.degrees(scan_centres + _earth_central_angle(scan_centres))
     width = EARTH_RADIUS_KM * np.diff(gamma)
     crossing = equator_crossing(orbit)
