@@ -257,6 +257,52 @@ def test_deterministic_for_a_seed(tmp_path):
         assert not np.array_equal(col_a, read_l2(c)["nitrogendioxide_tropospheric_column"].values, equal_nan=True)
 
 
+def _file_content(group, path="") -> dict:
+    """Every attribute, dimension and variable (dtype, dimensions, attributes, values) of a
+    netCDF group tree, by path."""
+    content = {f"{path}@attrs": {k: repr(group.getncattr(k)) for k in group.ncattrs()},
+               f"{path}@dims": {k: len(d) for k, d in group.dimensions.items()}}
+    for name, var in group.variables.items():
+        var.set_auto_maskandscale(False)
+        content[f"{path}/{name}"] = (str(var.dtype), var.dimensions,
+                                     {k: repr(var.getncattr(k)) for k in var.ncattrs()},
+                                     np.asarray(var[...]).tolist())
+    for name, child in group.groups.items():
+        content.update(_file_content(child, f"{path}/{name}"))
+    return content
+
+
+def test_orbit_from_a_skeleton_equals_a_fresh_write(tmp_path):
+    """Orbits are written into a copy of a skeleton built from the first orbit of the same
+    shape: an orbit's file must not depend on which orbit built the skeleton."""
+    from s5p_lockdown.synth import writer
+
+    settings = SynthSettings(seed=2, lat_band=(40, 55), **DEMO_STEPS)
+    day = date(2020, 3, 25)
+    writer._SKELETONS.clear()
+    after_others = ArchiveGenerator(settings).write_day(tmp_path / "a", day)
+    assert len(after_others) >= 3
+    last = after_others[-1]
+    writer._SKELETONS.clear()  # the last orbit now builds the skeleton itself
+    generator = ArchiveGenerator(settings)
+    orbit = int(last.name.split("_")[-4])
+    geometry = orbit_geometry.swath(orbit, day, lat_band=settings.lat_band, **DEMO_STEPS)
+    fresh = writer.write_orbit(tmp_path / "b", geometry,
+                               generator.orbit_fields(geometry, day, orbit,
+                                                      generator.model.weather(day)),
+                               writer.product_name(geometry, orbit))
+    assert fresh.name == last.name
+    with netCDF4.Dataset(last) as a, netCDF4.Dataset(fresh) as b:
+        content_a, content_b = _file_content(a), _file_content(b)
+    assert content_a.keys() == content_b.keys()
+    differ = [k for k in content_a if content_a[k] != content_b[k]]
+    assert differ == []
+    # the skeleton's own orbit id appears nowhere in another orbit's file
+    skeleton_id = after_others[0].stem
+    assert skeleton_id not in repr(content_a)
+    assert last.stem in content_a["/METADATA/ESA_METADATA/earth_explorer_header/fixed_header@attrs"]["File_Name"]
+
+
 def test_scenario_file_round_trip_and_errors(tmp_path):
     from s5p_lockdown.errors import ConfigError
 

@@ -9,6 +9,7 @@ archive) are listed in the ``missing_days`` attribute.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -22,9 +23,33 @@ from s5p_lockdown.windows import days_of
 log = logging.getLogger(__name__)
 
 
+#: Memory for daily grids kept between windows (bytes): windows overlap, so most days serve
+#: several composites and are read once instead of once per window.
+DAILY_CACHE_BYTES = 400 * 2**20
+
+
 def load_daily(path: str | Path) -> GridAccumulator:
     with xr.open_dataset(path) as ds:
         return GridAccumulator.from_dataset(ds.load())
+
+
+class DailyCache:
+    """Daily accumulators by path, least recently used dropped beyond ``max_bytes`` (callers
+    must not modify them: :func:`composite` leaves its inputs unchanged)."""
+
+    def __init__(self, max_bytes: int | None = None):
+        self.max_bytes = DAILY_CACHE_BYTES if max_bytes is None else max_bytes
+        self._items: OrderedDict[Path, GridAccumulator] = OrderedDict()
+
+    def load(self, path: str | Path) -> GridAccumulator:
+        path = Path(path)
+        if path in self._items:
+            self._items.move_to_end(path)
+            return self._items[path]
+        acc = self._items[path] = load_daily(path)
+        while sum(a.nbytes for a in self._items.values()) > self.max_bytes and len(self._items) > 1:
+            self._items.popitem(last=False)
+        return acc
 
 
 def period_composite(
@@ -34,13 +59,15 @@ def period_composite(
     out_path: str | Path,
     weighting: str = "weight",
     config: dict | None = None,
+    cache: DailyCache | None = None,
 ) -> Path:
     """Composite of the daily grids (files named ``YYYY-MM-DD.nc``) for ``start``..``end``
-    (inclusive); written atomically."""
+    (inclusive); written atomically. ``cache`` keeps daily grids for the next windows."""
     paths = sorted(map(Path, daily_paths))
     if not paths:
         raise ValueError(f"window {start}..{end}: no daily grid to composite")
-    result = composite((load_daily(p) for p in paths), weighting=weighting)
+    load = cache.load if cache is not None else load_daily
+    result = composite((load(p) for p in paths), weighting=weighting)
     ds = result.finalize(history=f"s5p-lockdown period_composite {start}..{end} weighting={weighting}")
     present = {p.stem for p in paths}
     missing = [d.isoformat() for d in days_of(start, end) if d.isoformat() not in present]
@@ -68,12 +95,14 @@ def period_composites(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    cache = DailyCache()  # windows in date order: overlapping ones are next to each other
     for window, (start, end) in sorted(windows.items()):
         paths = [Path(daily_path(d)) for d in days_of(start, end)]
         paths = [p for p in paths if p.exists()]
         if not paths:
             log.warning("window %s: no daily grid, no composite", window)
             continue
-        written.append(period_composite(paths, start, end, out_dir / f"{window}.nc", weighting, config))
+        written.append(period_composite(paths, start, end, out_dir / f"{window}.nc", weighting,
+                                        config, cache))
         log.info("window %s: composite of %d days", window, len(paths))
     return written

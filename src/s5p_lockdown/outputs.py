@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from s5p_lockdown import __version__
 from s5p_lockdown.filenames import FileNameError, ProductName
+
+if TYPE_CHECKING:  # annotations only: importing xarray costs every Snakemake job ~0.4 s
+    import pandas as pd
+    import xarray as xr
 
 
 @contextmanager

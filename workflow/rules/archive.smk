@@ -1,7 +1,8 @@
 # Input orbits, by ISO week: generated (synthetic source), downloaded (cdse source; both write
 # a manifest of the week's files) or indexed from an existing archive (local source:
 # PLAN.files_by_day, built from file names when the workflow starts).
-from s5p_lockdown.daily import fetch_days, read_manifest, synthesize_days
+# Rule files import only light modules at the top: every job parses them. A job imports what
+# it runs (numba, xarray, netCDF4) in its own run block.
 from s5p_lockdown.logs import log_to
 from s5p_lockdown.outputs import write_csv
 from s5p_lockdown.plan import days_of_week
@@ -22,6 +23,8 @@ if PLAN.source == "cdse":
         resources:
             **job_resources(mem_mb=500, disk_mb=1000),
         run:
+            from s5p_lockdown.daily import fetch_days
+
             with log_to(log[0]):
                 fetch_days(ARCHIVE, days_of_week(wildcards.week), params.bbox, params.settings,
                            output.manifest)
@@ -43,6 +46,8 @@ if PLAN.source == "synthetic":
         resources:
             **job_resources(mem_mb=600, disk_mb=1000),
         run:
+            from s5p_lockdown.daily import synthesize_days
+
             with log_to(log[0]):
                 synthesize_days(ARCHIVE, days_of_week(wildcards.week), params.settings,
                                 output.manifest, output.truth, params.scenario)
@@ -77,6 +82,8 @@ def orbit_inputs(wildcards):
 
 
 def orbit_files_by_day(week, inputs):
+    from s5p_lockdown.daily import read_manifest
+
     if PLAN.source == "local":
         return {d: PLAN.files_by_day[d] for d in PLAN.week_days(week)}
     return read_manifest(inputs[0])

@@ -1,7 +1,5 @@
 # Period composites, one file per distinct window (shared by countries with the same dates),
 # all made by one job: they are cheap, and many small jobs cost more in scheduling than work.
-from s5p_lockdown.composites import period_composites
-
 
 rule period_composites:
     input:
@@ -18,5 +16,7 @@ rule period_composites:
     message:
         "Compositing the daily grids of every window"
     run:
+        from s5p_lockdown.composites import period_composites
+
         with log_to(log[0]):
             period_composites(params.windows, PLAN.daily_path, output[0], params.weighting)

@@ -1,6 +1,5 @@
 # Daily grids, one job per ISO week: every qa-filtered pixel of a day's orbits, area-weighted
 # (HARP bin_spatial semantics), written to results/daily/<week>/<day>.nc.
-from s5p_lockdown.daily import grid_days
 from s5p_lockdown.gridding import GridSpec
 
 
@@ -21,6 +20,8 @@ rule grid_week:
     message:
         "Gridding the orbits of {wildcards.week}"
     run:
+        from s5p_lockdown.daily import grid_days
+
         with log_to(log[0]):
             grid_days(orbit_files_by_day(wildcards.week, input), GridSpec.from_harp(params.grid),
                       output[0], qa_threshold=params.qa_threshold,

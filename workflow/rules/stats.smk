@@ -1,6 +1,5 @@
 # Country statistics: daily country means, then window means, changes and intervals.
 from s5p_lockdown.gridding import GridSpec
-from s5p_lockdown.stats import StatsSettings, country_daily, country_statistics
 from s5p_lockdown.outputs import provenance, write_json
 
 
@@ -20,6 +19,7 @@ rule country_daily:
         "Computing daily country means"
     run:
         from s5p_lockdown.regions import load_or_build_masks
+        from s5p_lockdown.stats import country_daily
 
         with log_to(log[0]):
             # fractional masks are computed once per grid and cached in results/masks
@@ -44,6 +44,8 @@ rule country_stats:
         "Computing country statistics and confidence intervals"
     run:
         import pandas as pd
+
+        from s5p_lockdown.stats import StatsSettings, country_statistics
 
         with log_to(log[0]):
             windows = pd.DataFrame(params.windows)
@@ -71,6 +73,7 @@ rule hotspot_daily:
         "Computing daily hotspot means"
     run:
         from s5p_lockdown.regions import hotspot_masks
+        from s5p_lockdown.stats import country_daily
 
         with log_to(log[0]):
             masks = hotspot_masks(GridSpec.from_harp(params.grid), params.hotspots)
@@ -92,6 +95,8 @@ rule hotspot_stats:
         "Computing hotspot statistics and confidence intervals"
     run:
         import pandas as pd
+
+        from s5p_lockdown.stats import StatsSettings, country_statistics
 
         with log_to(log[0]):
             stats = country_statistics(pd.read_csv(input[0]), pd.DataFrame(params.windows),

@@ -7,18 +7,28 @@
 - :func:`grid_l2_files` – bin L2 files with the ``numba`` or the optional ``harp`` engine.
 """
 
-from s5p_lockdown.gridding.accumulator import GridAccumulator, composite, write_netcdf
-from s5p_lockdown.gridding.files import ENGINES, grid_l2_files
-from s5p_lockdown.gridding.grid import GridSpec
-from s5p_lockdown.gridding.harp_l3 import grid_from_dataset, read_l3
+from importlib import import_module
 
-__all__ = [
-    "ENGINES",
-    "GridAccumulator",
-    "GridSpec",
-    "composite",
-    "grid_from_dataset",
-    "grid_l2_files",
-    "read_l3",
-    "write_netcdf",
-]
+# Names are imported from their modules on first use (PEP 562), so that code needing only the
+# grid (the workflow's plan, every Snakemake job at start-up) does not pay for numba and xarray.
+_MODULE_OF = {
+    "ENGINES": "files",
+    "GridAccumulator": "accumulator",
+    "GridSpec": "grid",
+    "composite": "accumulator",
+    "grid_from_dataset": "harp_l3",
+    "grid_l2_files": "files",
+    "read_l3": "harp_l3",
+    "write_netcdf": "accumulator",
+}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        return getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

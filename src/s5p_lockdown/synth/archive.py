@@ -178,9 +178,12 @@ class ArchiveGenerator:
              "b": without * weight, "s": speed * weight}
         )
         sums = frame[frame["iso3"] != ""].groupby("iso3").sum(numeric_only=True)
-        for name, index in self._hotspot_points().items():
-            if index.size:
-                sums.loc[name] = frame.iloc[index][["w", "a", "b", "s"]].sum()
+        values = frame[["w", "a", "b", "s"]].to_numpy()
+        hotspot_sums = {name: values[index].sum(axis=0)
+                        for name, index in self._hotspot_points().items() if index.size}
+        if hotspot_sums:
+            sums = pd.concat([sums, pd.DataFrame.from_dict(hotspot_sums, orient="index",
+                                                           columns=["w", "a", "b", "s"])])
         reductions = {**self.scenario.reduction_on(day), **self.scenario.hotspot_reduction_on(day)}
         hotspot_names = set(self._hotspot_points())
         return pd.DataFrame(

@@ -8,6 +8,12 @@ see ``resources/PROVENANCE.md``) with the orbit, times, processor version and fi
 so synthetic files carry the real metadata layout. Data variables are compressed with deflate
 (level 3, shuffle) in scanline chunks, like real products.
 
+Creating the ~50 variables and copying the ~6,000-object ``METADATA`` tree costs far more than
+the data of a small orbit, so the structure is built once per swath shape and process (a
+*skeleton* file: the first orbit of that shape, with the template's metadata unreplaced); each
+orbit copies the skeleton and overwrites every value and orbit-specific attribute in place. The
+result is the same as writing the file from scratch (``tests/test_synth.py`` checks it).
+
 Files are written to a temporary name in the target folder and renamed into place, so a reader
 never sees a half-written orbit.
 """
@@ -15,8 +21,11 @@ never sees a half-written orbit.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import netCDF4
@@ -110,18 +119,59 @@ def _copy_group(src: netCDF4.Group, dst: netCDF4.Group, replacements) -> None:
         _copy_group(group, dst.createGroup(name), replacements)
 
 
+@lru_cache(maxsize=1)
+def _templated_attributes() -> tuple[tuple[str, str | None, str], ...]:
+    """(group path, variable or None, attribute) of every ``METADATA`` attribute whose value
+    contains a template string that :func:`_write` replaces (looked up once per process)."""
+    found = []
+    olds = (TEMPLATE_ID, TEMPLATE_START, TEMPLATE_END, TEMPLATE_CREATED, "2020-03-03T00:00:00",
+            "7x3.5km", "OFFL-processing")
+
+    def visit(group, path):
+        for owner, var in [(group, None)] + [(v, n) for n, v in group.variables.items()]:
+            for attr in owner.ncattrs():
+                value = owner.getncattr(attr)
+                if isinstance(value, str) and any(old in value for old in olds):
+                    found.append((path, var, attr))
+        for name, child in group.groups.items():
+            visit(child, f"{path}/{name}")
+
+    with netCDF4.Dataset(resource_path("l2_no2_metadata_template.nc")) as template:
+        visit(template.groups["METADATA"], "/METADATA")
+    return tuple(found)
+
+
+def _replace_metadata(nc: netCDF4.Dataset, template: netCDF4.Dataset, replacements) -> None:
+    """Set the templated ``METADATA`` attributes of ``nc`` (copied unreplaced from ``template``)
+    to their values for this orbit."""
+    for path, var, attr in _templated_attributes():
+        src, dst = template[path], nc[path]
+        if var is not None:
+            src, dst = src.variables[var], dst.variables[var]
+        dst.setncattr(attr, _replace_strings(src.getncattr(attr), replacements))
+
+
+def _group(parent, name: str):
+    """The sub-group ``name`` of ``parent``, created if missing."""
+    return parent.groups[name] if name in parent.groups else parent.createGroup(name)
+
+
 def _variable(group, name, dtype, dims, values, fill, **attrs):
-    """Create a compressed variable (scanline-chunked when it has a scanline dimension)."""
-    chunks = None
-    if "scanline" in dims:
-        chunks = tuple(
-            1 if d == "time" else min(CHUNK_SCANLINES, size) if d == "scanline" else size
-            for d, size in zip(dims, _dim_sizes(group, dims))
+    """Create (or, in a skeleton copy, reuse) a compressed variable, scanline-chunked when it
+    has a scanline dimension, and write its attributes and values."""
+    if name in group.variables:
+        var = group.variables[name]
+    else:
+        chunks = None
+        if "scanline" in dims:
+            chunks = tuple(
+                1 if d == "time" else min(CHUNK_SCANLINES, size) if d == "scanline" else size
+                for d, size in zip(dims, _dim_sizes(group, dims))
+            )
+        var = group.createVariable(
+            name, dtype, dims, fill_value=fill, zlib=True, complevel=3, shuffle=True,
+            chunksizes=chunks,
         )
-    var = group.createVariable(
-        name, dtype, dims, fill_value=fill, zlib=True, complevel=3, shuffle=True,
-        chunksizes=chunks,
-    )
     for key, value in attrs.items():
         var.setncattr(key, value)
     var.set_auto_maskandscale(False)  # values arrive packed, with fill values in place
@@ -175,7 +225,8 @@ def write_orbit(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        shutil.copyfile(_skeleton(geometry, fields, name), tmp)
+        with netCDF4.Dataset(tmp, "r+") as nc:
             _write(nc, geometry, fields, name)
         os.replace(tmp, path)
     finally:
@@ -183,7 +234,32 @@ def write_orbit(
     return path
 
 
+_SKELETONS: dict[tuple[int, int], Path] = {}
+
+
+def _skeleton(geometry: SwathGeometry, fields: OrbitFields, name: ProductName) -> Path:
+    """A complete file of this swath shape (built from this orbit the first time) whose
+    ``METADATA`` still holds the template's strings, in a per-process temporary folder."""
+    shape = geometry.latitude.shape
+    if shape not in _SKELETONS:
+        folder = Path(_skeleton_folder().name)
+        path = folder / f"skeleton_{shape[0]}x{shape[1]}.nc"
+        with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+            with netCDF4.Dataset(resource_path("l2_no2_metadata_template.nc")) as template:
+                _copy_group(template.groups["METADATA"], nc.createGroup("METADATA"), [])
+            _write(nc, geometry, fields, name)
+        _SKELETONS[shape] = path
+    return _SKELETONS[shape]
+
+
+@lru_cache(maxsize=1)
+def _skeleton_folder() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="s5p-lockdown-skeletons-")
+
+
 def _write(nc: netCDF4.Dataset, g: SwathGeometry, f: OrbitFields, name: ProductName) -> None:
+    """Write the orbit's values and attributes into ``nc``: a new file with an unreplaced
+    ``METADATA`` copy (a skeleton), or a copy of a skeleton of the same shape."""
     n_scan, n_pix = g.latitude.shape
     day = g.times[0].astype("datetime64[D]").astype(date)
     reference = datetime.combine(day, datetime.min.time())
@@ -206,7 +282,7 @@ def _write(nc: netCDF4.Dataset, g: SwathGeometry, f: OrbitFields, name: ProductN
                 nc.setncattr_string(attr, value)
             else:
                 nc.setncattr(attr, value)
-        _copy_group(template.groups["METADATA"], nc.createGroup("METADATA"), replacements)
+        _replace_metadata(nc, template, replacements)
 
     valid = np.isfinite(f.column)
     lat_ok = np.isfinite(g.latitude)
@@ -259,12 +335,12 @@ def _write(nc: netCDF4.Dataset, g: SwathGeometry, f: OrbitFields, name: ProductN
     )
     _update_histogram(qa_stats, f.column)
 
-    product = nc.createGroup("PRODUCT")
+    product = _group(nc, "PRODUCT")
     _write_product(product, g, f, reference, n_scan, n_pix)
-    support = product.createGroup("SUPPORT_DATA")
-    _write_geolocations(support.createGroup("GEOLOCATIONS"), g)
-    _write_detailed(support.createGroup("DETAILED_RESULTS"), g, f)
-    _write_input(support.createGroup("INPUT_DATA"), g, f)
+    support = _group(product, "SUPPORT_DATA")
+    _write_geolocations(_group(support, "GEOLOCATIONS"), g)
+    _write_detailed(_group(support, "DETAILED_RESULTS"), g, f)
+    _write_input(_group(support, "INPUT_DATA"), g, f)
 
 
 def _update_histogram(qa_stats: netCDF4.Group, column: np.ndarray) -> None:
@@ -284,6 +360,10 @@ def _update_histogram(qa_stats: netCDF4.Group, column: np.ndarray) -> None:
 
 
 def _coordinates(product, n_scan, n_pix):
+    """Dimensions and index coordinate variables (the same for every orbit of a shape: kept
+    as they are in a skeleton copy)."""
+    if "scanline" in product.dimensions:
+        return
     for dim, size in (("scanline", n_scan), ("ground_pixel", n_pix), ("corner", 4), ("time", 1),
                       ("polynomial_exponents", 6), ("intensity_offset_polynomial_exponents", 1),
                       ("layer", N_LAYERS), ("vertices", 2)):
@@ -306,7 +386,8 @@ def _coordinates(product, n_scan, n_pix):
 
 def _write_product(product, g, f, reference, n_scan, n_pix):
     _coordinates(product, n_scan, n_pix)
-    time = product.createVariable("time", "i4", ("time",), fill_value=FILL_INT32)
+    time = product.variables.get("time") or product.createVariable(
+        "time", "i4", ("time",), fill_value=FILL_INT32)
     time.setncatts({"units": "seconds since 2010-01-01 00:00:00", "standard_name": "time",
                     "axis": "T", "long_name": "reference time for the measurements",
                     "comment": "The time in this variable corresponds to the time in the time_reference global attribute"})
@@ -316,7 +397,8 @@ def _write_product(product, g, f, reference, n_scan, n_pix):
     _variable(product, "delta_time", "i4", ("time", "scanline"), delta[None], FILL_INT32,
               long_name="offset from reference start time of measurement",
               units=f"milliseconds since {reference:%Y-%m-%d %H:%M:%S}")
-    utc = product.createVariable("time_utc", str, ("time", "scanline"))
+    utc = product.variables.get("time_utc") or product.createVariable(
+        "time_utc", str, ("time", "scanline"))
     utc.long_name = "Time of observation as ISO 8601 date-time string"
     utc[0, :] = np.array([np.datetime_as_string(t, unit="ms") + "Z" for t in g.times], dtype=object)
     coords = "longitude latitude"
