@@ -241,6 +241,20 @@ def test_truncated_file(orbit_file, tmp_path, fraction):
     _expect(path, "truncated or corrupt")
 
 
+def test_corrupt_data_chunk(orbit_file, tmp_path):
+    """Damage inside a compressed chunk (the file opens fine) is reported with the variable."""
+    import h5py
+
+    path = tmp_path / orbit_file.name
+    data = bytearray(orbit_file.read_bytes())
+    with h5py.File(orbit_file) as nc:
+        chunk = nc["PRODUCT/nitrogendioxide_tropospheric_column"].id.get_chunk_info(0)
+    data[chunk.byte_offset: chunk.byte_offset + chunk.size] = bytes(chunk.size)
+    path.write_bytes(bytes(data))
+    _expect(path, "cannot read variable 'PRODUCT/nitrogendioxide_tropospheric_column' "
+                  r"\(truncated or corrupt file\?\)")
+
+
 def test_wrong_product_in_name(orbit_file, tmp_path):
     path = tmp_path / orbit_file.name.replace("L2__NO2___", "L2__O3____")
     shutil.copy(orbit_file, path)

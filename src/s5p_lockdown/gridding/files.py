@@ -44,7 +44,8 @@ def grid_l2_files(
         else:
             from s5p_lockdown.io import read_l2
 
-            dataset = read_l2(path, bbox=grid.bounds)
+            # only what binning NO2 needs (no wind, cloud or pressure)
+            dataset = read_l2(path, bbox=grid.bounds, optional=False)
             counted = total.add_dataset(dataset, qa_threshold, point=point)
         if progress is not None:
             progress(index, len(paths), path, counted, time.perf_counter() - start)
