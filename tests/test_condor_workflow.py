@@ -257,18 +257,22 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
                               "config.yaml"], cwd=local_dir, stdout=local_log,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        # ---- run 1: interrupt once one job finished and another waits idle in the queue (a
-        # new job is idle for seconds until the negotiator matches it, so it cannot complete
-        # before the interrupt reaches it; a running job may, as Snakemake polls job states
-        # only every few seconds)
+        # ---- run 1: interrupt once one job finished and another waits idle in the queue.
+        # The synthesis jobs request 2 of the pool's 4 CPUs, so of the 4 jobs Snakemake submits
+        # at most 2 run and the others wait idle for a whole job's duration: an idle job
+        # cannot complete before the removal reaches it. (A running job may: Snakemake polls
+        # job states only every few seconds.)
         before1 = condor_pool.max_cluster_id()
         log1 = pool_dir / "run1.log"
         with open(log1, "w") as fh:
-            # own session: SIGINT goes to the process group, never ignored as with `cmd &`;
-            # condor-pool run execs the chroot, which execs snakemake: one process
-            run1 = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv()],
+            # own session, SIGINT handled: a suite started in the background (`cmd &`) has it
+            # ignored, and a child inherits that; condor-pool run execs the chroot, which execs
+            # snakemake: one process
+            argv = pool_snakemake_argv("--set-threads", "synthesize_week=2")
+            run1 = subprocess.Popen([str(CONDOR_POOL), "run", "--", *argv],
                                     cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             end = time.monotonic() + 300
             while True:
@@ -303,8 +307,8 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
         removed = [r for r in rows1 if r["batch"] not in done1]
         assert all(r["status"] == 3 or (r["status"], r["exit"]) == (4, "0") for r in removed), \
             removed
-        idle_at_interrupt = {r["cluster"] for r in idle}
-        assert all(r["status"] == 3 for r in rows1 if r["cluster"] in idle_at_interrupt), rows1
+        idle_at_interrupt = [r for r in rows1 if r["cluster"] in {i["cluster"] for i in idle}]
+        assert idle_at_interrupt and all(r["status"] == 3 for r in idle_at_interrupt), rows1
         assert all((r["status"], r["exit"]) == (4, "0") for r in rows1 if r["batch"] in done1)
         print(f"interrupt: snakemake exited {exit_seconds:.1f} s and the queue was empty "
               f"{queue_seconds:.1f} s after SIGINT; {len(done1)} jobs done, "
