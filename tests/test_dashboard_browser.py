@@ -88,6 +88,64 @@ def test_choosing_a_country_updates_series_and_numbers(page, artifacts):
     page.locator(".js-plotly-plot").nth(3).screenshot(path=artifacts / "timeseries_italy.png")
 
 
+VISIBLE_PLOTS_JS = """() => Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
+    .filter(p => p.offsetParent !== null)
+    .map(p => ({title: (p.layout.title && p.layout.title.text) || '',
+                types: p.data.map(t => t.type || 'scatter')}))"""
+
+
+def _visible_titles(page) -> list[str]:
+    return [p["title"] for p in page.evaluate(VISIBLE_PLOTS_JS)]
+
+
+def test_countries_hotspots_toggle(page, artifacts):
+    """The toggle swaps the change map, the ranking and the selector (with its numbers and
+    series) to hotspots and back, without errors."""
+    def toggle(view):
+        page.locator(".widget-toggle-button", has_text=view).click()
+
+    titles = _visible_titles(page)
+    assert len(titles) == 4 and not any(t.startswith("Hotspots") for t in titles)
+    toggle("Hotspots")
+    # the hotspot map shown, the selector relabelled, the series of a hotspot ('Name (ISO):')
+    page.wait_for_function(f"""() => {{
+        const plots = ({VISIBLE_PLOTS_JS})();
+        return plots.length === 4 && plots[1].title.startsWith('Hotspots')
+            && /^[^:]+ \\([A-Z]{{3}}\\): daily mean/.test(plots[3].title)
+            && document.querySelector('.widget-dropdown label').textContent.includes('Hotspot');
+    }}""", timeout=30_000)
+    visible = page.evaluate(VISIBLE_PLOTS_JS)
+    assert len(visible) == 4, visible  # Europe map, hotspot map, hotspot ranking, series
+    assert {"choroplethmap", "scattermap"} <= set(visible[1]["types"])
+    # option labels as shown ('Paris (FRA)'; the dropdown renders spaces as no-break spaces)
+    labels = page.evaluate("""() => Array.from(document.querySelector('select').options)
+        .map(o => o.text)""")
+    hotspot_names = [label.replace("\xa0", " ") for label in labels]
+    assert len(hotspot_names) >= 5 and "Paris" in " ".join(hotspot_names)
+    assert any(name in visible[3]["title"] for name in hotspot_names), (hotspot_names, visible)
+    page.locator(".js-plotly-plot:visible").nth(1).screenshot(path=artifacts / "hotspot_map.png")
+
+    other_label = next(label for label, name in zip(labels, hotspot_names)
+                       if name not in visible[3]["title"])
+    other = other_label.replace("\xa0", " ")
+    page.select_option("select", label=other_label)
+    page.wait_for_function("""(name) => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .some(p => p.offsetParent !== null && p.layout.title.text.startsWith(name))""",
+                           arg=other.split(" (")[0], timeout=10_000)
+    assert other.split(" (")[0] in page.inner_text(".s5p-country-numbers")
+
+    toggle("Countries")
+    page.wait_for_function(f"""() => {{
+        const plots = ({VISIBLE_PLOTS_JS})();
+        return plots.length === 4 && plots[3].title.startsWith('France')
+            && document.querySelector('.widget-dropdown label').textContent.includes('Country');
+    }}""", timeout=30_000)
+    titles = _visible_titles(page)
+    assert len(titles) == 4 and not any(t.startswith("Hotspots") for t in titles), titles
+    assert titles[3].startswith("France")
+    assert page.watch.problems() == []
+
+
 def test_statistics_table_downloads(page, workflow_results):
     with page.expect_download() as download:
         page.click("a.s5p-download")
