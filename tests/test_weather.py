@@ -91,3 +91,43 @@ def test_too_few_baseline_days_is_flagged():
 def test_extrapolation_is_reported():
     row = _stats(_groups(wind_scale=2.5))
     assert "extrapolated" in row["weather_adjustment"]
+
+
+def test_batched_fit_equals_weighted_least_squares_per_sample():
+    """The bootstrap refits the model for all replicates at once: each replicate's coefficients
+    must equal a weighted least-squares fit of that replicate alone; a rank-deficient sample
+    (constant wind) gives NaN, not an error."""
+    from s5p_lockdown.weather import _fit
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(0, 1, (5, 20))
+    log_wind = rng.normal(1.5, 0.4, (5, 20))
+    log_wind[4] = 1.0  # constant wind: a and b cannot be told apart
+    is_post = np.tile(np.repeat([0.0, 1.0], 10), (5, 1))
+    weight = rng.uniform(50, 100, (5, 20))
+    coef, smearing = _fit(y, log_wind, is_post, weight)
+    for r in range(4):
+        design = np.column_stack([np.ones(20), log_wind[r], is_post[r]])
+        root = np.sqrt(weight[r])
+        expected, *_ = np.linalg.lstsq(design * root[:, None], y[r] * root, rcond=None)
+        np.testing.assert_allclose(coef[r], expected, rtol=1e-10, atol=1e-12)
+        residual = y[r] - design @ expected
+        assert smearing[r] == pytest.approx(np.average(np.exp(residual), weights=weight[r]), rel=1e-10)
+    assert np.isnan(coef[4]).all() and np.isnan(smearing[4])
+
+
+def test_bootstrap_replicates_equal_single_estimates_on_resampled_days():
+    from s5p_lockdown.weather import DayTable, adjusted_changes, low_wind_changes
+
+    groups = {k: DayTable.of(v) for k, v in _groups(seed=4).items()}
+    pre_b, post_b, post_a = (groups[k] for k in (("pre", "baseline"), ("post", "baseline"),
+                                                  ("post", "analysis")))
+    rng = np.random.default_rng(0)
+    index = [rng.integers(0, len(t), (6, len(t))) for t in (pre_b, post_b, post_a)]
+    batched = adjusted_changes(pre_b, post_b, post_a, tuple(index))
+    calm = low_wind_changes(post_a, post_b, 5.0, 1, (index[2], index[1]))
+    for r in range(6):
+        one = [DayTable(t.s[i[r]], t.a[i[r]], t.wind[i[r]])
+               for t, i in zip((pre_b, post_b, post_a), index)]
+        assert batched[r] == pytest.approx(adjusted_changes(*one)[0], rel=1e-10)
+        assert calm[r] == pytest.approx(low_wind_changes(one[2], one[1], 5.0, 1)[0], rel=1e-12)
