@@ -73,8 +73,12 @@ def test_outputs_exist_with_provenance(workflow_run):
     assert day.attrs["harp_operation"] == "bin_spatial(121,35,0.25,161,-10,0.25)"
     assert day.attrs["processor_versions"] == "2.4.0"
     assert len(day.attrs["input_digest"]) == 64 and day.attrs["source_product"].count("S5P_") >= 3
+    assert json.loads(day.attrs["config"])["qa_threshold"] == 0.75
     composites = sorted(p.name for p in (results / "composites").glob("*.nc"))
     assert "2020-03-15_2020-03-28.nc" in composites  # Europe/Sweden reference window
+    with xr.open_dataset(results / "composites" / "2020-03-15_2020-03-28.nc") as composite:
+        assert json.loads(composite.attrs["config"])["composite_weighting"] == "weight"
+        assert composite.attrs["days_used"] == 14 and composite.attrs["input_count"] >= 14 * 3
     provenance = json.loads((results / "stats" / "provenance.json").read_text())
     assert provenance["software"].startswith("s5p-lockdown")
     assert json.loads(provenance["config"])["countries"][0] == "ITA"

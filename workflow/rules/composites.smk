@@ -19,4 +19,5 @@ rule period_composites:
         from s5p_lockdown.composites import period_composites
 
         with log_to(log[0]):
-            period_composites(params.windows, PLAN.daily_path, output[0], params.weighting)
+            period_composites(params.windows, PLAN.daily_path, output[0], params.weighting,
+                              config=config)

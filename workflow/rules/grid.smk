@@ -25,4 +25,4 @@ rule grid_week:
         with log_to(log[0]):
             grid_days(orbit_files_by_day(wildcards.week, input), GridSpec.from_harp(params.grid),
                       output[0], qa_threshold=params.qa_threshold,
-                      skip_invalid=params.skip_invalid, threads=threads)
+                      skip_invalid=params.skip_invalid, threads=threads, config=config)
