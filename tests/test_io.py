@@ -255,6 +255,27 @@ def test_corrupt_data_chunk(orbit_file, tmp_path):
                   r"\(truncated or corrupt file\?\)")
 
 
+def test_random_damage_never_escapes_as_a_low_level_error(orbit_file, tmp_path):
+    """Random bytes overwritten anywhere: the file reads (damage in parts not read) or raises
+    InvalidProductError, never an h5py/HDF5 exception."""
+    data = orbit_file.read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = {"read": 0, "rejected": 0}
+    path = tmp_path / orbit_file.name
+    for _ in range(60):
+        damaged = bytearray(data)
+        offset, size = int(rng.integers(0, len(data) - 64)), int(rng.integers(1, 64))
+        damaged[offset:offset + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        path.write_bytes(bytes(damaged))
+        try:
+            read_l2(path)
+            outcomes["read"] += 1
+        except InvalidProductError as error:
+            assert orbit_file.name in str(error)
+            outcomes["rejected"] += 1
+    assert outcomes["rejected"] > 0 and outcomes["read"] > 0, outcomes
+
+
 def test_wrong_product_in_name(orbit_file, tmp_path):
     path = tmp_path / orbit_file.name.replace("L2__NO2___", "L2__O3____")
     shutil.copy(orbit_file, path)

@@ -135,7 +135,7 @@ def open_product(path: str | Path) -> Iterator[h5py.File]:
         ) from None
     try:
         yield nc
-    except (OSError, KeyError, RuntimeError) as exc:  # damaged objects met while reading
+    except (OSError, RuntimeError) as exc:  # HDF5's errors on damaged objects met while reading
         raise InvalidProductError(
             path, f"cannot be read (truncated or corrupt file?): {exc}"
         ) from None
@@ -173,7 +173,7 @@ def _attr(node: h5py.HLObject, name: str, default=None):
     fixed-length bytes or variable-length strings."""
     value = node.attrs.get(name, default)
     if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(()).item() if value.dtype.kind != "S" else value.reshape(())[()]
+        value = value.reshape(()).item()
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, np.generic):

@@ -10,9 +10,10 @@ so synthetic files carry the real metadata layout. Data variables are compressed
 
 Creating the ~50 variables and copying the ~6,000-object ``METADATA`` tree costs far more than
 the data of a small orbit, so the structure is built once per swath shape and process (a
-*skeleton* file: the first orbit of that shape, with the template's metadata unreplaced); each
-orbit copies the skeleton and overwrites every value and orbit-specific attribute in place. The
-result is the same as writing the file from scratch (``tests/test_synth.py`` checks it).
+*skeleton* file: the complete file of the first orbit of that shape); each orbit copies the
+skeleton and overwrites every value and orbit-specific attribute in place, the templated
+``METADATA`` attributes re-derived from the template. The result does not depend on which orbit
+built the skeleton (``tests/test_synth.py`` checks it).
 
 Files are written to a temporary name in the target folder and renamed into place, so a reader
 never sees a half-written orbit.
@@ -238,8 +239,8 @@ _SKELETONS: dict[tuple[int, int], Path] = {}
 
 
 def _skeleton(geometry: SwathGeometry, fields: OrbitFields, name: ProductName) -> Path:
-    """A complete file of this swath shape (built from this orbit the first time) whose
-    ``METADATA`` still holds the template's strings, in a per-process temporary folder."""
+    """A complete file of this swath shape, written for this orbit the first time the shape
+    is seen, in a per-process temporary folder."""
     shape = geometry.latitude.shape
     if shape not in _SKELETONS:
         folder = Path(_skeleton_folder().name)
@@ -258,8 +259,8 @@ def _skeleton_folder() -> tempfile.TemporaryDirectory:
 
 
 def _write(nc: netCDF4.Dataset, g: SwathGeometry, f: OrbitFields, name: ProductName) -> None:
-    """Write the orbit's values and attributes into ``nc``: a new file with an unreplaced
-    ``METADATA`` copy (a skeleton), or a copy of a skeleton of the same shape."""
+    """Write the orbit's values and attributes into ``nc``: a new file holding a copy of the
+    template's ``METADATA`` (a skeleton), or a copy of a skeleton of the same shape."""
     n_scan, n_pix = g.latitude.shape
     day = g.times[0].astype("datetime64[D]").astype(date)
     reference = datetime.combine(day, datetime.min.time())
