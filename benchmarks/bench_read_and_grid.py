@@ -4,8 +4,9 @@ Writes one full-resolution synthetic orbit segment over Europe (450 ground pixel
 scanlines, every variable and group of a real file, compressed like real files), then, in a
 fresh process per grid (0.1 and 0.01 degrees over 34-72 N, 25 W-45 E), times
 ``read_l2(path, bbox, optional=False)`` (the variables binning needs, as ``s5p-lockdown grid``
-reads them) + ``GridAccumulator.add_dataset`` (qa_value > 0.75) twice: the first
-call includes loading the cached numba code from disk, the second is the steady state.
+reads them) + ``GridAccumulator.add_dataset`` (qa_value > 0.75) six times: the first call
+includes loading the cached numba code from disk; the steady state is the median of the other
+five (and their best), as this virtual machine's speed varies from run to run.
 Interpreter start-up and imports are excluded, as in the issue's definition.
 
 HARP cannot be installed here; its figures were measured on this machine kind on a
@@ -36,14 +37,15 @@ from s5p_lockdown.io import read_l2
 path, resolution = sys.argv[1], float(sys.argv[2])
 grid = GridSpec.from_bbox(34, 72, -25, 45, resolution)
 times = []
-for _ in range(2):
+for _ in range(6):
     start = time.perf_counter()
     ds = read_l2(path, bbox=grid.bounds, optional=False)  # what binning needs, as grid_l2_files
     acc = GridAccumulator(grid, threads=1)
     counted = acc.add_dataset(ds, 0.75)
     times.append(time.perf_counter() - start)
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-print(json.dumps({"first": times[0], "steady": times[1], "pixels": int(ds.sizes["scanline"] * ds.sizes["ground_pixel"]),
+steady = sorted(times[1:])
+print(json.dumps({"first": times[0], "steady": steady[len(steady) // 2], "best": steady[0], "pixels": int(ds.sizes["scanline"] * ds.sizes["ground_pixel"]),
                   "counted": counted, "peak_mb": hwm, "accumulator_mb": acc.nbytes / 2**20}))
 """
 
@@ -69,7 +71,7 @@ def main() -> None:
         path = write_segment(Path(tmp))
         print(f"segment {path.name}: {path.stat().st_size / 1e6:.0f} MB")
         print(f"{'grid':>6} {'pixels':>8} {'qa>0.75':>8} {'first s':>8} {'steady s':>9} "
-              f"{'HARP s':>10} {'speed-up':>9} {'target':>7} {'peak MB':>8} {'acc. MB':>8}")
+              f"{'best s':>7} {'HARP s':>10} {'speed-up':>9} {'target':>7} {'peak MB':>8} {'acc. MB':>8}")
         for resolution in (0.1, 0.01):
             out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(resolution)],
                                  check=True, capture_output=True, text=True)
@@ -78,7 +80,7 @@ def main() -> None:
             harp = [t * r["pixels"] / 315_000 for t in HARP_SECONDS[resolution]]
             speedup = harp[0] / r["steady"]
             print(f"{resolution:>6} {r['pixels']:>8} {r['counted']:>8} {r['first']:>8.3f} "
-                  f"{r['steady']:>9.3f} {harp[0]:>4.2f}-{harp[1]:<5.2f} {speedup:>8.1f}x "
+                  f"{r['steady']:>9.3f} {r['best']:>7.3f} {harp[0]:>4.2f}-{harp[1]:<5.2f} {speedup:>8.1f}x "
                   f"{'met' if speedup >= TARGET_SPEEDUP[resolution] else 'MISSED':>7} "
                   f"{r['peak_mb']:>8.0f} {r['accumulator_mb']:>8.0f}")
 
