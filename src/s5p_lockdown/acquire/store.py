@@ -12,7 +12,8 @@ opened as an L2 NO2 product (:func:`s5p_lockdown.io.open_product`,
 :func:`~s5p_lockdown.io.product_metadata`). It is then renamed into place (atomic: the staging
 folder is on the same file system). A rejected file is deleted; an interrupted transfer keeps
 its ``.part`` file. The staging folder starts with a dot, so archive indexes (recursive globs)
-do not see it.
+do not see it. It is never removed, even when empty: acquisitions running at the same time
+(e.g. the workflow's download jobs for different weeks) share it.
 
 A product is already present when a file of its archive name exists anywhere under the archive
 (so a shared ``local`` archive is indexed, not copied) with the catalogue size, or with the size
@@ -293,8 +294,6 @@ def download_products(
         pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
-        with suppress(OSError):  # only when empty: partial downloads stay for the next run
-            (archive / STAGING_DIR).rmdir()
     if len(failures) == 1:
         raise failures[0]
     if failures:
