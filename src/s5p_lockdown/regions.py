@@ -391,7 +391,7 @@ def load_hotspots(path: str | Path | None = None) -> dict[str, Country]:
     lon/lat plane (an ellipse 1/cos(lat) wider in longitude). The regions' ``iso3`` field
     holds the hotspot name; :func:`hotspot_countries` gives each hotspot's country.
     """
-    table = _hotspot_table(path)
+    table = hotspot_table(path)
     regions = {}
     for row in table.itertuples(index=False):
         radius_lat = row.radius_km / KM_PER_DEGREE
@@ -405,11 +405,14 @@ def load_hotspots(path: str | Path | None = None) -> dict[str, Country]:
 
 def hotspot_countries(path: str | Path | None = None) -> dict[str, str]:
     """Hotspot name -> ISO3 code of its country."""
-    table = _hotspot_table(path)
+    table = hotspot_table(path)
     return dict(zip(table["name"], table["iso3"]))
 
 
-def _hotspot_table(path: str | Path | None):
+def hotspot_table(path: str | Path | None = None):
+    """The hotspot table as a DataFrame (default: the shipped ``hotspots.csv``: ``name, iso3,
+    kind, lat, lon, radius_km, peak_mol_m2``), checked for the columns every user needs and for
+    unique names; the one reader of that table."""
     import pandas as pd
 
     from s5p_lockdown.resources import resource_path

@@ -31,6 +31,7 @@ import xarray as xr
 
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.lockdowns import load_lockdown_dates
+from s5p_lockdown.regions import hotspot_table
 from s5p_lockdown.resources import resource_path
 
 RESULTS_ENV = "S5P_RESULTS"
@@ -59,8 +60,6 @@ WINDOWS_FILE = Path("stats") / "windows.csv"
 PROVENANCE_FILE = Path("stats") / "provenance.json"
 HOTSPOT_STATS_FILE = Path("stats") / "hotspot_stats.csv"
 HOTSPOT_DAILY_FILE = Path("stats") / "hotspot_daily.csv"
-HOTSPOT_LOCATIONS = "hotspots.csv"
-"""The package's hotspot table (name, iso3, kind, lat, lon, radius_km)."""
 
 _GROUP_KEYS = [f"{period}_{role}" for period, role in GROUPS]
 STATS_COLUMNS = (
@@ -246,7 +245,7 @@ def load_hotspots(root: Path, windows: pd.DataFrame) -> DashboardData:
     stats = stats.rename(columns={"iso3": "country_iso3"}).rename(columns={"hotspot": "iso3"})
     stats["iso3"] = stats["iso3"].astype(str)
     stats["country"] = stats["iso3"] + " (" + stats["country_iso3"].astype(str) + ")"
-    locations = pd.read_csv(resource_path(HOTSPOT_LOCATIONS)).set_index("name")
+    locations = hotspot_table().set_index("name")
     for column in ("lat", "lon", "radius_km"):
         stats[column] = stats["iso3"].map(locations[column]).astype(float)
     daily["iso3"] = daily["iso3"].astype(str)

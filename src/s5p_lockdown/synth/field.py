@@ -35,9 +35,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from s5p_lockdown.regions import KM_PER_DEGREE, hotspot_table
 from s5p_lockdown.synth.scenario import Scenario
 
-_EARTH_KM_PER_DEG = 111.195
 FREE_TROPOSPHERE = 0.4e-5
 """Tropospheric NO2 above the boundary layer (mol m-2), not dispersed by surface wind."""
 
@@ -87,7 +87,7 @@ class TruthModel:
 
     scenario: Scenario
     seed: int = 0
-    hotspots: pd.DataFrame = field(default_factory=lambda: load_hotspots())
+    hotspots: pd.DataFrame = field(default_factory=hotspot_table)
     wind_scale: dict[int, float] = field(default_factory=dict)
     same_weather_every_year: bool = False
 
@@ -125,14 +125,14 @@ class TruthModel:
         for name, h_lon, h_lat, radius, peak in zip(*self._hotspot_arrays):
             peak = peak * (1.0 - plume_cuts.get(name, 0.0))
             # Cheap pre-selection: plumes beyond 4 radii contribute < 0.04 % of their peak.
-            reach = 4 * radius / _EARTH_KM_PER_DEG
+            reach = 4 * radius / KM_PER_DEGREE
             near = (np.abs(lat - h_lat) < reach) & (
                 np.abs(lon - h_lon) < reach / max(np.cos(np.radians(h_lat)), 0.2)
             )
             if not near.any():
                 continue
-            dx = (lon[near] - h_lon) * np.cos(np.radians(h_lat)) * _EARTH_KM_PER_DEG
-            dy = (lat[near] - h_lat) * _EARTH_KM_PER_DEG
+            dx = (lon[near] - h_lon) * np.cos(np.radians(h_lat)) * KM_PER_DEGREE
+            dy = (lat[near] - h_lat) * KM_PER_DEGREE
             out[near] += peak * np.exp(-(dx * dx + dy * dy) / (2 * radius * radius))
         return out
 
@@ -179,12 +179,3 @@ def calendar_day(day: date) -> float:
     if day.month == 2 and day.day == 29:
         return 59.5
     return float(date(2001, day.month, day.day).timetuple().tm_yday)
-
-
-def load_hotspots(path=None) -> pd.DataFrame:
-    """The shipped hotspot table (name, iso3, kind, lat, lon, radius_km, peak_mol_m2)."""
-    from importlib.resources import files
-
-    source = path or files("s5p_lockdown.resources").joinpath("hotspots.csv")
-    with open(source, encoding="utf-8") as handle:
-        return pd.read_csv(handle)
