@@ -40,6 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from s5p_lockdown.gridding import schema
+from s5p_lockdown.intervals import change_columns
 from s5p_lockdown.weather import weather_statistics
 
 GROUPS = (("pre", "analysis"), ("post", "analysis"), ("pre", "baseline"), ("post", "baseline"))
@@ -186,12 +187,7 @@ def country_statistics(
         estimates = _changes(means)
         replicates = _changes(samples)
         for name in CHANGES:
-            row[f"change_{name}"] = float(estimates[name])
-            low, high = (np.nanquantile(replicates[name], [tail, 1 - tail])
-                         if np.isfinite(estimates[name]) else (np.nan, np.nan))
-            row[f"change_{name}_low"] = float(low)
-            row[f"change_{name}_high"] = float(high)
-            row[f"significant_{name}"] = bool(np.isfinite(low) and (low > 0 or high < 0))
+            row.update(change_columns(name, estimates[name], replicates[name], tail))
         row.update(weather_statistics(group_days, settings.min_days, settings.bootstrap, tail, rng))
         row["status"] = "ok" if not reasons else "insufficient data"
         row["reason"] = "; ".join(reasons)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from s5p_lockdown.intervals import change_columns
+
 MIN_BASELINE_DAYS = 6
 
 
@@ -161,8 +163,7 @@ def weather_statistics(
     row["weather_adjustment"] = reason
     if not reason.startswith("wind model"):
         for name in names:
-            row.update({f"change_{name}": np.nan, f"change_{name}_low": np.nan,
-                        f"change_{name}_high": np.nan, f"significant_{name}": False})
+            row.update(change_columns(name, np.nan, [], tail))
         return row
     threshold = float(np.median(np.concatenate([post_a.wind, post_b.wind])))
     row["low_wind_threshold"] = threshold
@@ -177,16 +178,9 @@ def weather_statistics(
         "weather_adjusted": adjusted_changes(pre_b, post_b, post_a, (i_pre, i_post, i_analysis)),
         "low_wind": low_wind_changes(post_a, post_b, threshold, 1, (i_analysis, i_post)),
     }
-    for name in names:
-        estimate = estimates[name]
-        if np.isfinite(estimate) and np.isfinite(samples[name]).sum() > replicates // 2:
-            low, high = np.nanquantile(samples[name], [tail, 1 - tail])
-        else:
-            low = high = np.nan
-        row[f"change_{name}"] = estimate
-        row[f"change_{name}_low"] = float(low)
-        row[f"change_{name}_high"] = float(high)
-        row[f"significant_{name}"] = bool(np.isfinite(low) and (low > 0 or high < 0))
+    for name in names:  # an interval needs the model fitted in most replicates
+        row.update(change_columns(name, estimates[name], samples[name], tail,
+                                  min_finite=replicates // 2))
     return row
 
 
