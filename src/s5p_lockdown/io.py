@@ -270,9 +270,11 @@ def _read(var: h5py.Dataset, path: Path, rows: slice) -> np.ndarray:
         raise InvalidProductError(
             path, f"variable {name!r} has shape {var.shape}, expected (time=1, scanline, ...)"
         )
+    from s5p_lockdown.hdf5_chunks import read_rows  # imports numba (0.4 s): only when reading
+
     try:
-        raw = var[0, rows, ...]
-    except (OSError, RuntimeError, IndexError, ValueError) as exc:
+        raw = read_rows(var, rows)
+    except (OSError, RuntimeError, IndexError, ValueError) as exc:  # incl. ChunkError
         raise InvalidProductError(
             path, f"cannot read variable {name!r} (truncated or corrupt file?): {exc}"
         ) from None
