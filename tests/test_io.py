@@ -11,7 +11,13 @@ import pytest
 
 from conftest import STRIPPED_REAL_FILE
 from s5p_lockdown.errors import InvalidProductError
-from s5p_lockdown.io import inspect_product, read_l2, unwrap_longitude_bounds
+from s5p_lockdown.io import (
+    BOX_MARGIN_DEG,
+    inspect_product,
+    read_l2,
+    scanlines_overlapping,
+    unwrap_longitude_bounds,
+)
 
 NAME = "S5P_OFFL_L2__NO2____20200303T013547_20200303T031717_12367_01_010302_20200306T053815.nc"
 FILL = np.float32(9.96921e36)
@@ -125,6 +131,25 @@ def test_box_subset_reads_only_overlapping_scanlines(orbit_file):
     inside = (lat >= 45) & (lat <= 50) & (lon >= 0) & (lon <= 15)
     rows = np.flatnonzero(inside.any(axis=1))
     assert rows.min() >= offset and rows.max() < offset + n
+
+
+@pytest.mark.parametrize("box", [(40.0, 50.0, -10.0, 10.0), (40.0, 50.0, 170.0, 190.0),
+                                 (40.0, 50.0, -190.0, -170.0), (-10.0, 10.0, 100.0, 460.0)])
+def test_scanline_selection_matches_exact_modulo(box):
+    """The fast float32 modulo selects the rows an exact float64 modulo selects."""
+    rng = np.random.default_rng(7)
+    lat = rng.uniform(-60, 60, (400, 30)).astype(np.float32)
+    lon = rng.uniform(-180, 180, (400, 30)).astype(np.float32)
+    lon[rng.random((400, 30)) < 0.8] = np.nan  # rows differ in what they hold
+    south, north, west, east = box
+    m = BOX_MARGIN_DEG
+    with np.errstate(invalid="ignore"):
+        inside = (lat >= south - m) & (lat <= north + m)
+        if east - west + 2 * m < 360:
+            inside &= np.mod(lon.astype(np.float64) - (west - m), 360.0) <= east - west + 2 * m
+    rows = np.flatnonzero(inside.any(axis=1))
+    expected = slice(int(rows[0]), int(rows[-1]) + 1) if rows.size else slice(0, 0)
+    assert scanlines_overlapping(lat, lon, box) == expected
 
 
 def test_box_without_overlap_gives_empty_result(orbit_file, caplog):

@@ -266,6 +266,9 @@ def prepare_polygons(lat_bounds, lon_bounds, ids, lat_edges, lon_edges, poly_x, 
         xmax += shift
         if ymax <= lat_lo or ymin >= lat_hi:
             continue
+        if ((xmin >= lon_hi or xmax <= lon_lo) and (xmin - 360.0 >= lon_hi or xmax - 360.0 <= lon_lo)
+                and (xmin + 360.0 >= lon_hi or xmax + 360.0 <= lon_lo)):
+            continue  # west or east of the grid at every shift: no vertex inside, no weight
         for j in range(m):
             x = xs[j] + shift
             y = ys[j]
