@@ -170,6 +170,62 @@ def test_merge_refuses_other_grids_and_weightings():
         composite([])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_companion_is_binned_with_the_same_weights(threads):
+    """A companion variable (e.g. wind speed) binned in the same pass gives exactly what
+    binning it as a main variable over the same pixels gives; NaN companions add nothing."""
+    values, sigmas, lat, lon = random_orbit(3, n=600)
+    values[::7] = np.nan  # pixels the main variable leaves out: no companion either
+    wind = np.random.default_rng(4).uniform(0, 12, values.size)
+    wind[::5] = np.nan  # pixels without a companion value still count for the main variable
+    acc = GridAccumulator(GRID, threads=threads, companions=("wind_speed",))
+    acc.add_pixels(values, sigmas, lat, lon, companions={"wind_speed": wind})
+    plain = GridAccumulator(GRID, threads=threads)
+    plain.add_pixels(values, sigmas, lat, lon)
+    np.testing.assert_array_equal(acc.sums, plain.sums)
+    alone = GridAccumulator(GRID, threads=threads)
+    alone.add_pixels(np.where(np.isfinite(values), wind, np.nan), np.zeros_like(wind), lat, lon)
+    result = acc.finalize()
+    np.testing.assert_array_equal(result["wind_speed"].values, alone.finalize()[VALUE].values)
+    assert np.isfinite(result["wind_speed"].values).sum() > 10
+    # an orbit without the companion adds weight to the main variable only
+    acc.add_pixels(values, sigmas, lat, lon)
+    np.testing.assert_array_equal(acc.finalize()["wind_speed"].values, result["wind_speed"].values)
+
+
+def test_companions_merge_normalise_and_point_binning():
+    days = []
+    for seed in range(3):
+        values, sigmas, lat, lon = random_orbit(seed, n=50 + 30 * seed)
+        day = GridAccumulator(GRID, companions=("wind_speed",))
+        day.add_pixels(values, sigmas, lat, lon, companions={"wind_speed": values * 1e5})
+        days.append(day)
+    means = np.stack([d.finalize()["wind_speed"].values[0] for d in days])
+    with np.errstate(invalid="ignore"):
+        expected = np.nanmean(means, axis=0)
+    equal = composite(days, weighting="equal").finalize()
+    np.testing.assert_allclose(equal["wind_speed"].values[0], expected, rtol=1e-12)
+    # the companion equals the main value here (x 1e5), so weight-merged means agree too
+    merged = composite(days).finalize()
+    np.testing.assert_allclose(merged["wind_speed"].values, merged[VALUE].values * 1e5, rtol=1e-12)
+    points = GridAccumulator(GRID, companions=("wind_speed",))
+    points.add_points([1.0, 3.0, 5.0], [0.1, 0.1, 0.1], [10.1, 10.2, 10.3], [20.1, 20.2, 20.3],
+                      companions={"wind_speed": [2.0, np.nan, 6.0]})
+    cell = points.finalize()["wind_speed"].values[0, 0, 0]
+    assert cell == pytest.approx(4.0) and points.finalize()[VALUE].values[0, 0, 0] == pytest.approx(3.0)
+
+
+def test_companion_errors():
+    acc = GridAccumulator(GRID, companions=("wind_speed",))
+    values, sigmas, lat, lon = random_orbit(1, n=10)
+    with pytest.raises(ValueError, match="unknown companion"):
+        acc.add_pixels(values, sigmas, lat, lon, companions={"cloud": values})
+    with pytest.raises(ValueError, match="has 3 values"):
+        acc.add_pixels(values, sigmas, lat, lon, companions={"wind_speed": values[:3]})
+    with pytest.raises(ValueError, match="companion"):
+        acc.merge(GridAccumulator(GRID))
+
+
 def test_netcdf_round_trip(tmp_path):
     acc = GridAccumulator(GRID)
     acc.add_pixels(*random_orbit(7), time=np.datetime64("2020-03-25T12:00"), source="a.nc")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from s5p_lockdown.errors import InvalidProductError
-from s5p_lockdown.gridding import GridSpec, schema
+from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.gridding.accumulator import GridAccumulator, write_netcdf
 from s5p_lockdown.io import read_l2
 from s5p_lockdown.outputs import provenance, write_atomically, write_csv
@@ -42,8 +42,7 @@ def grid_day(
     A file that is not a valid L2 NO2 product raises :class:`InvalidProductError` naming it, or,
     with ``skip_invalid``, is logged, left out and listed in the ``skipped_files`` attribute.
     """
-    accumulator = GridAccumulator(grid, threads=threads)
-    wind = GridAccumulator(grid, threads=threads)
+    accumulator = GridAccumulator(grid, threads=threads, companions=("wind_speed",))
     used, skipped = [], []
     for index, path in enumerate(map(Path, files), 1):
         try:
@@ -54,13 +53,11 @@ def grid_day(
             log.warning("skipping invalid file: %s", exc)
             skipped.append(f"{path.name}: {exc.reason}")
             continue
-        counted = accumulator.add_dataset(dataset, qa_threshold)
-        _add_wind(wind, dataset, qa_threshold)
+        counted = accumulator.add_dataset(dataset, qa_threshold, companions=_wind_speed(dataset))
         used.append(path.name)
         log.info("%s [%d/%d] %s: %d pixels in the grid", day, index, len(files), path.name, counted)
     ds = accumulator.finalize(history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}")
-    # raw values: the wind accumulator has no time range, so its coordinates would not align
-    ds["wind_speed"] = (ds[schema.VALUE].dims, wind.finalize()[schema.VALUE].values, {
+    ds["wind_speed"].attrs.update({
         "units": "m s-1", "long_name": "near-surface wind speed, mean over the NO2 pixels",
         "description": "area-weighted mean of hypot(eastward_wind, northward_wind) of the "
                        "qa-filtered pixels (ECMWF, in the L2 files); NaN without wind data",
@@ -75,18 +72,12 @@ def grid_day(
     return write_atomically(out_path, lambda tmp: write_netcdf(ds, tmp))
 
 
-def _add_wind(accumulator: GridAccumulator, dataset, qa_threshold: float) -> None:
-    """Bin the wind speed of the pixels that pass the NO2 filter (skip orbits without wind)."""
+def _wind_speed(dataset) -> dict[str, np.ndarray] | None:
+    """``{"wind_speed": hypot(eastward, northward)}`` (m s-1) per pixel, binned alongside the
+    NO2 column over the same qa-filtered pixels; None for an orbit without wind."""
     if "eastward_wind" not in dataset or "northward_wind" not in dataset:
-        return
-    column = dataset["nitrogendioxide_tropospheric_column"].values
-    with np.errstate(invalid="ignore"):
-        keep = np.isfinite(column) & (dataset["qa_value"].values > qa_threshold)
-    speed = np.hypot(dataset["eastward_wind"].values, dataset["northward_wind"].values)
-    accumulator.add_pixels(
-        np.where(keep, speed, np.nan), np.zeros_like(speed),
-        dataset["latitude_bounds"].values, dataset["longitude_bounds"].values,
-    )
+        return None
+    return {"wind_speed": np.hypot(dataset["eastward_wind"].values, dataset["northward_wind"].values)}
 
 
 def grid_days(

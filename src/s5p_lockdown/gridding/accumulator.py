@@ -11,7 +11,11 @@ State, all float64 sums so that merging is exact addition:
   (mol m-2) and w the overlap area / cell area (planar degrees; 1 per point in point binning);
 * ``pixel_count`` (int32): pixels with a positive overlap per cell;
 * ``count``: pixels with a candidate cell in the grid, ``time_start``/``time_stop`` and the
-  source file names.
+  source file names;
+* ``companion_sums[..., 2j]`` = Σ w and ``[..., 2j + 1]`` = Σ w·x of companion variable j
+  (``companions``, e.g. wind speed): binned in the same pass over the pixels of the main
+  variable, with the same weights, leaving out pixels whose companion value is NaN. Finalised
+  to the area-weighted mean of each companion (NaN where none).
 
 Composite weighting (``weighting``):
 
@@ -31,7 +35,7 @@ NaN anywhere in the ring are dropped (HARP: trailing ones only).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numba
@@ -119,17 +123,23 @@ class GridAccumulator:
     weighting
         ``"weight"`` or ``"equal"``; see the module docstring. Only accumulators with the same
         weighting can be merged.
+    companions
+        Names of variables to bin alongside, with the same weights (see the module docstring);
+        their values are passed to :meth:`add_pixels` / :meth:`add_dataset`.
     """
 
-    def __init__(self, grid: GridSpec, *, threads: int | None = None, weighting: str = "weight"):
+    def __init__(self, grid: GridSpec, *, threads: int | None = None, weighting: str = "weight",
+                 companions: Sequence[str] = ()):
         if weighting not in schema.WEIGHTINGS:
             raise ValueError(f"weighting must be one of {schema.WEIGHTINGS}, got {weighting!r}")
         self.grid = grid
         self.threads = threads
         self.weighting = weighting
+        self.companions = tuple(companions)
         n_lat, n_lon = grid.shape
         self.sums = np.zeros((n_lat, n_lon, 3))
         self.pixel_count = np.zeros((n_lat, n_lon), np.int32)
+        self.companion_sums = np.zeros((n_lat, n_lon, 2 * len(self.companions)))
         self.count = 0
         self.time_start: np.datetime64 | None = None
         self.time_stop: np.datetime64 | None = None
@@ -146,7 +156,7 @@ class GridAccumulator:
     @property
     def nbytes(self) -> int:
         """Memory of the accumulator arrays in bytes."""
-        return self.sums.nbytes + self.pixel_count.nbytes
+        return self.sums.nbytes + self.pixel_count.nbytes + self.companion_sums.nbytes
 
     # --- adding data ---------------------------------------------------------------------------
     def add_pixels(
@@ -158,6 +168,7 @@ class GridAccumulator:
         *,
         time: np.ndarray | None = None,
         source: str | None = None,
+        companions: Mapping[str, np.ndarray] | None = None,
     ) -> int:
         """Area-bin pixels given by their corners; returns how many count (HARP ``count``).
 
@@ -173,10 +184,14 @@ class GridAccumulator:
             Optional datetime64 per pixel (broadcastable to ``values``), for the time range.
         source
             Optional input file name, recorded in ``source_product``.
+        companions
+            Values of (some of) the accumulator's companion variables, each shaped like
+            ``values``; a companion left out, or NaN, adds nothing for those pixels.
         """
         shape = np.shape(values)
         values = np.asarray(values, np.float64).ravel()
         uncertainty = np.asarray(uncertainty, np.float64).ravel()
+        companion_values = self._companion_matrix(companions, values.size)
         lat_bounds = np.asarray(lat_bounds)
         lon_bounds = np.asarray(lon_bounds)
         n_corners = lat_bounds.shape[-1] if lat_bounds.ndim else 0
@@ -199,11 +214,31 @@ class GridAccumulator:
         for start in range(0, selected.size, CHUNK_SIZE):
             ids = selected[start : start + CHUNK_SIZE]
             counted[ids] = self._bin_polygons(
-                values[ids], uncertainty[ids], lat_bounds, lon_bounds, ids, workspace
+                values[ids], uncertainty[ids], companion_values[ids], lat_bounds, lon_bounds, ids,
+                workspace,
             )
         return self._record(counted.reshape(shape), time, source)
 
-    def _bin_polygons(self, values, sigmas, lat_bounds, lon_bounds, ids, workspace) -> np.ndarray:
+    def _companion_matrix(self, companions: Mapping[str, np.ndarray] | None, size: int) -> np.ndarray:
+        """(pixels, companions) float64 values, NaN for companions not given."""
+        given = dict(companions or {})
+        unknown = set(given) - set(self.companions)
+        if unknown:
+            raise ValueError(
+                f"unknown companion variable(s) {sorted(unknown)}; this accumulator bins "
+                f"{list(self.companions)}"
+            )
+        matrix = np.full((size, len(self.companions)), np.nan)
+        for j, name in enumerate(self.companions):
+            if name in given:
+                column = np.asarray(given[name], np.float64).ravel()
+                if column.size != size:
+                    raise ValueError(f"companion {name!r} has {column.size} values, expected {size}")
+                matrix[:, j] = column
+        return matrix
+
+    def _bin_polygons(self, values, sigmas, companions, lat_bounds, lon_bounds, ids,
+                      workspace) -> np.ndarray:
         """Bin pixels ``ids`` (one chunk); returns a boolean mask of the pixels that count."""
         ws = workspace.view(ids.size)
         n_lat = self.grid.shape[0]
@@ -216,8 +251,8 @@ class GridAccumulator:
             stripes = kernel.assign_stripes(ws.rows, n_lat, n_stripes)
             args = (
                 *stripes, ws.poly_x, ws.poly_y, ws.poly_n, ws.origin, ws.extent, ws.rows,
-                values, sigmas, self._lat_edges, self._lon_edges, self.sums, self.pixel_count,
-                ws.counted,
+                values, sigmas, companions, self._lat_edges, self._lon_edges, self.sums,
+                self.pixel_count, self.companion_sums, ws.counted,
             )
             if threads == 1:
                 kernel.bin_stripes_serial(*args)
@@ -235,6 +270,7 @@ class GridAccumulator:
         *,
         time: np.ndarray | None = None,
         source: str | None = None,
+        companions: Mapping[str, np.ndarray] | None = None,
     ) -> int:
         """Point-bin pixels by their centre (HARP without bounds); returns how many are in the grid.
 
@@ -254,9 +290,11 @@ class GridAccumulator:
             )
         ids = np.flatnonzero(_usable(values, uncertainty))
         binned = np.zeros(ids.size, np.uint8)
+        companion_values = self._companion_matrix(companions, values.size)
         kernel.bin_points(
-            latitude[ids], longitude[ids], values[ids], uncertainty[ids],
-            self._lat_edges, self._lon_edges, self.sums, self.pixel_count, binned,
+            latitude[ids], longitude[ids], values[ids], uncertainty[ids], companion_values[ids],
+            self._lat_edges, self._lon_edges, self.sums, self.pixel_count, self.companion_sums,
+            binned,
         )
         counted = np.zeros(values.size, bool)
         counted[ids] = binned.astype(bool)
@@ -283,7 +321,12 @@ class GridAccumulator:
             self.time_stop = stop if self.time_stop is None else max(self.time_stop, stop)
 
     def add_dataset(
-        self, ds: xr.Dataset, qa_threshold: float | None = 0.75, *, point: bool = False
+        self,
+        ds: xr.Dataset,
+        qa_threshold: float | None = 0.75,
+        *,
+        point: bool = False,
+        companions: Mapping[str, np.ndarray] | None = None,
     ) -> int:
         """Bin an L2 orbit as returned by :func:`s5p_lockdown.io.read_l2`.
 
@@ -291,7 +334,8 @@ class GridAccumulator:
         with ``qa_value <= qa_threshold`` (HARP's ``validity>75`` for 0.75) or a NaN column are
         left out. Area binning with ``latitude_bounds``/``longitude_bounds`` unless ``point`` is
         true or the bounds are absent, then point binning of ``latitude``/``longitude``.
-        Returns the number of pixels counted; an orbit without usable pixels adds nothing.
+        ``companions`` as in :meth:`add_pixels` (arrays shaped like the column). Returns the
+        number of pixels counted; an orbit without usable pixels adds nothing.
         """
         values = ds[L2_VALUE].values
         uncertainty = ds[L2_PRECISION].values
@@ -305,19 +349,21 @@ class GridAccumulator:
         if not point and "latitude_bounds" in ds and "longitude_bounds" in ds:
             return self.add_pixels(
                 values, uncertainty, ds["latitude_bounds"].values, ds["longitude_bounds"].values,
-                time=time, source=source,
+                time=time, source=source, companions=companions,
             )
         return self.add_points(
             values, uncertainty, ds["latitude"].values, ds["longitude"].values,
-            time=time, source=source,
+            time=time, source=source, companions=companions,
         )
 
     # --- combining -----------------------------------------------------------------------------
     def copy(self) -> GridAccumulator:
         """An independent copy."""
-        new = GridAccumulator(self.grid, threads=self.threads, weighting=self.weighting)
+        new = GridAccumulator(self.grid, threads=self.threads, weighting=self.weighting,
+                              companions=self.companions)
         new.sums[...] = self.sums
         new.pixel_count[...] = self.pixel_count
+        new.companion_sums[...] = self.companion_sums
         new.count = self.count
         new.time_start, new.time_stop = self.time_start, self.time_stop
         new.sources = list(self.sources)
@@ -334,7 +380,13 @@ class GridAccumulator:
                 f"cannot merge a {other.weighting!r}-weighted accumulator into a "
                 f"{self.weighting!r}-weighted one; use composite() or normalized()"
             )
+        if other.companions != self.companions:
+            raise ValueError(
+                f"cannot merge accumulators of different companion variables: "
+                f"{list(other.companions)} into {list(self.companions)}"
+            )
         self.sums += other.sums
+        self.companion_sums += other.companion_sums
         self.pixel_count[...] = _add_counts(self.pixel_count, other.pixel_count)
         self.count = int(_add_counts(self.count, other.count))
         self._extend_time(other.time_start, other.time_stop)
@@ -353,6 +405,14 @@ class GridAccumulator:
         new.sums[..., 0] = has_data
         new.sums[..., 1] = np.where(has_data, self.sums[..., 1] / safe, 0.0)
         new.sums[..., 2] = np.where(has_data, self.sums[..., 2] / (safe * safe), 0.0)
+        companion_weight = self.companion_sums[..., 0::2]
+        companion_has_data = companion_weight > 0
+        new.companion_sums[..., 0::2] = companion_has_data
+        new.companion_sums[..., 1::2] = np.where(
+            companion_has_data,
+            self.companion_sums[..., 1::2] / np.where(companion_has_data, companion_weight, 1.0),
+            0.0,
+        )
         return new
 
     # --- output ------------------------------------------------------------------------------
@@ -363,7 +423,7 @@ class GridAccumulator:
         safe = np.where(has_data, weight, 1.0)
         value = np.where(has_data, self.sums[..., 1] / safe, np.nan)
         uncertainty = np.where(has_data, np.sqrt(self.sums[..., 2]) / safe, np.nan)
-        return schema.build_dataset(
+        ds = schema.build_dataset(
             self.grid,
             value=value,
             uncertainty=uncertainty,
@@ -376,6 +436,13 @@ class GridAccumulator:
             weighting=self.weighting,
             history=history,
         )
+        for j, name in enumerate(self.companions):
+            weight_j, sum_j = self.companion_sums[..., 2 * j], self.companion_sums[..., 2 * j + 1]
+            mean = np.where(weight_j > 0, sum_j / np.where(weight_j > 0, weight_j, 1.0), np.nan)
+            ds[name] = (ds[schema.VALUE].dims, mean[None], {
+                "long_name": f"{name}, weighted mean over the binned pixels",
+            })
+        return ds
 
     def to_netcdf(self, path: str | Path, history: str = "") -> Path:
         """Write :meth:`finalize` to a compressed netCDF-4 file; returns the path."""
@@ -387,7 +454,8 @@ class GridAccumulator:
         :func:`s5p_lockdown.gridding.harp_l3.read_harp_l3`), summing over its time axis.
 
         Exact up to rounding of Σ w·x = mean·Σ w. A cell with a NaN uncertainty but data keeps
-        an unknown (NaN) uncertainty through later merges.
+        an unknown (NaN) uncertainty through later merges. Companion variables are not rebuilt
+        (their own weights are not stored in the Dataset).
         """
         grid = grid_from_dataset(ds)
         acc = cls(grid, threads=threads, weighting=ds.attrs.get("weighting", "weight"))

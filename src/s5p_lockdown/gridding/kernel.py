@@ -8,6 +8,9 @@ Conventions (all as in HARP 1.30, see ``shared/reference/harp-binning.md``):
   exactly by polygon clipping in float64.
 * Accumulators are float64 arrays ``sums[lat, lon, k]`` with ``k = 0: Σ w``, ``1: Σ w·x``,
   ``2: Σ (w·σ)²`` and an int32 ``pixel_count[lat, lon]`` (pixels with a positive overlap).
+  Companion variables (e.g. wind speed) are binned in the same pass with the same weights:
+  ``companions[p, j]`` is pixel p's value of companion j (NaN: none) and
+  ``companion_sums[lat, lon, 2j]`` = Σ w, ``[2j + 1]`` = Σ w·x over the pixels that have one.
 
 Deliberate difference from HARP: a pixel that encircles a pole is closed over the pole along
 the full 360° of longitude and is also tried 360° west, so it keeps its whole polar cap on any
@@ -290,8 +293,10 @@ def prepare_polygons(lat_bounds, lon_bounds, ids, lat_edges, lon_edges, poly_x, 
 # --- stage 2: clipping and accumulation --------------------------------------------------------
 @njit(cache=True)
 def _bin_stripe(row_lo, row_hi, pixel_ids, poly_x, poly_y, poly_n, origin, extent, rows,
-                values, sigmas, lat_edges, lon_edges, sums, pixel_count, touched):
+                values, sigmas, companions, lat_edges, lon_edges, sums, pixel_count,
+                companion_sums, touched):
     """Accumulate the listed pixels into grid rows ``row_lo <= r < row_hi`` (one thread)."""
+    n_companions = companions.shape[1]
     n_lon_cells = lon_edges.shape[0] - 1
     inv_lon_step = n_lon_cells / (lon_edges[-1] - lon_edges[0])
     lon_lo, lon_hi = lon_edges[0], lon_edges[-1]
@@ -357,30 +362,35 @@ def _bin_stripe(row_lo, row_hi, pixel_ids, poly_x, poly_y, poly_n, origin, exten
                         sums[r, c, 2] += ws * ws
                         pixel_count[r, c] += 1
                         touched[p] = 1
+                        for j in range(n_companions):
+                            x = companions[p, j]
+                            if x == x:  # not NaN
+                                companion_sums[r, c, 2 * j] += w
+                                companion_sums[r, c, 2 * j + 1] += w * x
 
 
 @njit(cache=True)
 def bin_stripes_serial(stripe_rows, stripe_start, stripe_pixels, poly_x, poly_y, poly_n, origin,
-                       extent, rows, values, sigmas, lat_edges, lon_edges, sums, pixel_count,
-                       touched):
+                       extent, rows, values, sigmas, companions, lat_edges, lon_edges, sums,
+                       pixel_count, companion_sums, touched):
     """Run :func:`_bin_stripe` for every stripe, one after the other."""
     for s in range(stripe_rows.shape[0] - 1):
         _bin_stripe(stripe_rows[s], stripe_rows[s + 1],
                     stripe_pixels[stripe_start[s]:stripe_start[s + 1]], poly_x, poly_y, poly_n,
-                    origin, extent, rows, values, sigmas, lat_edges, lon_edges, sums,
-                    pixel_count, touched)
+                    origin, extent, rows, values, sigmas, companions, lat_edges, lon_edges, sums,
+                    pixel_count, companion_sums, touched)
 
 
 @njit(cache=True, parallel=True)
 def bin_stripes_parallel(stripe_rows, stripe_start, stripe_pixels, poly_x, poly_y, poly_n, origin,
-                         extent, rows, values, sigmas, lat_edges, lon_edges, sums, pixel_count,
-                         touched):
+                         extent, rows, values, sigmas, companions, lat_edges, lon_edges, sums,
+                         pixel_count, companion_sums, touched):
     """Run :func:`_bin_stripe` for the stripes on numba's threads (same result as serial)."""
     for s in prange(stripe_rows.shape[0] - 1):
         _bin_stripe(stripe_rows[s], stripe_rows[s + 1],
                     stripe_pixels[stripe_start[s]:stripe_start[s + 1]], poly_x, poly_y, poly_n,
-                    origin, extent, rows, values, sigmas, lat_edges, lon_edges, sums,
-                    pixel_count, touched)
+                    origin, extent, rows, values, sigmas, companions, lat_edges, lon_edges, sums,
+                    pixel_count, companion_sums, touched)
 
 
 @njit(cache=True)
@@ -429,8 +439,8 @@ def assign_stripes(rows, n_lat_cells, n_stripes):
 
 # --- point binning ------------------------------------------------------------------------------
 @njit(cache=True)
-def bin_points(latitude, longitude, values, sigmas, lat_edges, lon_edges, sums, pixel_count,
-               binned):
+def bin_points(latitude, longitude, values, sigmas, companions, lat_edges, lon_edges, sums,
+               pixel_count, companion_sums, binned):
     """Point binning (HARP rule 10): each point adds weight 1 to the cell containing it.
 
     Cells are half-open ``[edge[i], edge[i+1])`` on both axes (the last edge is exclusive);
@@ -459,3 +469,8 @@ def bin_points(latitude, longitude, values, sigmas, lat_edges, lon_edges, sums, 
         sums[r, c, 2] += sigmas[p] * sigmas[p]
         pixel_count[r, c] += 1
         binned[p] = 1
+        for j in range(companions.shape[1]):
+            x = companions[p, j]
+            if x == x:  # not NaN
+                companion_sums[r, c, 2 * j] += 1.0
+                companion_sums[r, c, 2 * j + 1] += x
