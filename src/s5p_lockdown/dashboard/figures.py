@@ -42,6 +42,8 @@ MEASURE_COLORS = {"national": "#2166ac", "partial": "#4393c3", "regional": "#439
                   "targeted": "#92c5de"}
 NO_LOCKDOWN_COLOR = "#f4a582"
 NO_DATA_COLOR = "#bbbbbb"
+#: Fill of the countries behind the change maps (not analysed, or background of hotspots).
+BLANK_COUNTRY_COLOR = "#eeeeee"
 RAW_COLOR = "#2166ac"
 ADJUSTED_COLOR = "#8c510a"
 """Ranking bars: raw change blue, weather-adjusted change brown."""
@@ -230,11 +232,7 @@ def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
     analysed = set(stats.index)
     others = [f["properties"]["iso3"] for f in shapes["features"]
               if f["properties"]["iso3"] not in analysed]
-    fig.add_trace(go.Choroplethmap(
-        geojson=shapes, featureidkey="properties.iso3", locations=others,
-        z=np.zeros(len(others)), colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], showscale=False,
-        marker={"line": {"width": 0.4, "color": "#999"}}, hoverinfo="skip", name="not analysed",
-    ))
+    fig.add_trace(_blank_countries(shapes, others, "not analysed", {"width": 0.4, "color": "#999"}))
     for name, mask, line in groups:
         fig.add_trace(go.Choroplethmap(
             geojson=shapes, featureidkey="properties.iso3", locations=stats.index[mask],
@@ -254,6 +252,16 @@ def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
     _change_map_layout(fig, "Change in tropospheric NO₂ after the lockdown vs the same days of "
                             "the baseline year (%)", limit, lon, lat)
     return fig
+
+
+def _blank_countries(shapes: dict, iso3s: list[str], name: str, line: dict) -> go.Choroplethmap:
+    """The countries ``iso3s`` of ``shapes`` in light grey with outlines ``line``, no hover:
+    the background of the change maps."""
+    return go.Choroplethmap(
+        geojson=shapes, featureidkey="properties.iso3", locations=iso3s,
+        z=np.zeros(len(iso3s)), colorscale=[[0, BLANK_COUNTRY_COLOR], [1, BLANK_COUNTRY_COLOR]],
+        showscale=False, marker={"line": line}, hoverinfo="skip", name=name,
+    )
 
 
 def _change_map_layout(fig: go.Figure, title: str, limit: float, lon: tuple, lat: tuple) -> None:
@@ -353,12 +361,8 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
     size = np.clip(stats["radius_km"].fillna(20.0) * 0.6, 8.0, 30.0)
     fig = go.Figure()
     iso3s = [f["properties"]["iso3"] for f in shapes["features"]]
-    fig.add_trace(go.Choroplethmap(
-        geojson=shapes, featureidkey="properties.iso3", locations=iso3s,
-        z=np.zeros(len(iso3s)), colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], showscale=False,
-        marker={"line": {"width": 0.5, "color": "#888"}}, hoverinfo="skip", name="countries",
-        showlegend=False,
-    ))
+    fig.add_trace(_blank_countries(shapes, iso3s, "countries", {"width": 0.5, "color": "#888"})
+                  .update(showlegend=False))
     fig.add_trace(go.Scattermap(
         lat=stats.loc[ok, "lat"], lon=stats.loc[ok, "lon"], mode="markers",
         marker={"size": size[ok], "color": hover.loc[ok, "change"], "coloraxis": "coloraxis",
