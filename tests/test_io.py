@@ -152,6 +152,15 @@ def test_scanline_selection_matches_exact_modulo(box):
     assert scanlines_overlapping(lat, lon, box) == expected
 
 
+def test_optional_variables_by_name(orbit_file):
+    wind = read_l2(orbit_file, optional=("eastward_wind", "northward_wind"))
+    assert "eastward_wind" in wind and "northward_wind" in wind
+    assert "cloud_fraction" not in wind and "surface_pressure" not in wind
+    assert "eastward_wind" not in read_l2(orbit_file, optional=False)
+    with pytest.raises(ValueError, match="unknown optional variable"):
+        read_l2(orbit_file, optional=("wind",))
+
+
 def test_box_without_overlap_gives_empty_result(orbit_file, caplog):
     with caplog.at_level(logging.INFO):
         ds = read_l2(orbit_file, bbox=(-40.0, -30.0, 0.0, 10.0))

@@ -26,6 +26,9 @@ from s5p_lockdown.outputs import provenance, write_atomically, write_csv
 
 log = logging.getLogger(__name__)
 
+#: The optional L2 variables a daily grid uses (cloud fraction and pressure are not read).
+WIND_VARIABLES = ("eastward_wind", "northward_wind")
+
 
 def grid_day(
     files: list[str | Path],
@@ -46,7 +49,7 @@ def grid_day(
     used, skipped = [], []
     for index, path in enumerate(map(Path, files), 1):
         try:
-            dataset = read_l2(path, bbox=grid.bounds)
+            dataset = read_l2(path, bbox=grid.bounds, optional=WIND_VARIABLES)
         except InvalidProductError as exc:
             if not skip_invalid:
                 raise

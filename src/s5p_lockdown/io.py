@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,7 +355,7 @@ def read_l2(
     path: str | Path,
     bbox: Box | None = None,
     qa_threshold: float | None = None,
-    optional: bool = True,
+    optional: bool | Collection[str] = True,
 ) -> xr.Dataset:
     """Read an S5P L2 NO2 orbit file (see the module docstring for the returned schema).
 
@@ -371,7 +371,9 @@ def read_l2(
         When given, the tropospheric column and its precision are set to NaN where
         ``qa_value <= qa_threshold`` (the PUM recommends keeping ``qa_value > 0.75``).
     optional
-        Also read wind, cloud fraction and surface pressure when the file has them.
+        Also read wind, cloud fraction and surface pressure when the file has them (True), none
+        of them (False), or those named (output names, e.g. ``("eastward_wind",
+        "northward_wind")``).
 
     An orbit without any pixel in ``bbox`` (or without a valid column) is not an error: the
     result has zero (or all-NaN) scanlines and a message is logged.
@@ -379,7 +381,7 @@ def read_l2(
     path = Path(path)
     with open_product(path) as nc:
         attrs = product_metadata(nc, path)
-        specs = [spec for spec in PIXEL_VARIABLES if optional or spec.required]
+        specs = [spec for spec in PIXEL_VARIABLES if spec.required or _wanted(spec, optional)]
         found = {spec.output: _variable(nc, path, spec) for spec in specs}
         variables = {name: var for name, var in found.items() if var is not None}
         lat_var = variables["latitude"]
@@ -424,6 +426,17 @@ def read_l2(
     elif not np.isfinite(dataset["nitrogendioxide_tropospheric_column"].values).any():
         log.info("%s: no valid tropospheric NO2 pixel in the selection", path.name)
     return dataset
+
+
+def _wanted(spec: _Var, optional: bool | Collection[str]) -> bool:
+    """Whether the optional variable ``spec`` is asked for by ``read_l2``'s ``optional``."""
+    if isinstance(optional, bool):
+        return optional
+    known = {v.output for v in PIXEL_VARIABLES if not v.required}
+    unknown = set(optional) - known
+    if unknown:
+        raise ValueError(f"unknown optional variable(s) {sorted(unknown)}; known: {sorted(known)}")
+    return spec.output in optional
 
 
 _UNITS = {
