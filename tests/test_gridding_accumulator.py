@@ -178,13 +178,16 @@ def test_companion_is_binned_with_the_same_weights(threads):
     values[::7] = np.nan  # pixels the main variable leaves out: no companion either
     wind = np.random.default_rng(4).uniform(0, 12, values.size)
     wind[::5] = np.nan  # pixels without a companion value still count for the main variable
+    wind[1::5] = np.inf
+    wind[2::5] = 9.96921e36  # netCDF fill
     acc = GridAccumulator(GRID, threads=threads, companions=("wind_speed",))
     acc.add_pixels(values, sigmas, lat, lon, companions={"wind_speed": wind})
     plain = GridAccumulator(GRID, threads=threads)
     plain.add_pixels(values, sigmas, lat, lon)
     np.testing.assert_array_equal(acc.sums, plain.sums)
     alone = GridAccumulator(GRID, threads=threads)
-    alone.add_pixels(np.where(np.isfinite(values), wind, np.nan), np.zeros_like(wind), lat, lon)
+    alone.add_pixels(np.where(np.isfinite(values) & (wind < 1e30), wind, np.nan),
+                     np.zeros_like(wind), lat, lon)
     result = acc.finalize()
     np.testing.assert_array_equal(result["wind_speed"].values, alone.finalize()[VALUE].values)
     assert np.isfinite(result["wind_speed"].values).sum() > 10
@@ -224,6 +227,9 @@ def test_companion_errors():
         acc.add_pixels(values, sigmas, lat, lon, companions={"wind_speed": values[:3]})
     with pytest.raises(ValueError, match="companion"):
         acc.merge(GridAccumulator(GRID))
+    for names in (("weight",), ("wind_speed", "wind_speed")):
+        with pytest.raises(ValueError, match="companion names"):
+            GridAccumulator(GRID, companions=names)
 
 
 def test_netcdf_round_trip(tmp_path):

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s5p_lockdown.hdf5_chunks import ChunkError, _fast_pipeline, read_rows
+from s5p_lockdown import hdf5_chunks
+from s5p_lockdown.hdf5_chunks import ChunkError, _decode, _fast_pipeline, _fletcher32, read_rows
 
 FILTERS = {
     "none": {},
@@ -150,11 +151,69 @@ def _corrupt_first_chunk(path, offset_in_chunk):
 
 
 @pytest.mark.parametrize("filters", ["shuffle+deflate", "shuffle+deflate+fletcher32", "fletcher32"])
-def test_damaged_chunk_raises_chunk_error(tmp_path, filters):
+def test_damaged_chunk(tmp_path, filters):
+    """The fast path cannot decode a damaged chunk; h5py then reports the damage."""
     path = _write(tmp_path / "a.h5", (1, 64, 30), (1, 32, 30), "<f4", FILTERS[filters])
     _corrupt_first_chunk(path, 40)
     with h5py.File(path) as f:
+        var = f["v"]
+        filter_mask, raw = var.id.read_direct_chunk((0, 0, 0))
         with pytest.raises(ChunkError):
-            read_rows(f["v"], slice(0, 10))
+            _decode(raw, _fast_pipeline(var), filter_mask, 32 * 30 * 4)
+        with pytest.raises(OSError):
+            read_rows(var, slice(0, 10))
         # the undamaged chunk still reads
-        np.testing.assert_array_equal(read_rows(f["v"], slice(32, 64)), f["v"][0, 32:64])
+        np.testing.assert_array_equal(read_rows(var, slice(32, 64)), var[0, 32:64])
+
+
+def test_undecodable_chunk_is_read_by_h5py(tmp_path, monkeypatch):
+    """A chunk the fast path cannot decode but h5py can (e.g. a partial edge chunk HDF5 left
+    unfiltered) is read by h5py: a readable file is never rejected."""
+    path = _write(tmp_path / "a.h5", (1, 20, 5), (1, 8, 5), "<f4", FILTERS["shuffle+deflate"])
+
+    def refuse(*args):
+        raise ChunkError("cannot decode")
+
+    monkeypatch.setattr(hdf5_chunks, "_decode", refuse)
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(read_rows(f["v"], slice(3, 17)), f["v"][0, 3:17])
+
+
+def test_other_filter_orders_fall_back_to_h5py(tmp_path):
+    """Deflate before shuffle, or a filter twice: h5py reads them, the fast path does not try."""
+    values = np.arange(60, dtype="<f4").reshape(1, 12, 5)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        for name, steps in (("deflate_then_shuffle", ("deflate", "shuffle")),
+                            ("deflate_twice", ("deflate", "deflate"))):
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_chunk((1, 4, 5))
+            for step in steps:
+                dcpl.set_deflate(4) if step == "deflate" else dcpl.set_shuffle()
+            space = h5py.h5s.create_simple(values.shape)
+            dsid = h5py.h5d.create(f.id, name.encode(), h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)
+            h5py.Dataset(dsid)[...] = values
+    with h5py.File(tmp_path / "a.h5") as f:
+        for name in ("deflate_then_shuffle", "deflate_twice"):
+            assert _fast_pipeline(f[name]) is None
+            np.testing.assert_array_equal(read_rows(f[name], slice(2, 11)), values[0, 2:11])
+
+
+def test_fletcher32_matches_hdf5_in_both_stored_forms(tmp_path):
+    """Our checksum equals the one HDF5 stores; the form with the bytes of each 16-bit half
+    swapped (old HDF5 versions) is accepted too, as HDF5 accepts it."""
+    values = np.arange(99, dtype="<f4").reshape(1, 33, 3)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        var = f.create_dataset("v", data=values, chunks=(1, 11, 3), fletcher32=True)
+        _, raw = var.id.read_direct_chunk((0, 0, 0))
+        assert int.from_bytes(raw[-4:], "little") == int(_fletcher32(np.frombuffer(raw[:-4], np.uint8)))
+        body = (values[0, 11:22] * -1).tobytes()  # rewrite the second chunk, old-style checksum
+        computed = int(_fletcher32(np.frombuffer(body, np.uint8)))
+        swapped = ((computed & 0x00FF00FF) << 8) | ((computed >> 8) & 0x00FF00FF)
+        assert swapped != computed
+        var.id.write_direct_chunk((0, 11, 0), body + swapped.to_bytes(4, "little"))
+    with h5py.File(tmp_path / "a.h5") as f:
+        expected = f["v"][0]  # HDF5 accepts the swapped form
+        np.testing.assert_array_equal(expected[11:22], -values[0, 11:22])
+        filter_mask, raw = f["v"].id.read_direct_chunk((0, 11, 0))
+        _decode(raw, _fast_pipeline(f["v"]), filter_mask, 11 * 3 * 4)  # no ChunkError
+        np.testing.assert_array_equal(read_rows(f["v"], slice(None)), expected)

@@ -159,6 +159,8 @@ def test_optional_variables_by_name(orbit_file):
     assert "eastward_wind" not in read_l2(orbit_file, optional=False)
     with pytest.raises(ValueError, match="unknown optional variable"):
         read_l2(orbit_file, optional=("wind",))
+    with pytest.raises(ValueError, match="collection of names"):
+        read_l2(orbit_file, optional="eastward_wind")
 
 
 def test_box_without_overlap_gives_empty_result(orbit_file, caplog):

@@ -4,8 +4,8 @@ A daily grid is the ``weight``-weighted composite of every qa-filtered pixel of 
 orbits (the same as binning all of them at once), in the L3 schema of
 :mod:`s5p_lockdown.gridding.schema`, plus provenance attributes and, when the orbits carry
 near-surface wind (processor >= 1.3), ``wind_speed`` (m s-1): the area-weighted mean of
-``hypot(eastward_wind, northward_wind)`` over the same qa-filtered pixels, for weather
-normalisation. Without wind in any orbit, ``wind_speed`` is all NaN.
+``hypot(eastward_wind, northward_wind)`` over the pixels binned for NO2 (binned in the same
+pass, see the accumulator's companion variables), for weather normalisation. Without wind in any orbit, ``wind_speed`` is all NaN.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def grid_day(
     ds = accumulator.finalize(history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}")
     ds["wind_speed"].attrs.update({
         "units": "m s-1", "long_name": "near-surface wind speed, mean over the NO2 pixels",
-        "description": "area-weighted mean of hypot(eastward_wind, northward_wind) of the "
-                       "qa-filtered pixels (ECMWF, in the L2 files); NaN without wind data",
+        "description": "area-weighted mean of hypot(eastward_wind, northward_wind) over the "
+                       "pixels binned for NO2 (qa-filtered, valid column and precision; ECMWF "
+                       "wind in the L2 files); NaN without wind data",
     })
     ds.attrs.update(provenance(config, used))
     ds.attrs.update(

@@ -379,9 +379,10 @@ def read_l2(
     result has zero (or all-NaN) scanlines and a message is logged.
     """
     path = Path(path)
+    wanted = _optional_outputs(optional)
     with open_product(path) as nc:
         attrs = product_metadata(nc, path)
-        specs = [spec for spec in PIXEL_VARIABLES if spec.required or _wanted(spec, optional)]
+        specs = [spec for spec in PIXEL_VARIABLES if spec.required or spec.output in wanted]
         found = {spec.output: _variable(nc, path, spec) for spec in specs}
         variables = {name: var for name, var in found.items() if var is not None}
         lat_var = variables["latitude"]
@@ -428,15 +429,17 @@ def read_l2(
     return dataset
 
 
-def _wanted(spec: _Var, optional: bool | Collection[str]) -> bool:
-    """Whether the optional variable ``spec`` is asked for by ``read_l2``'s ``optional``."""
+def _optional_outputs(optional: bool | Collection[str]) -> set[str]:
+    """The optional variables (output names) ``read_l2``'s ``optional`` asks for."""
+    known = {spec.output for spec in PIXEL_VARIABLES if not spec.required}
     if isinstance(optional, bool):
-        return optional
-    known = {v.output for v in PIXEL_VARIABLES if not v.required}
+        return known if optional else set()
+    if isinstance(optional, str):
+        raise ValueError(f"optional must be a bool or a collection of names, got {optional!r}")
     unknown = set(optional) - known
     if unknown:
         raise ValueError(f"unknown optional variable(s) {sorted(unknown)}; known: {sorted(known)}")
-    return spec.output in optional
+    return set(optional)
 
 
 _UNITS = {

@@ -14,8 +14,8 @@ State, all float64 sums so that merging is exact addition:
   source file names;
 * ``companion_sums[..., 2j]`` = Σ w and ``[..., 2j + 1]`` = Σ w·x of companion variable j
   (``companions``, e.g. wind speed): binned in the same pass over the pixels of the main
-  variable, with the same weights, leaving out pixels whose companion value is NaN. Finalised
-  to the area-weighted mean of each companion (NaN where none).
+  variable, with the same weights, leaving out pixels whose companion value is NaN, infinite or
+  fill (|x| ≥ 1e30). Finalised to the area-weighted mean of each companion (NaN where none).
 
 Composite weighting (``weighting``):
 
@@ -136,6 +136,11 @@ class GridAccumulator:
         self.threads = threads
         self.weighting = weighting
         self.companions = tuple(companions)
+        clashes = set(self.companions) & set(schema.RESERVED_NAMES)
+        if clashes or len(set(self.companions)) != len(self.companions):
+            raise ValueError(
+                f"companion names must be distinct and not L3 variable names: {list(self.companions)}"
+            )
         n_lat, n_lon = grid.shape
         self.sums = np.zeros((n_lat, n_lon, 3))
         self.pixel_count = np.zeros((n_lat, n_lon), np.int32)
@@ -186,7 +191,7 @@ class GridAccumulator:
             Optional input file name, recorded in ``source_product``.
         companions
             Values of (some of) the accumulator's companion variables, each shaped like
-            ``values``; a companion left out, or NaN, adds nothing for those pixels.
+            ``values``; a companion left out, or NaN/infinite/fill, adds nothing for those pixels.
         """
         shape = np.shape(values)
         values = np.asarray(values, np.float64).ravel()

@@ -9,7 +9,7 @@ Conventions (all as in HARP 1.30, see ``shared/reference/harp-binning.md``):
 * Accumulators are float64 arrays ``sums[lat, lon, k]`` with ``k = 0: Σ w``, ``1: Σ w·x``,
   ``2: Σ (w·σ)²`` and an int32 ``pixel_count[lat, lon]`` (pixels with a positive overlap).
   Companion variables (e.g. wind speed) are binned in the same pass with the same weights:
-  ``companions[p, j]`` is pixel p's value of companion j (NaN: none) and
+  ``companions[p, j]`` is pixel p's value of companion j (NaN, infinite or fill: none) and
   ``companion_sums[lat, lon, 2j]`` = Σ w, ``[2j + 1]`` = Σ w·x over the pixels that have one.
 
 Deliberate difference from HARP: a pixel that encircles a pole is closed over the pole along
@@ -269,9 +269,15 @@ def prepare_polygons(lat_bounds, lon_bounds, ids, lat_edges, lon_edges, poly_x, 
         xmax += shift
         if ymax <= lat_lo or ymin >= lat_hi:
             continue
-        if ((xmin >= lon_hi or xmax <= lon_lo) and (xmin - 360.0 >= lon_hi or xmax - 360.0 <= lon_lo)
-                and (xmin + 360.0 >= lon_hi or xmax + 360.0 <= lon_lo)):
-            continue  # west or east of the grid at every shift: no vertex inside, no weight
+        # west or east of the grid at every shift: no vertex inside (the in_grid test below)
+        # and no weight (the same expression as _bin_stripe's test): nothing more to do
+        outside = True
+        for s in (-360.0, 0.0, 360.0):
+            ox = xmin + s
+            if ox < lon_hi and (ox + (xmax - xmin) > lon_lo or xmax + s > lon_lo):
+                outside = False
+        if outside:
+            continue
         for j in range(m):
             x = xs[j] + shift
             y = ys[j]
@@ -364,7 +370,7 @@ def _bin_stripe(row_lo, row_hi, pixel_ids, poly_x, poly_y, poly_n, origin, exten
                         touched[p] = 1
                         for j in range(n_companions):
                             x = companions[p, j]
-                            if x == x:  # not NaN
+                            if abs(x) < FILL_THRESHOLD:  # not NaN, infinite or fill
                                 companion_sums[r, c, 2 * j] += w
                                 companion_sums[r, c, 2 * j + 1] += w * x
 
@@ -471,6 +477,6 @@ def bin_points(latitude, longitude, values, sigmas, companions, lat_edges, lon_e
         binned[p] = 1
         for j in range(companions.shape[1]):
             x = companions[p, j]
-            if x == x:  # not NaN
+            if abs(x) < FILL_THRESHOLD:  # not NaN, infinite or fill
                 companion_sums[r, c, 2 * j] += 1.0
                 companion_sums[r, c, 2 * j + 1] += x

@@ -48,6 +48,10 @@ PIXEL_COUNT = "pixel_count"
 COUNT = "count"
 #: Composite weightings: by Σ w ("weight") or each input equal ("equal").
 WEIGHTINGS = ("weight", "equal")
+#: Names of the schema's variables and coordinates (other variables may not take them).
+RESERVED_NAMES = (VALUE, UNCERTAINTY, WEIGHT, PIXEL_COUNT, COUNT, "datetime_start",
+                  "datetime_stop", "latitude_bounds", "longitude_bounds", "time", "latitude",
+                  "longitude")
 
 _VARIABLE_ATTRS = {
     VALUE: {
