@@ -272,10 +272,11 @@ def prepare_polygons(lat_bounds, lon_bounds, ids, lat_edges, lon_edges, poly_x, 
         # west or east of the grid at every shift: no vertex inside (the in_grid test below)
         # and no weight (the same expression as _bin_stripe's test): nothing more to do
         outside = True
-        for s in (-360.0, 0.0, 360.0):
+        for s in (0.0, -360.0, 360.0):
             ox = xmin + s
             if ox < lon_hi and (ox + (xmax - xmin) > lon_lo or xmax + s > lon_lo):
                 outside = False
+                break
         if outside:
             continue
         for j in range(m):
