@@ -20,11 +20,10 @@ and of h5py; netCDF-C 4.7 and later checksum first, which h5py then reads).
 
 from __future__ import annotations
 
+import deflate
 import h5py
 import numpy as np
 from numba import njit
-
-import deflate
 
 #: HDF5 filter identifiers (H5Zpublic.h).
 FILTER_DEFLATE = 1
