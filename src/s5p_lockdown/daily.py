@@ -5,7 +5,8 @@ orbits (the same as binning all of them at once), in the L3 schema of
 :mod:`s5p_lockdown.gridding.schema`, plus provenance attributes and, when the orbits carry
 near-surface wind (processor >= 1.3), ``wind_speed`` (m s-1): the area-weighted mean of
 ``hypot(eastward_wind, northward_wind)`` over the pixels binned for NO2 (binned in the same
-pass, see the accumulator's companion variables), for weather normalisation. Without wind in any orbit, ``wind_speed`` is all NaN.
+pass, see the accumulator's companion variables), for weather normalisation. Without wind in
+any orbit, ``wind_speed`` is all NaN.
 """
 
 from __future__ import annotations

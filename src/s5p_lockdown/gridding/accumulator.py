@@ -79,6 +79,12 @@ def _usable(values: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
         )
 
 
+def _per_weight(total: np.ndarray, weight: np.ndarray, empty: float) -> np.ndarray:
+    """``total / weight`` where ``weight > 0``, ``empty`` elsewhere (no division by zero)."""
+    has_data = weight > 0
+    return np.where(has_data, total / np.where(has_data, weight, 1.0), empty)
+
+
 def _add_counts(a: np.ndarray | int, b: np.ndarray | int):
     """Sum of counts where -1 means unknown (unknown + anything = unknown)."""
     total = np.asarray(a) + np.asarray(b)
@@ -411,12 +417,9 @@ class GridAccumulator:
         new.sums[..., 1] = np.where(has_data, self.sums[..., 1] / safe, 0.0)
         new.sums[..., 2] = np.where(has_data, self.sums[..., 2] / (safe * safe), 0.0)
         companion_weight = self.companion_sums[..., 0::2]
-        companion_has_data = companion_weight > 0
-        new.companion_sums[..., 0::2] = companion_has_data
-        new.companion_sums[..., 1::2] = np.where(
-            companion_has_data,
-            self.companion_sums[..., 1::2] / np.where(companion_has_data, companion_weight, 1.0),
-            0.0,
+        new.companion_sums[..., 0::2] = companion_weight > 0
+        new.companion_sums[..., 1::2] = _per_weight(
+            self.companion_sums[..., 1::2], companion_weight, 0.0
         )
         return new
 
@@ -424,10 +427,8 @@ class GridAccumulator:
     def finalize(self, history: str = "") -> xr.Dataset:
         """The L3 Dataset (schema in :mod:`s5p_lockdown.gridding.schema`); NaN where no data."""
         weight = self.sums[..., 0]
-        has_data = weight > 0
-        safe = np.where(has_data, weight, 1.0)
-        value = np.where(has_data, self.sums[..., 1] / safe, np.nan)
-        uncertainty = np.where(has_data, np.sqrt(self.sums[..., 2]) / safe, np.nan)
+        value = _per_weight(self.sums[..., 1], weight, np.nan)
+        uncertainty = _per_weight(np.sqrt(self.sums[..., 2]), weight, np.nan)
         ds = schema.build_dataset(
             self.grid,
             value=value,
@@ -442,8 +443,8 @@ class GridAccumulator:
             history=history,
         )
         for j, name in enumerate(self.companions):
-            weight_j, sum_j = self.companion_sums[..., 2 * j], self.companion_sums[..., 2 * j + 1]
-            mean = np.where(weight_j > 0, sum_j / np.where(weight_j > 0, weight_j, 1.0), np.nan)
+            total, weight_j = self.companion_sums[..., 2 * j + 1], self.companion_sums[..., 2 * j]
+            mean = _per_weight(total, weight_j, np.nan)
             ds[name] = (ds[schema.VALUE].dims, mean[None], {
                 "long_name": f"{name}, weighted mean over the binned pixels",
             })
