@@ -332,3 +332,36 @@ def test_cli_synth(tmp_path):
     assert (tmp_path / "scenario.csv").exists() and (tmp_path / "synth.json").exists()
     result = CliRunner().invoke(cli, ["synth", str(tmp_path), "--start", "2020-03-05", "--end", "2020-03-01"])
     assert result.exit_code != 0
+
+
+def test_constant_truth_field_changes_only_by_the_lockdown():
+    """``constant_truth``: no season and no wind dispersion, so the same place reads the same
+    on days of different weather and seasons, until the lockdown reduction applies."""
+    from s5p_lockdown.synth.field import TruthModel
+
+    lon, lat = np.array([2.35, 10.0, -3.7]), np.array([48.86, 50.0, 40.4])
+    countries = np.array(["FRA", "DEU", "ESP"])
+    model = TruthModel(Scenario.default(), seed=2, constant_truth=True)
+    winter = model.column(lon, lat, date(2019, 1, 10), countries)
+    spring = model.column(lon, lat, date(2019, 4, 20), countries)
+    np.testing.assert_allclose(winter, spring, rtol=1e-12)
+    weathered = TruthModel(Scenario.default(), seed=2)
+    assert not np.allclose(weathered.column(lon, lat, date(2019, 1, 10), countries),
+                           weathered.column(lon, lat, date(2019, 4, 20), countries), rtol=0.01)
+    locked = model.column(lon, lat, date(2020, 4, 20), countries)
+    reduction = Scenario.default().reduction_of(countries, date(2020, 4, 20))
+    np.testing.assert_allclose(locked, winter * (1 - reduction), rtol=1e-12)
+
+
+def test_cloud_shift_makes_one_year_sunnier():
+    """``cloud_shift`` {2020: -0.6}: 2020's cloud driver is lower on every day, so more of
+    Europe is clear in 2020 than on the same days of 2019 with the same weather otherwise."""
+    from s5p_lockdown.synth.field import TruthModel
+
+    lon, lat = np.meshgrid(np.arange(-10, 30, 1.0), np.arange(36, 70, 1.0))
+    model = TruthModel(Scenario.default(), seed=1, same_weather_every_year=True, cloud_shift={2020: -0.6})
+    for day in (date(2020, 3, 10), date(2020, 3, 25)):
+        sunny = model.weather(day).cloud_fraction(lon, lat)
+        usual = model.weather(day.replace(year=2019)).cloud_fraction(lon, lat)
+        assert (sunny < usual).all()
+        assert (usual < 0.35).mean() + 0.1 < (sunny < 0.35).mean()

@@ -98,6 +98,7 @@ class Plan:
         s.pop("scenario", None)
         s["lat_band"] = tuple(s["lat_band"])
         s["wind_scale"] = {int(k): float(v) for k, v in s["wind_scale"].items()}
+        s["cloud_shift"] = {int(k): float(v) for k, v in s["cloud_shift"].items()}
         s["box"] = self.grid.bounds
         return s
 

@@ -1,50 +1,65 @@
-"""Per-country statistics from daily grids and fractional country masks.
+"""Per-country (and per-hotspot) statistics: daily means and the lockdown changes.
 
-Area weighting. A grid cell's weight in a country mean is ``cos(lat) x f x W`` where ``f`` is
-the fraction of the cell inside the country (planar, from :mod:`s5p_lockdown.regions`),
-``cos(lat)`` makes it proportional to the cell's area on the sphere, and ``W`` is the cell's
-composite weight (Σ of pixel overlap fractions), so cells seen by more pixels count more, as in
-the composite itself. For one day ``d`` and country ``c``::
+**Daily table** (:func:`country_daily`, the dashboard's time series). A grid cell's weight in a
+day's country mean is ``cos(lat) x f x W`` where ``f`` is the fraction of the cell inside the
+country (planar, from :mod:`s5p_lockdown.regions`), ``cos(lat)`` makes it proportional to the
+cell's area on the sphere, and ``W`` is the cell's weight that day (Σ of pixel overlap
+fractions)::
 
     S[d,c] = Σ_cells cos(lat) f W_d x_d        A[d,c] = Σ_cells cos(lat) f W_d
 
-and the mean over a window of days (a ``weight``-weighted period composite) is exactly
-``Σ_d S / Σ_d A``: window statistics are computed from the daily table, which is also what
-makes a bootstrap over days cheap.
+**Changes** (:func:`country_statistics`; fractions, -0.3 = -30 %; "analysis" = lockdown year,
+"baseline" = baseline year(s), pooled). Each window's days are reduced to per-cell window
+composites ``X_ig = Σ_d W_di x_di / Σ_d W_di``, and two (or four) windows are compared over the
+same cells with the same weights (:mod:`s5p_lockdown.estimator`)::
 
-Changes (fractions, -0.3 = -30 %), "analysis" = lockdown year, "baseline" = baseline year(s):
+    M_g = Σ_{i∈C} w_i X_ig / Σ_{i∈C} w_i,   w_i = cos(lat_i) x f_i x purity_i
 
-- ``change_post_vs_baseline`` = post_analysis / post_baseline - 1
-- ``change_post_vs_pre`` = post_analysis / pre_analysis - 1
-- ``change_adjusted`` = (post_analysis / pre_analysis) / (post_baseline / pre_baseline) - 1
+where ``C`` (the common support) is the set of the country's cells with data in every window
+compared, and ``purity_i`` the share of the cell's catchment inside the country
+(:mod:`s5p_lockdown.cells`; it lowers the weight of border and coast cells, whose pixels also
+see the neighbour or the sea). Then
 
-Confidence intervals: percentile bootstrap over days (days resampled with replacement within
-each of the four windows, keeping each day's cells together, so spatial correlation within a
-day is kept and day-to-day (weather) variability, which dominates, is what is resampled).
-A window with fewer than ``min_days`` usable days (a day is usable when at least
-``min_day_coverage`` of the country's area has data) gives NaN and a reason.
+- ``change_post_vs_baseline`` = M_post,analysis / M_post,baseline - 1  (C of these two windows)
+- ``change_post_vs_pre`` = M_post,analysis / M_pre,analysis - 1  (C of these two)
+- ``change_adjusted`` = (M_post,a / M_pre,a) / (M_post,b / M_pre,b) - 1  (C of all four)
 
-Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) are described in
-:mod:`s5p_lockdown.weather`. The same functions serve hotspots: their "iso3" is the hotspot's
-code and their windows are those of the hotspot's country.
+Because ``w_i`` does not depend on when or where the sky was clear, a window in which the
+cities happened to be clear more often does not read higher (the bias of pooling every
+cell-day by its weight, ``Σ_d S / Σ_d A``, which the previous estimator had). The CSV records
+for each change the cells of its support (``support_cells_*``) and their share of the
+country's area (``support_area_*``).
+
+Confidence intervals: percentile bootstrap over days: each window's days resampled with
+replacement (a day's cells, values and weights kept together, so spatial correlation within a
+day is kept), the per-cell composites, the support and the ratio recomputed for every
+replicate. A window with fewer than ``min_days`` usable days (a day is usable when at least
+``min_day_coverage`` of the country's area has data) makes the changes that use it NaN, each
+with its own ``reason_*`` in plain words; the other changes stand.
+
+Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) use the same
+estimator (:mod:`s5p_lockdown.weather`). The same functions serve hotspots: their "iso3" is the
+hotspot's code and their windows are those of the hotspot's country.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from s5p_lockdown.cells import CellTable, cell_tables
+from s5p_lockdown.estimator import chunks, common_support_means, day_counts, every_day, support_means, window_sums
 from s5p_lockdown.gridding import schema
 from s5p_lockdown.intervals import change_columns
 from s5p_lockdown.weather import weather_statistics
 
 GROUPS = (("pre", "analysis"), ("post", "analysis"), ("pre", "baseline"), ("post", "baseline"))
-CHANGES = ("post_vs_baseline", "post_vs_pre", "adjusted")
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class StatsSettings:
     bootstrap: int = 1000
     confidence: float = 0.95
     seed: int = 0
+    border_margin: float = 0.02
 
 
 def _cell_area_weights(latitude: np.ndarray, n_lon: int) -> np.ndarray:
@@ -112,34 +128,47 @@ def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def _bootstrap_means(s: np.ndarray, a: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` bootstrap replicates of Σ s / Σ a with the days resampled with replacement."""
-    index = rng.integers(0, s.size, size=(n, s.size))
-    return s[index].sum(axis=1) / a[index].sum(axis=1)
+WINDOW_WORDS = {"pre": "pre-lockdown", "post": "lockdown"}
 
 
-def _changes(m: dict) -> dict[str, np.ndarray | float]:
-    pre_a, post_a = m[("pre", "analysis")], m[("post", "analysis")]
-    pre_b, post_b = m[("pre", "baseline")], m[("post", "baseline")]
-    return {
-        "post_vs_baseline": post_a / post_b - 1,
-        "post_vs_pre": post_a / pre_a - 1,
-        "adjusted": (post_a / pre_a) / (post_b / pre_b) - 1,
-    }
+def _window_days(country_windows: pd.DataFrame, period: str, role: str) -> set:
+    """The calendar days of a country's (period, role) windows (several baseline years pooled)."""
+    days = set()
+    for p, r, start, end in zip(country_windows["period"], country_windows["role"],
+                                country_windows["start"], country_windows["end"]):
+        if (p, r) == (period, role):
+            start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+            days.update(start + timedelta(days=i) for i in range((end - start).days + 1))
+    return days
+
+
+def _ratio(name: str, means: np.ndarray) -> np.ndarray:
+    """A change from the common-support means (R, k) of the windows of ``CHANGE_WINDOWS[name]``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if name == "adjusted":
+            return (means[:, 0] / means[:, 1]) / (means[:, 2] / means[:, 3]) - 1
+        return means[:, 0] / means[:, 1] - 1
+
+
+CHANGE_WINDOWS = {
+    "post_vs_baseline": (("post", "analysis"), ("post", "baseline")),
+    "post_vs_pre": (("post", "analysis"), ("pre", "analysis")),
+    "adjusted": (("post", "analysis"), ("pre", "analysis"), ("post", "baseline"), ("pre", "baseline")),
+}
+"""The windows each change compares, numerator first (see :func:`_ratio`)."""
 
 
 def country_statistics(
-    daily: pd.DataFrame,
+    tables: dict[str, CellTable],
     windows: pd.DataFrame,
     settings: StatsSettings = StatsSettings(),
 ) -> pd.DataFrame:
-    """One row per country (see ``config/README.md`` for the columns).
+    """One row per country (or hotspot) of ``windows`` (see ``config/README.md`` for the columns).
 
-    ``daily`` comes from :func:`country_daily`; ``windows`` from
+    ``tables`` come from :func:`s5p_lockdown.cells.cell_tables` (a region without any cell in
+    the grid may be missing: its changes are NaN with a reason); ``windows`` from
     :func:`s5p_lockdown.windows.country_windows`.
     """
-    daily = daily.copy()
-    daily["date"] = pd.to_datetime(daily["date"]).dt.date
     rows = []
     tail = (1 - settings.confidence) / 2
     for iso3, country_windows in windows.groupby("iso3", sort=False):
@@ -155,41 +184,93 @@ def country_statistics(
             row[f"{period}_start"] = analysis.loc[period, "start"]
             row[f"{period}_end"] = analysis.loc[period, "end"]
         row["analysis_year"] = int(analysis["year"].iloc[0])
-        row["baseline_years"] = " ".join(
-            str(y) for y in sorted(country_windows.loc[country_windows["role"] == "baseline", "year"].unique())
-        )
-        of_country = daily[daily["iso3"] == iso3]
-        means, samples, reasons, group_days = {}, {}, [], {}
+        baseline_years = sorted(country_windows.loc[country_windows["role"] == "baseline", "year"].unique())
+        row["baseline_years"] = " ".join(str(y) for y in baseline_years)
+        years = {"analysis": str(row["analysis_year"]), "baseline": " and ".join(map(str, baseline_years))}
+        table = tables.get(iso3)
         rng = np.random.default_rng([settings.seed, zlib.crc32(iso3.encode())])
+        usable, window_reason = {}, {}
         for period, role in GROUPS:
-            spans = country_windows[(country_windows["period"] == period) & (country_windows["role"] == role)]
-            days = set()
-            for start, end in spans[["start", "end"]].itertuples(index=False):
-                days.update(pd.date_range(start, end).date)
-            in_window = of_country[of_country["date"].isin(days)]
-            usable = in_window[(in_window["sum_weight"] > 0) & (in_window["coverage"] >= settings.min_day_coverage)]
-            group_days[(period, role)] = usable
+            days = _window_days(country_windows, period, role)
             key = f"{period}_{role}"
-            row[f"days_{key}"] = len(usable)
             row[f"calendar_days_{key}"] = len(days)
-            row[f"pixels_{key}"] = int(usable["pixels"].sum())
-            row[f"coverage_{key}"] = float(in_window["coverage"].sum() / len(days)) if days else 0.0
-            if len(usable) < settings.min_days:
-                reasons.append(f"{key}: {len(usable)} usable days < {settings.min_days}")
-                means[(period, role)] = np.nan
-                samples[(period, role)] = np.full(settings.bootstrap, np.nan)
-                row[f"mean_{key}"] = np.nan
-                continue
-            s, a = usable["sum_weighted_no2"].to_numpy(), usable["sum_weight"].to_numpy()
-            means[(period, role)] = s.sum() / a.sum()
-            row[f"mean_{key}"] = means[(period, role)]
-            samples[(period, role)] = _bootstrap_means(s, a, settings.bootstrap, rng)
-        estimates = _changes(means)
-        replicates = _changes(samples)
-        for name in CHANGES:
-            row.update(change_columns(name, estimates[name], replicates[name], tail))
-        row.update(weather_statistics(group_days, settings.min_days, settings.bootstrap, tail, rng))
-        row["status"] = "ok" if not reasons else "insufficient data"
-        row["reason"] = "; ".join(reasons)
+            if table is None:
+                in_window = np.zeros(0, bool)
+                usable_days = None
+                row[f"coverage_{key}"] = 0.0
+            else:
+                in_window = np.array([d in days for d in table.dates], dtype=bool)
+                coverage = table.coverage
+                row[f"coverage_{key}"] = float(coverage[in_window].sum() / len(days)) if days else 0.0
+                usable_days = table.days(in_window & (coverage >= settings.min_day_coverage)
+                                         & (table.weight.sum(axis=1) > 0))
+            n = 0 if usable_days is None else len(usable_days.dates)
+            row[f"days_{key}"] = n
+            row[f"mean_{key}"] = (float(common_support_means([usable_days], [every_day(usable_days)]).means[0, 0])
+                                  if n else np.nan)
+            usable[(period, role)] = usable_days
+            if table is None:
+                window_reason[(period, role)] = "no grid cell lies in the region"
+            elif n < settings.min_days:
+                window_reason[(period, role)] = (
+                    f"{n} day{'s' if n != 1 else ''} with enough clear sky in the "
+                    f"{WINDOW_WORDS[period]} window of {years[role]} ({settings.min_days} needed)")
+        row.update(_raw_changes(usable, window_reason, settings.bootstrap, rng, tail))
+        row.update(weather_statistics({k: t for k, t in usable.items() if k not in window_reason},
+                                      settings.min_days, settings.bootstrap, tail, rng))
+        valid = [not row[f"reason_{name}"] for name in CHANGE_WINDOWS]
+        row["status"] = "ok" if all(valid) else ("partial" if any(valid) else "insufficient data")
+        row["reason"] = "; ".join(dict.fromkeys(window_reason[k] for k in GROUPS if k in window_reason))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.random.Generator,
+                 tail: float) -> dict:
+    """Columns of the three raw changes of one region: estimate, interval, significance, common
+    support and reason. Row 0 of every count matrix is the estimate (every day once), the others
+    bootstrap replicates; each window's per-cell sums are computed once per chunk of rows and
+    shared by the changes that use the window."""
+    valid = [k for k in GROUPS if k not in window_reason]
+    counts = {k: np.vstack([every_day(usable[k]), day_counts(len(usable[k].dates), replicates, rng)])
+              for k in valid}
+    computable = [name for name, keys in CHANGE_WINDOWS.items() if all(k in counts for k in keys)]
+    values = {name: np.full(replicates + 1, np.nan) for name in computable}
+    support = {}
+    if computable:
+        first = usable[valid[0]]
+        for rows in chunks(replicates + 1, first.area.size):
+            sums = {k: window_sums(usable[k], counts[k][rows]) for k in valid}
+            for name in computable:
+                means = support_means([sums[k] for k in CHANGE_WINDOWS[name]], first.weight_in_mean, first.area)
+                values[name][rows] = _ratio(name, means.means)
+                if rows.start == 0:
+                    support[name] = (int(means.cells[0]), float(means.area_share[0]))
+    columns = {}
+    for name, keys in CHANGE_WINDOWS.items():
+        if name not in computable:
+            reasons = dict.fromkeys(window_reason[k] for k in keys if k in window_reason)
+            columns.update(change_columns(name, np.nan, [], tail))
+            columns.update({f"support_cells_{name}": 0, f"support_area_{name}": 0.0,
+                            f"reason_{name}": "; ".join(reasons)})
+            continue
+        columns.update(change_columns(name, values[name][0], values[name][1:], tail))
+        cells, share = support[name]
+        columns.update({f"support_cells_{name}": cells, f"support_area_{name}": share,
+                        f"reason_{name}": "" if cells else "no grid cell has data in every window compared"})
+    return columns
+
+
+def statistics_from_grids(
+    daily_paths: list[str | Path],
+    masks: xr.DataArray,
+    windows: pd.DataFrame,
+    settings: StatsSettings = StatsSettings(),
+) -> pd.DataFrame:
+    """:func:`country_statistics` of the regions of ``masks`` read from the daily grids
+    (only the days of ``windows`` are read)."""
+    days = set()
+    for start, end in windows[["start", "end"]].itertuples(index=False):
+        days.update(pd.date_range(start, end).date)
+    tables = cell_tables(daily_paths, masks, days, settings.border_margin)
+    return country_statistics(tables, windows, settings)

@@ -1,188 +1,229 @@
 """Weather normalisation of lockdown changes with the wind every S5P file carries.
 
-Wind disperses NO2: a windy month looks like a lockdown. Two corrections, both per country
-(or hotspot) from its daily table (columns ``sum_weighted_no2``, ``sum_weight``,
-``mean_no2`` in mol m-2 and ``wind_speed`` in m s-1):
+Wind disperses NO2: a windy month looks like a lockdown. Two corrections of the lockdown-window
+change against the baseline (``post_vs_baseline``), both per region from its cells × days
+tables (:mod:`s5p_lockdown.cells`) with the common-support estimator of
+:mod:`s5p_lockdown.estimator`, so that neither depends on where the sky was clear.
 
-**Wind model** (``change_weather_adjusted``). On the baseline year(s) — the days of both the pre
-and the post baseline windows — fit by least squares::
+**Wind model** (``change_weather_adjusted``). Each day ``d`` of the four windows gets a
+cloud-independent *day index*: the day's NO2 relative to a fixed reference map at the cells it
+saw, ``y_d = Σ_i w_i W_di x_di / Σ_i w_i W_di μ_i``, with ``w_i`` the estimator's cell weight and
+``μ_i`` the cell's level in the multiplicative decomposition ``x_di ≈ μ_i y_d`` of all days
+(:func:`reference_and_day_index`; a plain composite of each cell would carry the levels of the
+days it happened to be seen on). Then, by least squares weighted
+by the day's reference weight ``A_d = Σ_i w_i W_di μ_i``::
 
-    log(no2_d) = a + b log(wind_d) + c [d in the post window]
+    log y_d = α_window(d) + b log(wind_d)
 
-(a power law: plume columns scale roughly as 1/wind; ``c`` carries the seasonal step between
-the two windows), each day weighted by its area weight ``A_d``. The expected NO2 of each analysis-year post day under the wind actually
-observed that day is ``exp(a + b log(wind_d) + c)`` times Duan's smearing factor (the mean of
-the exponentiated residuals, which removes the bias of back-transforming a log fit). The
-adjusted change is ``Σ_d A_d no2_d / Σ_d A_d expected_d - 1`` over the analysis post days
-(``A_d`` the day's area weight, as for the raw means). Wind direction is not used: over
-country-sized areas the speed explains most of the dispersion, and a sector term would need
-more baseline days than a lockdown window offers.
+one intercept per window (pre/post × analysis/baseline: they absorb the season, the year and the
+lockdown) and one wind elasticity ``b`` fitted on the day-to-day wind variation inside all four
+windows (so the analysis year's own winds are inside the fitted range). Under this model a
+cell's window composite is ``X_ig = λ_g μ_i F_ig`` with ``F_ig = Σ_d W_di wind_d^b / Σ_d W_di`` the
+cell's mean wind factor over the window's days, so on the common support ``C`` of the two post
+windows::
 
-**Low-wind days** (``change_low_wind``), the transparent variant: the raw post-window change
-using only days whose country wind is at or below the median wind of all post-window days of
-both years.
+    change_weather_adjusted = (M_post,analysis / M_post,baseline) / K - 1,
+    K = Σ_{i∈C} w_i μ_i F_i,post,analysis / Σ_{i∈C} w_i μ_i F_i,post,baseline
 
-Intervals: percentile bootstrap over days (baseline and analysis days resampled independently,
-the model refitted for each replicate). Without wind (processor < 1.3) or with too few days,
-both are NaN and ``weather_adjustment`` says why; the raw change stands.
+the raw common-support ratio divided by the ratio the winds alone would have produced. Wind
+direction is not used: over country-sized areas the speed explains most of the dispersion.
+
+**Low-wind days** (``change_low_wind``), the transparent variant: the common-support
+``post_vs_baseline`` change using only days whose region wind is at or below the median wind of
+all post-window days of both years.
+
+Intervals: percentile bootstrap over days (each window's days resampled with replacement, the
+per-cell composites and the wind fit recomputed for every replicate). Without wind (processor
+< 1.3) or with too few days, both are NaN and ``weather_adjustment`` and ``reason_*`` say why;
+the raw change stands.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import pandas as pd
 
+from s5p_lockdown.cells import CellTable
+from s5p_lockdown.estimator import WindowSums, chunks, day_counts, every_day, support_means, window_sums
 from s5p_lockdown.intervals import change_columns
 
-MIN_BASELINE_DAYS = 6
+WINDOWS = (("pre", "baseline"), ("post", "baseline"), ("pre", "analysis"), ("post", "analysis"))
+POST_A, POST_B = ("post", "analysis"), ("post", "baseline")
+MIN_FIT_DAYS = 8
+"""Days with wind needed in the fit, over all windows (one intercept per window plus b)."""
+NAMES = ("weather_adjusted", "low_wind")
 
 
-@dataclass
-class DayTable:
-    """Usable days of one window group: S, A, mean and wind (arrays of equal length)."""
+def reference_and_day_index(tables: list[CellTable], iterations: int = 50,
+                            tolerance: float = 1e-12) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """The multiplicative decomposition ``x_di ≈ μ_i y_d`` of all days of ``tables``: the
+    cells' reference map μ (NaN where a cell has no data) and, per table, each day's index y_d
+    and reference weight A_d = Σ_i w_i W_di μ_i (see the module docstring).
 
-    s: np.ndarray
-    a: np.ndarray
-    wind: np.ndarray
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame) -> DayTable:
-        return cls(
-            frame["sum_weighted_no2"].to_numpy(float),
-            frame["sum_weight"].to_numpy(float),
-            frame["wind_speed"].to_numpy(float) if "wind_speed" in frame else np.full(len(frame), np.nan),
-        )
-
-    def where(self, mask: np.ndarray) -> DayTable:
-        return DayTable(self.s[mask], self.a[mask], self.wind[mask])
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.s / self.a
-
-    def __len__(self) -> int:
-        return self.s.size
-
-
-def _fit(y: np.ndarray, log_wind: np.ndarray, is_post: np.ndarray,
-         weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The wind model fitted to ``R`` samples at once (arrays (R, n) of log NO2, log wind,
-    post-window indicator and area weight A): coefficients (R, 3) = (a, b, c) by least squares
-    weighted by A (days seen over more of the country are more reliable), and Duan's smearing
-    factor (R,) (A-weighted mean of the exponentiated residuals). NaN where the design has
-    rank < 3 (e.g. a constant wind). Solved with the 3 x 3 normal equations of every sample in
-    one batch: a bootstrap refits the model a thousand times per country."""
-    design = np.stack([np.ones_like(y), log_wind, is_post], axis=-1)  # (R, n, 3)
-    weighted = design * weight[..., None]
-    normal = np.einsum("rni,rnj->rij", weighted, design)
-    rhs = np.einsum("rni,rn->ri", weighted, y)
-    coef = np.full(rhs.shape, np.nan)
-    ok = np.linalg.matrix_rank(design) == 3
-    if ok.any():
-        coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
-    residual = y - np.einsum("rni,ri->rn", design, coef)
-    smearing = (weight * np.exp(residual)).sum(axis=1) / weight.sum(axis=1)
-    return coef, smearing
-
-
-def adjusted_changes(pre_b: DayTable, post_b: DayTable, post_a: DayTable,
-                     samples: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Observed / expected - 1 for the analysis post days under the wind model fitted on the
-    baseline days (NaN where the model cannot be fitted). ``samples``: day indices (R, n) into
-    each table (bootstrap replicates); without them, the one estimate on all days (shape (1,))."""
-    if samples is None:
-        samples = tuple(np.arange(len(t))[None] for t in (pre_b, post_b, post_a))
-    i_pre, i_post, i_analysis = samples
-    if not len(post_a):
-        return np.full(i_pre.shape[0], np.nan)
-    y = np.log(np.concatenate([pre_b.mean[i_pre], post_b.mean[i_post]], axis=1))
-    log_wind = np.log(np.concatenate([pre_b.wind[i_pre], post_b.wind[i_post]], axis=1))
-    is_post = np.concatenate([np.zeros(i_pre.shape), np.ones(i_post.shape)], axis=1)
-    weight = np.concatenate([pre_b.a[i_pre], post_b.a[i_post]], axis=1)
-    coef, smearing = _fit(y, log_wind, is_post, weight)
-    a, b, c = coef.T
-    expected = np.exp(a[:, None] + b[:, None] * np.log(post_a.wind[i_analysis]) + c[:, None])
-    expected *= smearing[:, None]
-    return post_a.s[i_analysis].sum(axis=1) / (post_a.a[i_analysis] * expected).sum(axis=1) - 1
-
-
-def low_wind_changes(post_a: DayTable, post_b: DayTable, threshold: float, min_days: int,
-                     samples: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Raw post-window change on the days with wind at or below ``threshold`` (NaN with fewer
-    than ``min_days`` such days in either year). ``samples``: day indices (R, n) into
-    ``post_a`` and ``post_b``; without them, the one estimate on all days (shape (1,))."""
-    if samples is None:
-        samples = (np.arange(len(post_a))[None], np.arange(len(post_b))[None])
-    means = []
-    for table, index in zip((post_a, post_b), samples):
-        calm = table.wind[index] <= threshold
-        s = np.where(calm, table.s[index], 0.0).sum(axis=1)
-        a = np.where(calm, table.a[index], 0.0).sum(axis=1)
+    Alternating ratio estimates (``y_d = Σ_i w_i W_di x_di / A_d``, then ``μ_i = Σ_d W_di x_di /
+    Σ_d W_di y_d``) until μ changes by less than ``tolerance`` (relative): starting from the
+    plain cell composites, this removes from μ which days each cell happened to be seen on."""
+    weighted_value = np.concatenate([t.weighted_value for t in tables])
+    weight = np.concatenate([t.weight for t in tables])
+    cell_weight = tables[0].weight_in_mean
+    seen = weight.sum(axis=0) > 0
+    y = np.ones(weight.shape[0])
+    mu = np.zeros(weight.shape[1])
+    for _ in range(iterations):
+        expected = weight.T @ y
+        new_mu = np.divide(weighted_value.sum(axis=0), expected, out=np.zeros_like(expected),
+                           where=seen & (expected > 0))
+        a = weight @ (cell_weight * new_mu)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means.append(np.where(calm.sum(axis=1) >= min_days, s / a, np.nan))
-    return means[0] / means[1] - 1
+            y = np.where(a > 0, (weighted_value @ cell_weight) / a, 0.0)
+        change = np.abs(new_mu - mu).max() / max(np.abs(new_mu).max(), 1e-300)
+        mu = new_mu
+        if change < tolerance:
+            break
+    a = weight @ (cell_weight * mu)
+    y = np.where(a > 0, y, np.nan)
+    bounds = np.cumsum([0] + [len(t.dates) for t in tables])
+    return (np.where(seen, mu, np.nan), [y[i:j] for i, j in zip(bounds[:-1], bounds[1:])],
+            [a[i:j] for i, j in zip(bounds[:-1], bounds[1:])])
+
+
+def fit_wind_elasticity(log_y: np.ndarray, log_wind: np.ndarray, window: np.ndarray,
+                        weight: np.ndarray) -> np.ndarray:
+    """b of ``log y = α_window + b log wind`` by least squares for ``R`` weightings at once.
+
+    ``log_y``, ``log_wind``, ``window`` (integer window of each day): (n,); ``weight`` (R, n),
+    the day weights of each replicate (A_d times the day's bootstrap count). Returns (R,), NaN
+    where the design is rank-deficient (e.g. a constant wind within every window). Solved with
+    the small normal equations of every replicate in one batch: a bootstrap refits a thousand
+    times per region."""
+    dummies = (window[:, None] == np.unique(window)[None, :]).astype(np.float64)
+    design = np.column_stack([dummies, log_wind])  # (n, p)
+    normal = np.einsum("rn,ni,nj->rij", weight, design, design)
+    rhs = np.einsum("rn,ni,n->ri", weight, design, log_y)
+    b = np.full(weight.shape[0], np.nan)
+    ok = np.linalg.matrix_rank(normal, hermitian=True) == design.shape[1]
+    if ok.any():
+        b[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[:, -1, 0]
+    return b
+
+
+def _wind_factor_ratio(post_a: CellTable, post_b: CellTable, sums_a: WindowSums, sums_b: WindowSums,
+                       counts_a: np.ndarray, counts_b: np.ndarray, b: np.ndarray,
+                       reference: np.ndarray) -> np.ndarray:
+    """K (R,): the ratio of the post windows' region means that the winds alone give, on the
+    common support of each row of counts (see the module docstring)."""
+    support = (sums_a.weight > 0) & (sums_b.weight > 0)
+    mu_weight = np.where(support, np.nan_to_num(reference) * post_a.weight_in_mean, 0.0)
+    means = []
+    for table, sums, counts in ((post_a, sums_a, counts_a), (post_b, sums_b, counts_b)):
+        factor = np.exp(b[:, None] * np.log(table.wind)[None, :])  # (R, n_days)
+        f = np.divide((counts * factor) @ table.weight, sums.weight, out=np.zeros_like(sums.weight),
+                      where=support)
+        means.append((mu_weight * f).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return means[0] / means[1]
 
 
 def weather_statistics(
-    groups: dict[tuple[str, str], pd.DataFrame],
+    windows: dict[tuple[str, str], CellTable],
     min_days: int,
     replicates: int,
     tail: float,
     rng: np.random.Generator,
 ) -> dict:
-    """Wind-adjusted and low-wind changes with bootstrap intervals for one country.
+    """Wind-adjusted and low-wind changes with bootstrap intervals for one region.
 
-    ``groups`` maps (period, role) to the usable days of that window (see
-    :func:`s5p_lockdown.stats.country_statistics`).
+    ``windows`` maps (period, role) to the region's table restricted to that window's usable
+    days (see :func:`s5p_lockdown.stats.country_statistics`); windows with too few usable days
+    are left out.
     """
-    tables = {key: DayTable.of(frame) for key, frame in groups.items()}
-    tables = {key: t.where(np.isfinite(t.wind) & (t.wind > 0) & (t.mean > 0)) for key, t in tables.items()}
-    pre_b, post_b = tables[("pre", "baseline")], tables[("post", "baseline")]
-    post_a = tables[("post", "analysis")]
-    row = {
-        "wind_post_analysis": _mean_wind(post_a),
-        "wind_post_baseline": _mean_wind(post_b),
-    }
-    names = ("weather_adjusted", "low_wind")
-    has_wind = any(np.isfinite(DayTable.of(f).wind).any() for f in groups.values())
+    has_wind = any(np.isfinite(t.wind).any() for t in windows.values())
+    tables = {k: t.days(np.isfinite(t.wind) & (t.wind > 0)) for k, t in windows.items()}
+    post_a, post_b = tables.get(POST_A), tables.get(POST_B)
+    row = {"wind_post_analysis": _mean_wind(post_a), "wind_post_baseline": _mean_wind(post_b)}
+    fit_keys = [k for k in WINDOWS if k in tables and len(tables[k].dates) >= 2]
+    fit_days = sum(len(tables[k].dates) for k in fit_keys)
     if not has_wind:
         reason = "unavailable: no wind in the input files (processor < 1.3?); use the raw change"
-    elif len(pre_b) + len(post_b) < MIN_BASELINE_DAYS or len(post_b) < 2 or len(pre_b) < 2:
-        reason = f"unavailable: {len(pre_b) + len(post_b)} baseline days with wind (need {MIN_BASELINE_DAYS})"
-    elif len(post_a) < min_days:
-        reason = f"unavailable: {len(post_a)} analysis post days with wind (need {min_days})"
+    elif post_a is None or post_b is None or min(len(post_a.dates), len(post_b.dates)) < min_days:
+        reason = f"unavailable: fewer than {min_days} days with wind in a lockdown window"
+    elif fit_days < MIN_FIT_DAYS:
+        reason = f"unavailable: {fit_days} days with wind in the four windows (need {MIN_FIT_DAYS})"
     else:
-        reason = f"wind model fitted on {len(pre_b) + len(post_b)} baseline days"
-        baseline_wind = np.concatenate([pre_b.wind, post_b.wind])
-        outside = np.mean((post_a.wind < baseline_wind.min()) | (post_a.wind > baseline_wind.max()))
+        reason = f"wind model fitted on {fit_days} days of {len(fit_keys)} windows"
+        fitted = np.concatenate([tables[k].wind for k in fit_keys if k != POST_A])
+        outside = np.mean((post_a.wind < fitted.min()) | (post_a.wind > fitted.max()))
         if outside > 0.5:
-            reason += (f"; extrapolated: {100 * outside:.0f} % of the analysis days are windier or "
-                       "calmer than any baseline day")
+            reason += (f"; extrapolated: {100 * outside:.0f} % of the lockdown days are windier or "
+                       "calmer than any other day")
     row["weather_adjustment"] = reason
     if not reason.startswith("wind model"):
-        for name in names:
+        for name in NAMES:
             row.update(change_columns(name, np.nan, [], tail))
+            row.update({f"support_cells_{name}": 0, f"support_area_{name}": 0.0,
+                        f"reason_{name}": "weather adjustment " + reason})
         return row
+
+    fit_tables = [tables[k] for k in fit_keys]
+    reference, indices, weights = reference_and_day_index(fit_tables)
+    y = np.concatenate(indices)
+    good = np.isfinite(y) & (y > 0)
+    day_weight = np.where(good, np.concatenate(weights), 0.0)
+    log_y = np.log(np.where(good, y, 1.0))
+    log_wind = np.log(np.concatenate([t.wind for t in fit_tables]))
+    window = np.concatenate([np.full(len(t.dates), g) for g, t in enumerate(fit_tables)])
+
+    # row 0: the estimate (every day once); rows 1..: bootstrap replicates
+    counts = {k: np.vstack([every_day(t), day_counts(len(t.dates), replicates, rng)])
+              for k, t in tables.items()}
+    b = fit_wind_elasticity(log_y, log_wind, window,
+                            np.concatenate([counts[k] for k in fit_keys], axis=1) * day_weight)
     threshold = float(np.median(np.concatenate([post_a.wind, post_b.wind])))
     row["low_wind_threshold"] = threshold
-    estimates = {
-        "weather_adjusted": float(adjusted_changes(pre_b, post_b, post_a)[0]),
-        "low_wind": float(low_wind_changes(post_a, post_b, threshold, min_days)[0]),
-    }
-    # bootstrap: days resampled with replacement, each table on its own, model refitted
-    i_pre, i_post, i_analysis = (rng.integers(0, len(t), (replicates, len(t)))
-                                 for t in (pre_b, post_b, post_a))
-    samples = {
-        "weather_adjusted": adjusted_changes(pre_b, post_b, post_a, (i_pre, i_post, i_analysis)),
-        "low_wind": low_wind_changes(post_a, post_b, threshold, 1, (i_analysis, i_post)),
-    }
-    for name in names:  # an interval needs the model fitted in most replicates
-        row.update(change_columns(name, estimates[name], samples[name], tail,
-                                  min_finite=replicates // 2))
+    calm_a, calm_b = (post_a.wind <= threshold), (post_b.wind <= threshold)
+    enough_calm = min(calm_a.sum(), calm_b.sum()) >= min_days
+    adjusted = np.full(replicates + 1, np.nan)
+    low_wind = np.full(replicates + 1, np.nan)
+    for rows in chunks(replicates + 1, post_a.area.size):
+        c_a, c_b = counts[POST_A][rows], counts[POST_B][rows]
+        sums_a, sums_b = window_sums(post_a, c_a), window_sums(post_b, c_b)
+        means = support_means([sums_a, sums_b], post_a.weight_in_mean, post_a.area)
+        if rows.start == 0:
+            support = means
+        k = _wind_factor_ratio(post_a, post_b, sums_a, sums_b, c_a, c_b, b[rows], reference)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            adjusted[rows] = means.means[:, 0] / means.means[:, 1] / k - 1
+        if enough_calm:
+            calm = support_means([window_sums(post_a, c_a * calm_a), window_sums(post_b, c_b * calm_b)],
+                                 post_a.weight_in_mean, post_a.area)
+            if rows.start == 0:
+                calm_support = calm
+            with np.errstate(invalid="ignore", divide="ignore"):
+                low_wind[rows] = calm.means[:, 0] / calm.means[:, 1] - 1
+    row.update(_columns("weather_adjusted", adjusted[0], adjusted[1:], support, tail, replicates))
+    if not enough_calm:
+        row.update(change_columns("low_wind", np.nan, [], tail))
+        row.update({"support_cells_low_wind": 0, "support_area_low_wind": 0.0,
+                    "reason_low_wind": f"fewer than {min_days} calm days in a lockdown window"})
+        return row
+    row.update(_columns("low_wind", low_wind[0], low_wind[1:], calm_support, tail, replicates))
     return row
 
 
-def _mean_wind(table: DayTable) -> float:
-    return float((table.a * table.wind).sum() / table.a.sum()) if len(table) else np.nan
+def _columns(name: str, estimate: float, replicates: np.ndarray, support, tail: float,
+             n_replicates: int) -> dict:
+    # an interval needs the change computable in most replicates
+    columns = change_columns(name, estimate, replicates, tail, min_finite=n_replicates // 2)
+    columns[f"support_cells_{name}"] = int(support.cells[0])
+    columns[f"support_area_{name}"] = float(support.area_share[0])
+    columns[f"reason_{name}"] = "" if np.isfinite(estimate) else "the wind model could not be fitted"
+    return columns
+
+
+def _mean_wind(table: CellTable | None) -> float:
+    """The window's mean region wind (m s-1), days weighted by the area they saw."""
+    if table is None or not len(table.dates):
+        return np.nan
+    seen = (table.weight > 0).astype(np.float64) @ table.area
+    wind = table.wind
+    ok = np.isfinite(wind) & (seen > 0)
+    return float((seen[ok] * wind[ok]).sum() / seen[ok].sum()) if ok.any() else np.nan

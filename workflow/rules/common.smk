@@ -51,6 +51,7 @@ def final_outputs():
         f"{R}/stats/country_stats.csv",
         f"{R}/stats/hotspot_stats.csv",
         f"{R}/stats/country_daily.csv",
+        f"{R}/stats/hotspot_daily.csv",
         f"{R}/stats/windows.csv",
     ]
     if PLAN.source == "synthetic":

@@ -30,14 +30,19 @@ rule country_daily:
 
 rule country_stats:
     input:
-        f"{R}/stats/country_daily.csv",
+        daily=f"{R}/stats/country_daily.csv",
+        weeks=week_dirs(),
     output:
         stats=f"{R}/stats/country_stats.csv",
         windows=f"{R}/stats/windows.csv",
         provenance=f"{R}/stats/provenance.json",
     params:
         settings=config["stats"],
+        grid=PLAN.grid.harp_operation(),
+        countries=PLAN.all_countries,
         windows=PLAN.country_windows.to_dict("records"),
+    resources:
+        **job_resources(mem_mb=2000, disk_mb=200),
     log:
         f"{R}/logs/country_stats.log",
     message:
@@ -45,12 +50,15 @@ rule country_stats:
     run:
         import pandas as pd
 
-        from s5p_lockdown.stats import StatsSettings, country_statistics
+        from s5p_lockdown.regions import load_or_build_masks
+        from s5p_lockdown.stats import StatsSettings, statistics_from_grids
 
         with log_to(log[0]):
-            windows = pd.DataFrame(params.windows)
-            daily = pd.read_csv(input[0])
-            stats = country_statistics(daily, windows, StatsSettings(**params.settings))
+            # country_daily (an input) has built and cached the masks
+            masks = load_or_build_masks(GridSpec.from_harp(params.grid), f"{R}/masks", params.countries)
+            daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
+            stats = statistics_from_grids(daily, masks, pd.DataFrame(params.windows),
+                                          StatsSettings(**params.settings))
             write_csv(PLAN.windows, output.windows, index=False)
             write_csv(stats, output.stats, index=False)
             sources = [f for d in PLAN.days for f in PLAN.files_by_day.get(d, [])]
@@ -83,12 +91,16 @@ rule hotspot_daily:
 
 rule hotspot_stats:
     input:
-        f"{R}/stats/hotspot_daily.csv",
+        weeks=week_dirs(),
     output:
         f"{R}/stats/hotspot_stats.csv",
     params:
         settings=config["stats"],
+        grid=PLAN.grid.harp_operation(),
+        hotspots=config["hotspots"],
         windows=PLAN.hotspot_windows.to_dict("records"),
+    resources:
+        **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/hotspot_stats.log",
     message:
@@ -96,9 +108,12 @@ rule hotspot_stats:
     run:
         import pandas as pd
 
-        from s5p_lockdown.stats import StatsSettings, country_statistics
+        from s5p_lockdown.regions import hotspot_masks
+        from s5p_lockdown.stats import StatsSettings, statistics_from_grids
 
         with log_to(log[0]):
-            stats = country_statistics(pd.read_csv(input[0]), pd.DataFrame(params.windows),
-                                       StatsSettings(**params.settings))
+            masks = hotspot_masks(GridSpec.from_harp(params.grid), params.hotspots)
+            daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
+            stats = statistics_from_grids(daily, masks, pd.DataFrame(params.windows),
+                                          StatsSettings(**params.settings))
             write_csv(stats.rename(columns={"iso3": "hotspot", "country": "iso3"}), output[0], index=False)

@@ -19,17 +19,19 @@ def summary(results: Path):
     if not stats_path.exists():
         raise ConfigError(f"{stats_path} does not exist: run the workflow first (make demo)")
     stats = pd.read_csv(stats_path)
-    ok = stats[stats["status"] == "ok"].sort_values("change_post_vs_baseline")
-    click.echo(f"{len(ok)} of {len(stats)} countries with enough data; post-lockdown change of "
+    # each change has its own data needs: list the countries that have this one
+    ok = stats[stats["change_post_vs_baseline"].notna()].sort_values("change_post_vs_baseline")
+    click.echo(f"{len(ok)} of {len(stats)} countries with enough data; lockdown-window change of "
                "tropospheric NO2 vs the same window of the baseline year (95 % CI):")
     for row in ok.itertuples():
         flag = " (no lockdown: reference window)" if row.reference_window else ""
         click.echo(f"  {row.iso3} {row.country:<24} {100 * row.change_post_vs_baseline:+6.1f} % "
                    f"[{100 * row.change_post_vs_baseline_low:+6.1f}, "
                    f"{100 * row.change_post_vs_baseline_high:+6.1f}]{flag}")
-    missing = stats[stats["status"] != "ok"]
-    if len(missing):
-        click.echo(f"not evaluated (too little data): {', '.join(missing['iso3'])}")
+    missing = stats[stats["change_post_vs_baseline"].isna()]
+    for row in missing.itertuples():
+        reason = getattr(row, "reason_post_vs_baseline", "") or row.reason
+        click.echo(f"  {row.iso3} {row.country:<24} not computed: {reason}")
     click.echo("\nOutputs:")
     for path, what in (
         ("stats/country_stats.csv", "per-country statistics (columns: config/README.md)"),

@@ -19,15 +19,21 @@ def _parse_date(_ctx, param, value):
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param=param) from None
 
 
-def _parse_wind_scale(_ctx, param, values):
-    scales = {}
-    for value in values:
-        try:
-            year, scale = value.split("=")
-            scales[int(year)] = float(scale)
-        except ValueError:
-            raise click.BadParameter(f"{value!r}: expected YEAR=FACTOR, e.g. 2020=1.4", param=param) from None
-    return scales
+def _per_year(example: str):
+    """A click callback turning repeated ``YEAR=NUMBER`` values into ``{year: number}``."""
+
+    def parse(_ctx, param, values):
+        numbers = {}
+        for value in values:
+            try:
+                year, number = value.split("=")
+                numbers[int(year)] = float(number)
+            except ValueError:
+                raise click.BadParameter(f"{value!r}: expected YEAR=NUMBER, e.g. {example}",
+                                         param=param) from None
+        return numbers
+
+    return parse
 
 
 @click.command()
@@ -49,14 +55,20 @@ def _parse_wind_scale(_ctx, param, values):
 @click.option("--stream", type=click.Choice(["OFFL", "RPRO", "NRTI", "PAL_"]), default="RPRO",
               show_default=True)
 @click.option("--processor-version", default="2.4.0", show_default=True)
-@click.option("--wind-scale", multiple=True, callback=_parse_wind_scale,
+@click.option("--wind-scale", multiple=True, callback=_per_year("2020=1.4"),
               help="YEAR=FACTOR: multiply that year's wind speeds (repeatable).")
+@click.option("--cloud-shift", multiple=True, callback=_per_year("2020=-0.6"),
+              help="YEAR=SHIFT: shift that year's cloud driver; < 0 is a sunnier year "
+                   "(repeatable).")
+@click.option("--constant-truth", is_flag=True,
+              help="No season and no wind dispersion: the true column changes only by the "
+                   "lockdown.")
 @click.option("--same-weather-every-year", is_flag=True,
               help="Give each calendar day the same weather in every year.")
 @click.option("--no-noise", is_flag=True, help="Write the true columns without retrieval noise.")
 def synth(archive, start, end, baseline_years, seed, scenario, across_track_step,
-          along_track_step, lat_band, stream, processor_version, wind_scale,
-          same_weather_every_year, no_noise):
+          along_track_step, lat_band, stream, processor_version, wind_scale, cloud_shift,
+          constant_truth, same_weather_every_year, no_noise):
     """Generate synthetic S5P L2 NO2 orbits over Europe into ARCHIVE/YYYY/MM/DD/.
 
     Files have the real product structure; ARCHIVE also receives scenario.csv (the injected
@@ -77,7 +89,8 @@ def synth(archive, start, end, baseline_years, seed, scenario, across_track_step
         seed=seed, lat_band=tuple(lat_band), across_track_step=across_track_step,
         along_track_step=along_track_step, stream=stream, processor_version=processor_version,
         noise=not no_noise, wind_scale=wind_scale,
-        same_weather_every_year=same_weather_every_year,
+        same_weather_every_year=same_weather_every_year, cloud_shift=cloud_shift,
+        constant_truth=constant_truth,
     )
     generator = ArchiveGenerator(settings, Scenario.load(scenario))
     files = generator.generate(archive, days, progress=lambda msg: click.echo(msg, err=True))

@@ -50,7 +50,10 @@ class SynthSettings:
     ``across_track_step``/``along_track_step`` aggregate native pixels (1 = full resolution,
     450 pixels x 5.5 km scanlines); ``lat_band`` limits the scanlines written (degrees);
     ``wind_scale`` maps a year to a wind-speed multiplier (e.g. ``{2020: 1.4}``: a windier
-    lockdown year); ``same_weather_every_year`` reuses each calendar day's weather in every year.
+    lockdown year); ``same_weather_every_year`` reuses each calendar day's weather in every year;
+    ``cloud_shift`` maps a year to a shift of its cloud driver (e.g. ``{2020: -0.6}``: a sunnier
+    lockdown year, so clear-sky sampling differs between years); ``constant_truth`` makes the
+    true column constant in time apart from the lockdown (no season, no wind dispersion).
     """
 
     seed: int = 0
@@ -64,6 +67,8 @@ class SynthSettings:
     noise: bool = True
     wind_scale: dict[int, float] = field(default_factory=dict)
     same_weather_every_year: bool = False
+    cloud_shift: dict[int, float] = field(default_factory=dict)
+    constant_truth: bool = False
 
 
 def daterange(start: date, end: date) -> list[date]:
@@ -82,6 +87,8 @@ class ArchiveGenerator:
             seed=settings.seed,
             wind_scale=dict(settings.wind_scale),
             same_weather_every_year=settings.same_weather_every_year,
+            cloud_shift=dict(settings.cloud_shift),
+            constant_truth=settings.constant_truth,
         )
         self.countries = load_countries()
         self._truth_points = None

@@ -23,7 +23,15 @@ Tropospheric NO2 column (mol m-2) at longitude/latitude (degrees) on day ``d``::
 
 Weather and clouds are smooth random fields (a sum of random plane waves, wavelengths 6-40
 degrees), one realisation per calendar day, deterministic for a given seed. By default each
-year has its own weather; ``wind_scale`` per year makes a year windier (> 1) or calmer (< 1).
+year has its own weather; ``wind_scale`` per year makes a year windier (> 1) or calmer (< 1),
+and ``cloud_shift`` per year moves that year's cloud driver (< 0: a sunnier year, e.g. the
+lockdown spring of 2020 over western Europe), so that the clear-sky sampling differs
+systematically between years.
+
+With ``constant_truth`` the column does not depend on the day at all (``seasonal`` and
+``dispersion`` are 1): the only change in time is the lockdown reduction. Wind and clouds are
+still drawn and written (the clouds decide which pixels pass qa), so an estimator's sampling
+bias can be measured apart from its weather adjustment.
 """
 
 from __future__ import annotations
@@ -90,6 +98,8 @@ class TruthModel:
     hotspots: pd.DataFrame = field(default_factory=hotspot_table)
     wind_scale: dict[int, float] = field(default_factory=dict)
     same_weather_every_year: bool = False
+    cloud_shift: dict[int, float] = field(default_factory=dict)
+    constant_truth: bool = False
 
     def weather(self, day: date) -> DayWeather:
         """The day's weather, deterministic in (seed, day)."""
@@ -103,7 +113,7 @@ class TruthModel:
             wind_waves_v=_plane_waves(rng, 12, (8, 40)),
             wind_amplitude=3.0 * scale,
             cloud_waves=_plane_waves(rng, 16, (6, 30)),
-            cloud_bias=float(rng.normal(0.0, 0.5)),
+            cloud_bias=float(rng.normal(0.0, 0.5)) + self.cloud_shift.get(day.year, 0.0),
         )
 
     @cached_property
@@ -167,7 +177,10 @@ class TruthModel:
         u, v = weather.wind(lon, lat)
         plumes = self.anthropogenic(lon, lat, day if lockdown else None)
         ventilated = self.boundary_layer(lat, lon) + plumes
-        base = FREE_TROPOSPHERE + self.seasonal(day) * self.dispersion(np.hypot(u, v)) * ventilated
+        if self.constant_truth:
+            base = FREE_TROPOSPHERE + ventilated
+        else:
+            base = FREE_TROPOSPHERE + self.seasonal(day) * self.dispersion(np.hypot(u, v)) * ventilated
         if lockdown:
             base = base * (1.0 - self.scenario.reduction_of(countries, day))
         return base
