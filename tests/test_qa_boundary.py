@@ -1,5 +1,5 @@
-"""The qa_value boundary through every entry point: reader, accumulator, daily grid, the ``grid``
-command and the workflow's ``qa_threshold``.
+"""The qa_value boundary through every entry point: reader, ``inspect``, accumulator, daily grid,
+the ``grid`` command (and the HARP engine's rule) and the workflow's ``qa_threshold``.
 
 Real products store qa_value as a byte 0-100 with scale_factor 0.01, so 0.75 is stored as 75.
 The PUM's rule and HARP's ``tropospheric_NO2_column_number_density_validity>75`` keep
@@ -22,11 +22,11 @@ from click.testing import CliRunner
 
 from l2_files import NAME, write_minimal_l2
 from s5p_lockdown.cli.grid_cmd import grid as grid_command
-from s5p_lockdown.daily import grid_day
+from s5p_lockdown.daily import grid_day, grid_days
 from s5p_lockdown.gridding import GridAccumulator, GridSpec, read_l3
 from s5p_lockdown.gridding.harp_engine import harp_operations
 from s5p_lockdown.gridding.schema import VALUE, WEIGHT
-from s5p_lockdown.io import read_l2
+from s5p_lockdown.io import inspect_product, read_l2
 from workflow_helpers import run_workflow
 
 #: Stored qa_value bytes, one per ground pixel (the same on every scanline but the last, whose
@@ -110,6 +110,13 @@ def test_reader_on_an_edited_synthetic_orbit(orbit_file, tmp_path):
     assert np.array_equal(np.isfinite(precision), kept)
 
 
+@pytest.mark.parametrize("threshold_byte", [74, 75, 76])
+def test_inspect_counts_strictly_above(boundary_file, threshold_byte):
+    summary = inspect_product(boundary_file, qa_threshold=threshold_byte / 100)
+    assert summary["valid_pixels"] == N_SCAN * QA_BYTES.size
+    assert summary["pixels_passing_qa"] == (N_SCAN - 1) * (QA_BYTES > threshold_byte).sum()
+
+
 # --- accumulator ----------------------------------------------------------------------------------
 def test_accumulator_default_drops_exactly_075(boundary_file):
     acc = GridAccumulator(GRID, threads=1)
@@ -140,9 +147,10 @@ def test_daily_grid_default_drops_exactly_075(boundary_file, tmp_path):
 
 
 @pytest.mark.parametrize("threshold_byte", [60, 74, 76])
-def test_daily_grid_uses_its_threshold(boundary_file, tmp_path, threshold_byte):
-    out = grid_day([boundary_file], date(2020, 3, 3), GRID, tmp_path / "day.nc",
-                   qa_threshold=threshold_byte / 100)
+def test_daily_grids_use_their_threshold(boundary_file, tmp_path, threshold_byte):
+    [out] = grid_days({date(2020, 3, 3): [boundary_file]}, GRID, tmp_path / "daily",
+                      qa_threshold=threshold_byte / 100)
+    assert out.name == "2020-03-03.nc"
     with xr.open_dataset(out) as ds:
         assert_cell(ds, threshold_byte)
         assert float(ds.attrs["qa_threshold"]) == threshold_byte / 100
