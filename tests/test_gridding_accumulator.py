@@ -70,6 +70,33 @@ def test_point_binning_edges_and_wrapping():
     assert float(ds[VALUE][0, 2, 0]) == 7.0
 
 
+def test_point_binning_matches_a_brute_force_reference():
+    """Each cell's mean and uncertainty sqrt(Σ σ²) / N (independent errors), against loops over
+    the cells; σ varies (0.5-3) so that Σ σ and Σ σ² differ."""
+    rng = np.random.default_rng(7)
+    n = 500
+    lat = rng.uniform(9.7, 12.3, n)  # some points outside the grid (10-12 N, 20-23 E)
+    lon = rng.uniform(19.6, 23.4, n)
+    values = rng.normal(5.0, 2.0, n)
+    sigmas = rng.uniform(0.5, 3.0, n)
+    acc = GridAccumulator(GRID)
+    counted = acc.add_points(values, sigmas, lat, lon)
+    ds = acc.finalize()
+    lat_edges, lon_edges = np.linspace(10, 12, 5), np.linspace(20, 23, 7)
+    total = 0
+    for i in range(4):
+        for j in range(6):
+            inside = ((lat >= lat_edges[i]) & (lat < lat_edges[i + 1])
+                      & (lon >= lon_edges[j]) & (lon < lon_edges[j + 1]))
+            total += inside.sum()
+            cell = dict(time=0, latitude=i, longitude=j)
+            assert float(ds[WEIGHT][cell]) == inside.sum() > 0
+            assert float(ds[VALUE][cell]) == pytest.approx(values[inside].mean(), rel=1e-12)
+            expected_sigma = np.sqrt(np.sum(sigmas[inside] ** 2)) / inside.sum()
+            assert float(ds[UNCERTAINTY][cell]) == pytest.approx(expected_sigma, rel=1e-12)
+    assert counted == total < n
+
+
 def l2_dataset(values, qa, lat_b, lon_b, source="S5P_test.nc"):
     """A minimal dataset in the read_l2 layout (scanline, ground_pixel, corner)."""
     values = np.asarray(values, np.float32)

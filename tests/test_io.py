@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import STRIPPED_REAL_FILE
+from l2_files import NAME, write_minimal_l2
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.io import (
     BOX_MARGIN_DEG,
@@ -18,81 +19,6 @@ from s5p_lockdown.io import (
     scanlines_overlapping,
     unwrap_longitude_bounds,
 )
-
-NAME = "S5P_OFFL_L2__NO2____20200303T013547_20200303T031717_12367_01_010302_20200306T053815.nc"
-FILL = np.float32(9.96921e36)
-
-
-def write_minimal_l2(
-    path,
-    n_scan=6,
-    n_pix=4,
-    product="L2__NO2___",
-    skip=(),
-    lon0=10.0,
-    lat0=45.0,
-    column=None,
-    bad_shape=None,
-    orbit=12367,
-    processor="1.3.2",
-):
-    """A small file with the real group layout and just the variables the reader needs."""
-    with netCDF4.Dataset(path, "w") as nc:
-        nc.setncatts({"id": path.stem if hasattr(path, "stem") else "x", "orbit": np.int32(orbit),
-                      "processor_version": processor,
-                      "time_coverage_start": "2020-03-03T01:57:22Z",
-                      "time_coverage_end": "2020-03-03T02:55:45Z"})
-        granule = nc.createGroup("METADATA").createGroup("GRANULE_DESCRIPTION")
-        granule.setncatts({"ProductShortName": product, "ProcessingMode": "Offline",
-                           "ProcessorVersion": processor})
-        prod = nc.createGroup("PRODUCT")
-        for dim, size in (("time", 1), ("scanline", n_scan), ("ground_pixel", n_pix), ("corner", 4)):
-            prod.createDimension(dim, size)
-        prod.createDimension("other", n_scan + 1)
-        t = prod.createVariable("time", "i4", ("time",))
-        t.units = "seconds since 2010-01-01 00:00:00"
-        t[:] = 320889600  # 2020-03-03 00:00:00
-        dt = prod.createVariable("delta_time", "i4", ("time", "scanline"), fill_value=np.int32(-2147483647))
-        dt.units = "milliseconds since 2020-03-03 00:00:00"
-        dt[0, :] = 7042000 + 840 * np.arange(n_scan)
-        i, j = np.meshgrid(np.arange(n_scan + 1), np.arange(n_pix + 1), indexing="ij")
-        corner_lat = lat0 + 0.05 * i
-        corner_lon = lon0 + 0.05 * j
-        corner_lon = (corner_lon + 180) % 360 - 180
-
-        def stack(grid):
-            return np.stack([grid[:-1, :-1], grid[:-1, 1:], grid[1:, 1:], grid[1:, :-1]], -1)
-
-        centre_lat = stack(corner_lat).mean(-1)
-        centre_lon = lon0 + 0.05 * (j[:-1, :-1] + 0.5)
-        centre_lon = (centre_lon + 180) % 360 - 180
-        col = np.full((n_scan, n_pix), 3e-5, np.float32) if column is None else column
-        pixel = ("time", "scanline", "ground_pixel")
-        values = {
-            "latitude": centre_lat, "longitude": centre_lon,
-            "nitrogendioxide_tropospheric_column": col,
-            "nitrogendioxide_tropospheric_column_precision": np.full((n_scan, n_pix), 1e-5),
-        }
-        for name, data in values.items():
-            if name in skip:
-                continue
-            dims = ("time", "other", "ground_pixel") if name == bad_shape else pixel
-            var = prod.createVariable(name, "f4", dims, fill_value=FILL)
-            var[0, : data.shape[0]] = np.where(np.isfinite(data), data, FILL)
-        if "qa_value" not in skip:
-            qa = prod.createVariable("qa_value", "u1", pixel, fill_value=np.uint8(255))
-            qa.scale_factor = np.float32(0.01)
-            qa.add_offset = np.float32(0)
-            qa.set_auto_maskandscale(False)
-            qa[0] = np.full((n_scan, n_pix), 100, np.uint8)
-        geo = prod.createGroup("SUPPORT_DATA").createGroup("GEOLOCATIONS")
-        for name, grid in (("latitude_bounds", corner_lat), ("longitude_bounds", corner_lon)):
-            if name in skip:
-                continue
-            var = geo.createVariable(name, "f4", pixel + ("corner",), fill_value=FILL)
-            var[0] = stack(grid)
-    return path
-
 
 # --- good files ---------------------------------------------------------------------------------
 def test_reads_synthetic_orbit(orbit_file):

@@ -22,7 +22,10 @@ Returned Dataset (dims ``scanline``, ``ground_pixel``, ``corner`` = 4; the file'
                                                            :func:`unwrap_longitude_bounds`).
 ``nitrogendioxide_tropospheric_column``                    mol m-2, float32, NaN where filled
 ``nitrogendioxide_tropospheric_column_precision``          mol m-2 (1 sigma)
-``qa_value``                                               0-1 (stored as byte x 0.01), NaN fill
+``qa_value``                                               0-1, float64: the stored byte / 100,
+                                                           exactly the double of that decimal,
+                                                           so ``qa_value > 0.75`` is HARP's
+                                                           ``validity>75``; NaN fill
 ``time`` (scanline)                                        datetime64[ns], UTC
 ``eastward_wind``, ``northward_wind`` (optional)           m s-1, near surface (processor>=1.3)
 ``cloud_fraction`` (optional)                              cloud_fraction_crb_nitrogendioxide_window
@@ -297,9 +300,17 @@ def _read(var: h5py.Dataset, path: Path, rows: slice) -> np.ndarray:
     elif fill is not None:
         data[raw == fill] = np.nan
     if scale is not None:
-        data *= np.float32(scale)
+        inverse = round(1.0 / float(scale))
+        if raw.dtype.kind in "iu" and inverse >= 1 and abs(float(scale) * inverse - 1.0) < 1e-6:
+            # an integer count of 1/inverse (qa_value: a byte x 0.01): the float64 nearest to
+            # k/inverse, so that comparisons with a decimal threshold are exact on the stored
+            # integer (byte 75 decodes to the double 0.75, and `> 0.75` drops it like HARP's
+            # validity>75; float32 k x 0.01f would only be right by luck of rounding)
+            data = data.astype(np.float64) / inverse
+        else:
+            data *= np.float32(scale)
     if offset is not None:
-        data += np.float32(offset)
+        data += data.dtype.type(offset)
     return data
 
 
@@ -369,7 +380,9 @@ def read_l2(
         those scanlines outside the box are kept: the gridder clips them exactly.
     qa_threshold
         When given, the tropospheric column and its precision are set to NaN where
-        ``qa_value <= qa_threshold`` (the PUM recommends keeping ``qa_value > 0.75``).
+        ``qa_value <= qa_threshold`` or qa_value is filled (the PUM recommends keeping
+        ``qa_value > 0.75``; a stored 75, i.e. exactly 0.75, is dropped, as by HARP's
+        ``validity>75``).
     optional
         Also read wind, cloud fraction and surface pressure when the file has them (True), none
         of them (False), or those named (output names, e.g. ``("eastward_wind",

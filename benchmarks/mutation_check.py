@@ -1,0 +1,211 @@
+"""Mutation check: do the fast tests catch small deliberate bugs in the numbers we publish?
+
+Each mutation in :data:`MUTATIONS` replaces an exact piece of text of one file by another. It is
+applied in a scratch copy of the repository (the working tree's tracked and untracked,
+not-ignored files, copied to a temporary folder: the repository itself is never modified), the
+tests are run there with this interpreter and ``PYTHONPATH`` pointing at the copy's ``src`` (so
+the mutated source is what gets imported, including in the Snakemake subprocesses; checked
+before any test runs), and the mutation is
+
+* ``caught`` when pytest fails (exit code 1, or 2 for an error while collecting),
+* ``SURVIVED`` when every selected test passes,
+* ``STALE`` when its old text is not found exactly once (the code changed: update the entry),
+* ``ERROR`` for any other pytest exit code (e.g. no test selected).
+
+First the unmutated copy is tested: if that fails, nothing is reported. The exit code is 0 only
+when every mutation is caught.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/mutation_check.py                  # every mutation, fast tests
+    .venv/bin/python benchmarks/mutation_check.py --tests tests/test_qa_boundary.py tests/test_io.py
+    .venv/bin/python benchmarks/mutation_check.py --only qa        # mutations whose name has "qa"
+    .venv/bin/python benchmarks/mutation_check.py --list
+
+Tests run with ``pytest -m "not slow" -x`` (stop at the first failure), over the whole suite
+unless ``--tests`` names files or node ids. To add a mutation, append a :class:`Mutation` to
+:data:`MUTATIONS`; its ``old`` text must occur exactly once in ``path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Replace ``old`` (exactly once in ``path``, relative to the repository root) by ``new``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    description: str
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "daily-without-qa-filter", "src/s5p_lockdown/daily.py",
+        "accumulator.add_dataset(dataset, qa_threshold, companions=",
+        "accumulator.add_dataset(dataset, None, companions=",
+        "daily gridding without the qa filter",
+    ),
+    Mutation(
+        "reader-qa-greater-or-equal", "src/s5p_lockdown/io.py",
+        'bad = ~(dataset["qa_value"] > qa_threshold)',
+        'bad = ~(dataset["qa_value"] >= qa_threshold)',
+        "read_l2 keeps qa_value >= threshold (a stored 0.75 kept)",
+    ),
+    Mutation(
+        "accumulator-default-qa-0.5", "src/s5p_lockdown/gridding/accumulator.py",
+        "qa_threshold: float | None = 0.75,",
+        "qa_threshold: float | None = 0.5,",
+        "GridAccumulator.add_dataset's default qa threshold 0.5",
+    ),
+    Mutation(
+        "accumulator-qa-greater-or-equal", "src/s5p_lockdown/gridding/accumulator.py",
+        'ds["qa_value"].values > qa_threshold',
+        'ds["qa_value"].values >= qa_threshold',
+        "GridAccumulator.add_dataset keeps qa_value >= threshold",
+    ),
+    Mutation(
+        "grid-command-ignores-qa", "src/s5p_lockdown/cli/grid_cmd.py",
+        "l2files, grid, qa_threshold=qa_threshold, engine=engine,",
+        "l2files, grid, engine=engine,",
+        "s5p-lockdown grid ignores --qa (the default 0.75 is used)",
+    ),
+    Mutation(
+        "workflow-ignores-qa-threshold", "workflow/rules/grid.smk",
+        'qa_threshold=config["qa_threshold"],',
+        "qa_threshold=0.75,",
+        "the grid_week rule ignores the config's qa_threshold",
+    ),
+    Mutation(
+        "point-binning-sigma-not-squared", "src/s5p_lockdown/gridding/kernel.py",
+        "sums[r, c, 2] += sigmas[p] * sigmas[p]",
+        "sums[r, c, 2] += sigmas[p]",
+        "point binning accumulates sigma instead of sigma squared",
+    ),
+)
+
+
+def copy_repository(destination: Path) -> None:
+    """Copy the working tree's tracked and untracked, not-ignored files to ``destination``."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listing.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is left out
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def environment(copy: Path) -> dict[str, str]:
+    """This process's environment with the copy's ``src`` first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(copy / "src"), env.get("PYTHONPATH")]))
+    return env
+
+
+def check_imports_from(copy: Path, env: dict[str, str]) -> None:
+    """Fail unless ``import s5p_lockdown`` in the test environment loads the copy's source."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import s5p_lockdown; print(s5p_lockdown.__file__)"],
+        cwd=copy, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if not Path(found).resolve().is_relative_to(copy.resolve()):
+        raise SystemExit(f"the tests would import s5p_lockdown from {found}, not from the copy")
+
+
+def apply(mutation: Mutation, copy: Path) -> str | None:
+    """Write the mutated file into ``copy``; returns the original text, or None if stale."""
+    path = copy / mutation.path
+    original = path.read_text()
+    if original.count(mutation.old) != 1:
+        return None
+    path.write_text(original.replace(mutation.old, mutation.new))
+    return original
+
+
+def run_tests(copy: Path, env: dict[str, str], tests: list[str], timeout: float):
+    """pytest in ``copy``; returns (exit code, first failing test or error line, seconds)."""
+    command = [sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q",
+               "-p", "no:cacheprovider", *tests]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    seconds = time.perf_counter() - start
+    output = result.stdout + result.stderr
+    failure = re.search(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
+    detail = failure.group(1) if failure else output.strip().splitlines()[-1] if output.strip() else ""
+    return result.returncode, detail, seconds
+
+
+def verdict(code: int) -> str:
+    return {0: "SURVIVED", 1: "caught", 2: "caught"}.get(code, "ERROR")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tests", nargs="+", default=[],
+                        help="test files or node ids (default: the whole suite's fast tests)")
+    parser.add_argument("--only", default="", help="run the mutations whose name contains this")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per pytest run")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    args = parser.parse_args(argv)
+    mutations = [m for m in MUTATIONS if args.only in m.name]
+    if args.list or not mutations:
+        for m in mutations:
+            print(f"{m.name:36} {m.path}: {m.description}")
+        return 0 if mutations else 1
+
+    selection = " ".join(args.tests) or "all fast tests"
+    print(f"mutation check: {len(mutations)} mutation(s); pytest -m 'not slow' -x on {selection}")
+    with tempfile.TemporaryDirectory(prefix="s5p-mutation-") as folder:
+        copy = Path(folder) / "repo"
+        copy_repository(copy)
+        env = environment(copy)
+        check_imports_from(copy, env)
+        code, detail, seconds = run_tests(copy, env, args.tests, args.timeout)
+        print(f"{'(unmutated)':36} {'pass' if code == 0 else 'FAIL':9} {seconds:7.1f} s  {detail}",
+              flush=True)
+        if code != 0:
+            print("the unmutated copy fails its tests: fix them before checking mutations")
+            return 2
+        results = []
+        for mutation in mutations:
+            original = apply(mutation, copy)
+            if original is None:
+                results.append("STALE")
+                print(f"{mutation.name:36} {'STALE':9} {0.0:7.1f} s  old text not found once "
+                      f"in {mutation.path}", flush=True)
+                continue
+            try:
+                code, detail, seconds = run_tests(copy, env, args.tests, args.timeout)
+            finally:
+                (copy / mutation.path).write_text(original)
+            results.append(verdict(code))
+            print(f"{mutation.name:36} {verdict(code):9} {seconds:7.1f} s  {detail}", flush=True)
+    caught = results.count("caught")
+    print(f"{caught} of {len(results)} mutations caught"
+          + "".join(f", {results.count(k)} {k.lower()}" for k in ("SURVIVED", "STALE", "ERROR")
+                    if k in results))
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
