@@ -287,10 +287,12 @@ def test_a_file_that_is_not_an_l2_product_is_rejected(server, settings, l2_files
 
 
 def test_zipped_delivery_is_unzipped(server, settings, l2_files, tmp_path):
+    """The zip of a product holds the .nc and a .cdl (the header as text)."""
     archive = tmp_path / "archive"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zipped:
         zipped.write(l2_files[0], l2_files[0].name)
+        zipped.writestr(l2_files[0].with_suffix(".cdl").name, "netcdf S5P {\n}\n")
     server.products.clear()
     server.add(l2_files[0].name, buffer.getvalue())
     products = find_products(DAY, DAY, bbox_polygon(BBOX), settings)
@@ -334,8 +336,9 @@ def test_cli_dry_run_lists_without_credentials(server, tmp_path, monkeypatch, l2
     result = CliRunner().invoke(acquire, args)
     assert result.exit_code == 0, result.output
     total = sum(f.stat().st_size for f in l2_files)
-    assert f"4 products for 2020-03-25..2020-03-25: 0 already in" in result.output
-    assert f"4 to download (1.8 MiB, {total} bytes)" in result.output
+    assert "found 4 products (4 orbits): 0 already in" in result.output
+    assert "4 to download" in result.output and f"volume: 1.8 MiB ({total} bytes)" in result.output
+    assert "time: at least 0.0 h" in result.output and "with 3 connections" in result.output
     assert all(f.name in result.output for f in l2_files)
     assert server.requests("token") == [] and not (tmp_path / "a").exists()
 
@@ -348,7 +351,7 @@ def test_cli_downloads_with_environment_credentials(server, tmp_path, monkeypatc
             "--jobs", "2", "--retry-delay", "0"]
     result = CliRunner().invoke(acquire, args)
     assert result.exit_code == 0, result.output
-    assert "downloaded 4 products" in result.output
+    assert "summary: found 4, downloaded 4, skipped 0" in result.output
     assert len(_archive_files(tmp_path / "a")) == 4
 
 

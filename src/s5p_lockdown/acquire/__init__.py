@@ -122,7 +122,8 @@ class AcquireSettings:
 def find_products(
     start: date, end: date, area: shapely.Polygon, settings: AcquireSettings = AcquireSettings()
 ) -> list[Product]:
-    """One product per orbit of the days ``start..end`` (inclusive, UTC) over ``area``."""
+    """The products of the days ``start..end`` (inclusive, UTC) over ``area``: one stream
+    and version per orbit (:func:`.catalogue.select_products`)."""
     products = search_products(
         start, end, area, settings.streams, settings.processor_version, settings.endpoints,
         settings.retry, settings.timeout,
@@ -171,6 +172,20 @@ def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(first, last) for first, last in runs]
 
 
+def find_for_days(
+    days: Iterable[date], area: shapely.Polygon, settings: AcquireSettings = AcquireSettings()
+) -> list[Product]:
+    """Like :func:`find_products` for a set of days (one search per run of consecutive days,
+    split by month)."""
+    found = []
+    for first, last in _runs(days):
+        found += search_products(
+            first, last, area, settings.streams, settings.processor_version, settings.endpoints,
+            settings.retry, settings.timeout,
+        )
+    return select_products(found, settings.streams)
+
+
 def fetch_for_days(
     days: list[date], bbox: tuple[float, float, float, float], archive: Path, settings: Mapping,
 ) -> list[Path]:
@@ -182,14 +197,7 @@ def fetch_for_days(
     credentials come from the environment or a netrc file, never from it.
     """
     options = AcquireSettings.from_mapping(settings)
-    area = bbox_polygon(bbox)
-    found = []
-    for first, last in _runs(days):
-        found += search_products(
-            first, last, area, options.streams, options.processor_version, options.endpoints,
-            options.retry, options.timeout,
-        )
-    products = select_products(found, options.streams)
+    products = find_for_days(days, bbox_polygon(bbox), options)
     plan = plan_downloads(products, Path(archive))
     log.info("%d products for %d days: %d in the archive, %d to download (%d bytes%s)",
              len(products), len(set(days)), len(plan.present), len(plan.download),
@@ -203,6 +211,6 @@ __all__ = [
     "AcquireError", "AcquireSettings", "ArchiveWriteError", "AuthenticationError",
     "Credentials", "CredentialsError", "DownloadError", "Endpoints", "MAX_JOBS", "Outcome",
     "Plan", "Product", "RetryPolicy", "TransferError", "bbox_polygon", "country_polygon",
-    "download", "fetch_for_days", "find_products", "load_credentials", "plan_downloads",
+    "download", "fetch_for_days", "find_for_days", "find_products", "load_credentials", "plan_downloads",
     "transfer",
 ]

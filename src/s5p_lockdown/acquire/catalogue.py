@@ -285,8 +285,8 @@ def _search(
 def select_products(
     products: Iterable[Product], stream_preference: Iterable[str] | None = None
 ) -> list[Product]:
-    """One product per orbit (see the module docstring), online products only, sorted by day
-    and orbit."""
+    """One stream and version per orbit, all its slices (see the module docstring), online
+    products only, sorted by day, orbit and start."""
     by_name = {}
     for product in products:
         if not product.online:
