@@ -223,7 +223,8 @@ def _make_handler(fake: FakeCdse):
             if urlsplit(self.path).path != TOKEN_PATH:
                 return self._json(404, {"error": "not found"})
             status, body = fake.token_answer(form)
-            fake.log.append({"kind": "token", "grant": form.get("grant_type"), "status": status})
+            fake.log.append({"kind": "token", "grant": form.get("grant_type"), "status": status,
+                             "auth": self.headers.get("Authorization", "").split(" ")[0]})
             self._json(status, body)
 
         def do_GET(self):
