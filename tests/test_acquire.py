@@ -591,3 +591,71 @@ def test_cli_summary_says_found_downloaded_skipped_and_failed(server, tmp_path, 
         result.output)
     assert f"  failed: {broken.name}: MD5 " in result.output
     assert len(_archive_files(archive)) == 3
+
+
+# --- the shipped real-data configuration ------------------------------------------------------
+def test_dry_run_of_the_europe_config_reports_orbits_volume_disk_and_time(tmp_path, monkeypatch):
+    """``acquire --config config/europe_2020.yaml --dry-run`` against a catalogue of realistic
+    size: every orbit of the workflow's days in RPRO and OFFL, ~450-560 MB each, a few
+    without a size. Nothing is downloaded and no credentials are needed."""
+    import random
+    import statistics
+
+    from s5p_lockdown.acquire.estimate import RATE_PER_CONNECTION
+    from s5p_lockdown.acquire.workflow import workflow_fetch
+    from workflow_helpers import ROOT
+
+    monkeypatch.delenv("CDSE_USERNAME", raising=False)
+    europe = ROOT / "config" / "europe_2020.yaml"
+    days = workflow_fetch([europe], ROOT).days
+    rng = random.Random(0)
+    with FakeCdse(page_size=1000) as server:
+        chosen = []
+        for i, day in enumerate(days):
+            for k in range(4):  # four orbits a day over Europe
+                start = f"{day:%Y%m%d}T{8 + 2 * k:02d}0000"
+                for stream in ("RPRO", "OFFL"):
+                    fake = server.add(_name(stream, start, 100, 10000 + 4 * i + k), b"")
+                    fake.listed_size = rng.randint(450_000_000, 560_000_000)
+                    if stream == "RPRO":
+                        fake.listed_size = None if len(chosen) % 50 == 7 else fake.listed_size
+                        chosen.append(fake.listed_size)
+        overlay = tmp_path / "local.yaml"
+        overlay.write_text(json.dumps({"source": {"archive": str(tmp_path / "archive"),
+                                                  "cdse": {"base_url": server.base_url}}}))
+        result = CliRunner().invoke(acquire, ["--config", str(europe), "--config", str(overlay),
+                                              "--workflow-dir", str(ROOT), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert server.requests("download") == [] and server.requests("token") == []
+    assert len(server.products) == 8 * len(days) == 1232
+    known = [s for s in chosen if s is not None]
+    median = int(statistics.median(known))
+    volume = sum(known) + median * (len(chosen) - len(known))
+    out = result.output
+    assert f"154 days 2019-02-25..2020-05-10, box (34.0, 72.0, -25.0, 45.0)" in out
+    assert f"found {len(chosen)} products ({len(chosen)} orbits): 0 already in" in out
+    assert f"{len(chosen)} to download" in out
+    assert f"({volume} bytes), counting {len(chosen) - len(known)} products without a " in out
+    assert "disk: " in out and "staging room for 4 parallel downloads" in out and "free there" in out
+    hours = volume / (4 * RATE_PER_CONNECTION) / 3600
+    assert f"time: at least {hours:.1f} h" in out and "with 4 connections" in out
+    assert not (tmp_path / "archive").exists()
+
+
+def test_config_dry_run_refuses_direct_options_and_other_sources(tmp_path):
+    from workflow_helpers import ROOT
+
+    europe = str(ROOT / "config" / "europe_2020.yaml")
+    result = CliRunner().invoke(acquire, ["--config", europe, "--workflow-dir", str(ROOT),
+                                          "--start", "2020-03-01", "--dry-run"])
+    assert result.exit_code == 2 and "--start: with --config these come from" in result.output
+    result = CliRunner().invoke(acquire, ["--config", str(ROOT / "config" / "config.yaml"),
+                                          "--workflow-dir", str(ROOT), "--dry-run"])
+    assert isinstance(result.exception, ConfigError)
+    assert "source.kind: 'synthetic'" in str(result.exception)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: {cdse: {jobs: 6}}\n")
+    result = CliRunner().invoke(acquire, ["--config", europe, "--config", str(bad),
+                                          "--workflow-dir", str(ROOT), "--dry-run"])
+    assert isinstance(result.exception, ConfigError) and "source.cdse.jobs: 6 is greater than the maximum of 4" in (
+        str(result.exception))

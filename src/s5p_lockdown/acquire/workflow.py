@@ -47,7 +47,7 @@ def _read(path: Path) -> dict:
 
 def workflow_config(config_files: list[Path], workflow_dir: Path) -> dict:
     """The validated workflow configuration (see the module docstring)."""
-    from snakemake.exceptions import WorkflowError
+    import jsonschema
     from snakemake.utils import update_config, validate
 
     root = Path(workflow_dir)
@@ -58,10 +58,15 @@ def workflow_config(config_files: list[Path], workflow_dir: Path) -> dict:
     config: dict = {}
     for path in [root / BASE_CONFIG, *map(Path, config_files)]:
         update_config(config, _read(path))
-    try:
-        validate(config, str(schema), set_default=True)
-    except WorkflowError as exc:
-        raise ConfigError(f"{', '.join(map(str, config_files))}: {exc}") from None
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft7Validator(yaml.safe_load(schema.read_text())).iter_errors(config)
+    )
+    if error is not None:
+        key = ".".join(map(str, error.absolute_path)) or "(top level)"
+        why = error.schema.get("description") if error.absolute_path else None
+        raise ConfigError(f"{', '.join(map(str, config_files))}: {key}: {error.message}"
+                          + (f" ({why})" if why else ""))
+    validate(config, str(schema), set_default=True)  # fills in the defaults
     for section, key in (("source", "archive"), (None, "lockdown_dates")):
         holder = config[section] if section else config
         if holder.get(key) and not Path(holder[key]).is_absolute():
