@@ -1,8 +1,9 @@
 """Acquisition of Sentinel-5P L2 NO2 products from the Copernicus Data Space Ecosystem (CDSE).
 
 Search the OData catalogue (:mod:`.catalogue`), keep one stream and version per orbit (all
-its NRTI slices), skip what the archive already has, and download the rest with an OpenID token (:mod:`.auth`), resuming
-interrupted transfers (:mod:`.download`), verifying and placing each file atomically in
+its NRTI slices), skip what the archive already has, and download the rest with an OpenID
+token (:mod:`.auth`), resuming interrupted transfers (:mod:`.download`), verifying and placing
+each file atomically in
 ``<archive>/YYYY/MM/DD/<stem>.nc`` (:mod:`.store`).
 
 Conventions: days are UTC overpass days (the middle of the sensing interval) and ranges of days
@@ -203,7 +204,10 @@ def fetch_for_days(
              len(products), len(set(days)), len(plan.present), len(plan.download),
              plan.download_bytes,
              f", {plan.unknown_sizes} of unknown size" if plan.unknown_sizes else "")
-    downloaded = dict(zip(plan.download, download(plan.download, Path(archive), options)))
+    outcome = transfer(plan.download, Path(archive), options)
+    log.info("found %d, downloaded %d, skipped %d (already in %s), failed %d", len(products),
+             len(outcome.placed), len(plan.present), archive, len(outcome.failed))
+    downloaded = dict(zip(plan.download, outcome.paths(plan.download)))
     return [plan.present.get(p) or downloaded[p] for p in products]
 
 
