@@ -150,10 +150,10 @@ def test_download_places_verifies_and_records(server, settings, l2_files, tmp_pa
 
 def test_authorization_is_kept_on_redirects_within_cdse_only():
     session = CdseSession({"127.0.0.1"})
-    zipper = "https://zipper.dataspace.copernicus.eu/odata/v1/Products(x)/$value"
-    assert not session.should_strip_auth(zipper, "https://download.dataspace.copernicus.eu/x")
+    catalogue = "https://catalogue.dataspace.copernicus.eu/odata/v1/Products(x)/$value"
+    assert not session.should_strip_auth(catalogue, "https://download.dataspace.copernicus.eu/x")
     assert not session.should_strip_auth("http://localhost/x", "http://127.0.0.1/y")
-    assert session.should_strip_auth(zipper, "https://elsewhere.example.org/x")
+    assert session.should_strip_auth(catalogue, "https://elsewhere.example.org/x")
 
 
 def test_fetch_for_days_skips_files_already_in_a_local_archive(server, l2_files, tmp_path):
@@ -536,7 +536,9 @@ def test_null_or_zero_catalogue_sizes_use_the_http_size(server, settings, l2_fil
     assert len(products) == 4 and all(p.size is None for p in products)
     plan = plan_downloads(products, archive)
     assert (plan.download_bytes, plan.unknown_sizes) == (0, 4)
-    paths = download(products, archive, settings, GOOD)
+    progress = io.StringIO()
+    paths = download(products, archive, settings, GOOD, progress=progress)
+    assert "of ? (some sizes unknown)" in progress.getvalue()
     assert [p.read_bytes() for p in paths] == [f.read_bytes() for f in l2_files]
     manifest = json.loads((archive / MANIFEST_NAME).read_text())
     assert [e["source_size"] for e in manifest] == [f.stat().st_size for f in l2_files]

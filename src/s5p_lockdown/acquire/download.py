@@ -203,10 +203,10 @@ def fetch(
 
 
 class Progress:
-    """A one-line progress display on ``stream``: bytes done of the total, rate and ETA,
-    redrawn at most every ``interval`` seconds. Thread-safe."""
+    """A one-line progress display on ``stream``: bytes done of the ``total`` (None when some
+    sizes are unknown), rate and ETA, redrawn at most every ``interval`` seconds. Thread-safe."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr, interval: float = 0.5):
+    def __init__(self, total: int | None, stream: TextIO = sys.stderr, interval: float = 0.5):
         self.total = total
         self.done = 0
         self.stream = stream
@@ -232,13 +232,15 @@ class Progress:
     def _draw(self, now: float) -> None:
         elapsed = max(now - self._started, 1e-9)
         rate = self.done / elapsed
-        left = max(self.total - self.done, 0)
-        eta = f"{left / rate:.0f} s" if rate > 0 else "?"
-        percent = 100 * self.done / self.total if self.total else 100
-        self.stream.write(
-            f"\r{human_bytes(self.done)} of {human_bytes(self.total)} ({percent:.0f} %), "
-            f"{human_bytes(rate)}/s, ETA {eta}   "
-        )
+        if self.total is None:
+            of = "of ? (some sizes unknown)"
+            eta = "?"
+        else:
+            left = max(self.total - self.done, 0)
+            percent = 100 * self.done / self.total if self.total else 100
+            of = f"of {human_bytes(self.total)} ({percent:.0f} %)"
+            eta = f"{left / rate:.0f} s" if rate > 0 else "?"
+        self.stream.write(f"\r{human_bytes(self.done)} {of}, {human_bytes(rate)}/s, ETA {eta}   ")
         self.stream.flush()
 
 

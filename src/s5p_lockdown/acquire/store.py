@@ -303,7 +303,8 @@ def download_products(
     """
     archive = Path(archive)
     manifest = Manifest(archive)
-    bar = Progress(sum(p.size or 0 for p in products), progress) if progress is not None else None
+    total = None if any(p.size is None for p in products) else sum(p.size for p in products)
+    bar = Progress(total, progress) if progress is not None else None
     stop = threading.Event()
 
     def on_bytes(n: int) -> None:
