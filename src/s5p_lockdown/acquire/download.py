@@ -136,7 +136,8 @@ def fetch(
             ))
         sent += 1
         token = tokens.token()
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        # identity: sizes and ranges count the bytes of the file, not of a compressed body
+        headers = {"Accept-Encoding": "identity"} | ({"Range": f"bytes={offset}-"} if offset else {})
         received = 0
 
         def count(n: int) -> None:
