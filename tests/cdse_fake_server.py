@@ -4,11 +4,19 @@ Serves products from bytes in memory on ``http://127.0.0.1:<free port>``:
 
 * ``POST /auth/realms/CDSE/protocol/openid-connect/token``: password and refresh_token grants;
   wrong credentials -> 401 ``invalid_grant``; access tokens live ``token_lifetime`` seconds.
+  With ``totp`` set (a two-factor account), the password grant also needs ``totp=<that code>``
+  and is otherwise refused with the same ``invalid_grant`` as a wrong password.
 * ``GET /odata/v1/Products?$filter=...``: filters on ``ContentDate/Start`` (ge/lt), the
-  ``startswith(Name, ...)`` streams and ``contains(Name, ...)`` version; pages of
-  ``page_size`` with ``@odata.nextLink`` (``$skip``). The area is recorded, not applied.
-* ``GET /odata/v1/Products(<id>)/$value``: bearer token required; ``Range: bytes=N-`` answered
-  with 206. With ``redirect_host`` set it first redirects to ``/download/<id>`` on that host.
+  ``startswith(Name, ...)`` streams and ``contains(Name, ...)`` version; pages of ``$top``
+  (at most ``page_size``) with ``@odata.nextLink`` (``$skip``), which, like the real service,
+  stops being given past ``max_skip`` results, without an error. The area is recorded, not
+  applied. ``ContentLength`` is the product's ``listed_size`` (null or 0 to mimic entries
+  without a size; a value other than the delivered size to mimic a catalogue mismatch).
+* ``GET /odata/v1/Products(<id>)/$value``: bearer token required (anything else, e.g. the
+  Basic credentials requests takes from a ``~/.netrc``, is a 401); ``Range: bytes=N-``
+  answered with 206 (``Content-Range`` with the total), or 416 ``bytes */<size>`` past the end.
+  With ``redirect_host`` set it first redirects to ``/download/<id>`` on that host (as
+  ``catalogue.…/$value`` redirects to ``download.…``).
 
 Faults are queued with :meth:`FakeCdse.add_fault` and consumed by download requests in order.
 Every request is appended to :attr:`FakeCdse.log`.
@@ -41,7 +49,8 @@ class FakeProduct:
     name: str
     data: bytes
     md5: str
-    served: bytes  # what downloads deliver (differs from data when corrupted)
+    served: bytes  # what downloads deliver (differs from data when corrupted or short)
+    listed_size: int | None  # the catalogue's ContentLength
 
     @property
     def start(self) -> datetime:
@@ -62,10 +71,12 @@ class Fault:
 
 class FakeCdse:
     def __init__(self, username: str = "alice", password: str = "s3cret",
-                 token_lifetime: float = 600.0, page_size: int = 2):
+                 token_lifetime: float = 600.0, page_size: int = 2, max_skip: int = 10_000):
         self.username, self.password = username, password
+        self.totp: str | None = None
         self.token_lifetime = token_lifetime
         self.page_size = page_size
+        self.max_skip = max_skip
         self.redirect_host: str | None = None
         self.products: dict[str, FakeProduct] = {}
         self.faults: list[Fault] = []
@@ -96,7 +107,8 @@ class FakeCdse:
 
     # --- set-up -------------------------------------------------------------------------------
     def add(self, name: str, data: bytes) -> FakeProduct:
-        product = FakeProduct(str(uuid.uuid4()), name, data, hashlib.md5(data).hexdigest(), data)
+        product = FakeProduct(str(uuid.uuid4()), name, data, hashlib.md5(data).hexdigest(), data,
+                              len(data))
         self.products[product.id] = product
         return product
 
@@ -124,7 +136,9 @@ class FakeCdse:
             if form.get("client_id") != "cdse-public":
                 return 400, {"error": "invalid_client"}
             if grant == "password":
-                if (form.get("username"), form.get("password")) != (self.username, self.password):
+                if (form.get("username"), form.get("password"), form.get("totp")) != (
+                    self.username, self.password, self.totp
+                ):
                     return 401, {"error": "invalid_grant",
                                  "error_description": "Invalid user credentials"}
                 return 200, self._issue()
@@ -160,13 +174,13 @@ class FakeCdse:
         top = min(top, self.page_size)
         page = matches[skip:skip + top]
         answer = {"value": [
-            {"Id": p.id, "Name": p.name, "ContentLength": len(p.data), "Online": True,
+            {"Id": p.id, "Name": p.name, "ContentLength": p.listed_size, "Online": True,
              "ContentDate": {"Start": f"{p.start:%Y-%m-%dT%H:%M:%S}.000Z"},
              "Checksum": [{"Value": p.md5, "Algorithm": "MD5"},
                           {"Value": "0" * 64, "Algorithm": "BLAKE3"}]}
             for p in page
         ]}
-        if skip + top < len(matches):
+        if skip + top < len(matches) and skip + top <= self.max_skip:
             answer["@odata.nextLink"] = (
                 f"{self.base_url}/odata/v1/Products?{urlencode({**query, '$skip': skip + top})}"
             )
@@ -209,7 +223,8 @@ def _make_handler(fake: FakeCdse):
             if urlsplit(self.path).path != TOKEN_PATH:
                 return self._json(404, {"error": "not found"})
             status, body = fake.token_answer(form)
-            fake.log.append({"kind": "token", "grant": form.get("grant_type"), "status": status})
+            fake.log.append({"kind": "token", "grant": form.get("grant_type"), "status": status,
+                             "auth": self.headers.get("Authorization", "").split(" ")[0]})
             self._json(status, body)
 
         def do_GET(self):
@@ -228,7 +243,8 @@ def _make_handler(fake: FakeCdse):
             ranged = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
             start = int(ranged.group(1)) if ranged else None
             entry = {"kind": "download", "id": product_id, "range_start": start,
-                     "host": self.headers.get("Host", "").split(":")[0], "sent": 0}
+                     "host": self.headers.get("Host", "").split(":")[0], "sent": 0,
+                     "auth": self.headers.get("Authorization", "").split(" ")[0]}
             fake.log.append(entry)
             if not fake.token_valid(self.headers.get("Authorization")):
                 entry["status"] = 401
@@ -249,7 +265,8 @@ def _make_handler(fake: FakeCdse):
             first = start or 0
             if first >= len(data):
                 entry["status"] = 416
-                return self._json(416, {"error": "range not satisfiable"})
+                return self._json(416, {"error": "range not satisfiable"},
+                                  {"Content-Range": f"bytes */{len(data)}"})
             body = data[first:]
             entry["status"] = 206 if ranged else 200
             self.send_response(entry["status"])

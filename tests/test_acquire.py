@@ -10,7 +10,7 @@ import os
 import shutil
 import zipfile
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from cdse_fake_server import FakeCdse, Fault
 from s5p_lockdown.acquire import (
-    AcquireSettings, ArchiveWriteError, AuthenticationError, Credentials, CredentialsError,
+    AcquireError, AcquireSettings, ArchiveWriteError, AuthenticationError, Credentials, CredentialsError,
     DownloadError, Endpoints, RetryPolicy, TransferError, bbox_polygon, country_polygon, download,
     fetch_for_days, find_products, load_credentials, plan_downloads,
 )
@@ -150,10 +150,10 @@ def test_download_places_verifies_and_records(server, settings, l2_files, tmp_pa
 
 def test_authorization_is_kept_on_redirects_within_cdse_only():
     session = CdseSession({"127.0.0.1"})
-    zipper = "https://zipper.dataspace.copernicus.eu/odata/v1/Products(x)/$value"
-    assert not session.should_strip_auth(zipper, "https://download.dataspace.copernicus.eu/x")
+    catalogue = "https://catalogue.dataspace.copernicus.eu/odata/v1/Products(x)/$value"
+    assert not session.should_strip_auth(catalogue, "https://download.dataspace.copernicus.eu/x")
     assert not session.should_strip_auth("http://localhost/x", "http://127.0.0.1/y")
-    assert session.should_strip_auth(zipper, "https://elsewhere.example.org/x")
+    assert session.should_strip_auth(catalogue, "https://elsewhere.example.org/x")
 
 
 def test_fetch_for_days_skips_files_already_in_a_local_archive(server, l2_files, tmp_path):
@@ -287,10 +287,12 @@ def test_a_file_that_is_not_an_l2_product_is_rejected(server, settings, l2_files
 
 
 def test_zipped_delivery_is_unzipped(server, settings, l2_files, tmp_path):
+    """The zip of a product holds the .nc and a .cdl (the header as text)."""
     archive = tmp_path / "archive"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zipped:
         zipped.write(l2_files[0], l2_files[0].name)
+        zipped.writestr(l2_files[0].with_suffix(".cdl").name, "netcdf S5P {\n}\n")
     server.products.clear()
     server.add(l2_files[0].name, buffer.getvalue())
     products = find_products(DAY, DAY, bbox_polygon(BBOX), settings)
@@ -334,8 +336,9 @@ def test_cli_dry_run_lists_without_credentials(server, tmp_path, monkeypatch, l2
     result = CliRunner().invoke(acquire, args)
     assert result.exit_code == 0, result.output
     total = sum(f.stat().st_size for f in l2_files)
-    assert f"4 products for 2020-03-25..2020-03-25: 0 already in" in result.output
-    assert f"4 to download (1.8 MiB, {total} bytes)" in result.output
+    assert "found 4 products (4 orbits): 0 already in" in result.output
+    assert "4 to download" in result.output and f"volume: 1.8 MiB ({total} bytes)" in result.output
+    assert "time: at least 0.0 h" in result.output and "with 3 connections" in result.output
     assert all(f.name in result.output for f in l2_files)
     assert server.requests("token") == [] and not (tmp_path / "a").exists()
 
@@ -348,7 +351,7 @@ def test_cli_downloads_with_environment_credentials(server, tmp_path, monkeypatc
             "--jobs", "2", "--retry-delay", "0"]
     result = CliRunner().invoke(acquire, args)
     assert result.exit_code == 0, result.output
-    assert "downloaded 4 products" in result.output
+    assert "summary: found 4, downloaded 4, skipped 0" in result.output
     assert len(_archive_files(tmp_path / "a")) == 4
 
 
@@ -356,3 +359,305 @@ def test_cli_needs_one_area(tmp_path):
     result = CliRunner().invoke(acquire, ["--start", "2020-03-25", "--end", "2020-03-25",
                                           "--archive", str(tmp_path)])
     assert result.exit_code == 2 and "exactly one of --bbox and --country" in result.output
+
+
+# --- the real service's behaviours (issue: paging cap, hosts, netrc, 2FA, sizes, slices) --------
+def _name(stream: str, start: str, minutes: int, orbit: int, version: str = "020400",
+          production: str = "20200401T000000") -> str:
+    """A product name sensed from ``start`` (``YYYYmmddTHHMMSS``) for ``minutes``."""
+    from datetime import datetime, timedelta
+
+    end = datetime.strptime(start, "%Y%m%dT%H%M%S") + timedelta(minutes=minutes)
+    return (f"S5P_{stream}_L2__NO2____{start}_{end:%Y%m%dT%H%M%S}_{orbit:05d}_01_{version}_"
+            f"{production}.nc")
+
+
+def test_searches_are_split_by_month_and_again_when_the_paging_cap_truncates_them(server, settings):
+    from s5p_lockdown.acquire.catalogue import search_products
+
+    server.products.clear()
+    server.page_size, server.max_skip = 1000, 4  # the cap: 4 results + one page per query
+    names = [_name("OFFL", f"{d:%Y%m%d}T{h:02d}0000", 100, 12000 + 4 * i + h // 6)
+             for i, d in enumerate(date(2020, 2, 20) + timedelta(days=k) for k in range(15))
+             for h in (0, 6, 12, 18)]  # 4 a day, 20 Feb - 5 Mar
+    for name in names:
+        server.add(name, b"x")
+    found = search_products(date(2020, 2, 20), date(2020, 3, 5), bbox_polygon(BBOX),
+                            endpoints=settings.endpoints, retry=settings.retry, page_size=2)
+    assert sorted(p.name for p in found) == sorted(names)
+    windows = {(q["query"]["$filter"].split("ge ")[1][:19]) for q in server.requests("search")}
+    assert "2020-03-01T00:00:00" in windows  # cut at the month
+    assert len(windows) > 2  # and split again where the cap truncated a search
+
+
+def test_a_search_truncated_within_an_hour_is_an_error_not_a_gap(server, settings):
+    from s5p_lockdown.acquire.catalogue import search_products
+
+    server.products.clear()
+    server.page_size, server.max_skip = 1000, 2
+    for name in [_name("NRTI", f"20200310T12{m:02d}00", 5, 12600) for m in range(0, 40, 5)]:
+        server.add(name, b"x")
+    with pytest.raises(AcquireError, match="paging cap.*restrict the area, streams"):
+        search_products(date(2020, 3, 10), date(2020, 3, 10), bbox_polygon(BBOX),
+                        endpoints=settings.endpoints, retry=settings.retry, page_size=2)
+
+
+def test_the_default_download_host_is_the_documented_one():
+    from s5p_lockdown.acquire.download import product_url
+
+    endpoints = Endpoints()
+    assert endpoints.download == "https://download.dataspace.copernicus.eu/odata/v1"
+    assert Endpoints.from_urls(download="https://zipper.example/odata/v1/").download == (
+        "https://zipper.example/odata/v1")  # the override is kept
+    product = replace(_product("S5P_OFFL_L2__NO2____20200325T010000_20200325T024000_12680_01_"
+                               "020400_20200326T000000.nc"), id="abc")
+    assert product_url(endpoints.download, product) == (
+        "https://download.dataspace.copernicus.eu/odata/v1/Products(abc)/$value")
+
+
+def _product(name: str):
+    from s5p_lockdown.acquire.catalogue import Product
+
+    return Product("id", name, 1)
+
+
+def test_a_netrc_entry_for_the_download_hosts_never_replaces_the_token(
+    server, settings, l2_files, tmp_path, monkeypatch
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password s3cret\n"
+                     "machine localhost login alice password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    import requests
+
+    plain = requests.Session().prepare_request(requests.Request(
+        "GET", server.base_url, headers={"Authorization": "Bearer x"}))
+    assert plain.headers["Authorization"].startswith("Basic")  # the fault is real here
+    # a redirect between two hosts that both have a netrc entry
+    url = f"http://localhost:{server.port}/odata/v1"
+    settings = replace(settings, endpoints=replace(settings.endpoints, download=url))
+    server.redirect_host = "127.0.0.1"
+    product, fake = _one(server, l2_files, settings)
+    [path] = download([product], tmp_path / "archive", settings, GOOD)
+    assert path.read_bytes() == fake.data
+    hops = [(e["host"], e["status"], e["auth"]) for e in server.requests("download")]
+    assert hops == [("localhost", 302, "Bearer"), ("127.0.0.1", 200, "Bearer")]
+    assert [e["auth"] for e in server.requests("token")] == [""]
+
+
+def test_two_factor_accounts_send_the_current_code(server, settings, l2_files, tmp_path):
+    server.totp = "123456"
+    product, fake = _one(server, l2_files, settings)
+    with pytest.raises(AuthenticationError, match="two-factor authentication, set CDSE_TOTP"):
+        download([product], tmp_path / "a", settings, GOOD)
+    assert len(server.requests("token")) == 1  # refused once, never retried
+    with pytest.raises(AuthenticationError, match="two-factor code is the current one"):
+        download([product], tmp_path / "a", settings, replace(GOOD, totp="999999"))
+    code = load_credentials(environ={"CDSE_USERNAME": "alice", "CDSE_PASSWORD": "s3cret",
+                                     "CDSE_TOTP": " 123456 "})
+    assert code.totp == "123456" and "123456" not in repr(code)
+    [path] = download([product], tmp_path / "a", settings, code)
+    assert path.read_bytes() == fake.data
+
+
+def test_two_factor_code_is_asked_only_after_a_refusal(server, settings, l2_files, tmp_path):
+    from s5p_lockdown.acquire import transfer
+
+    product, fake = _one(server, l2_files, settings)
+    asked = []
+    ask = lambda: asked.append(1) or "123456"  # noqa: E731
+    transfer([product], tmp_path / "a", settings, GOOD, ask_totp=ask).paths([product])
+    assert asked == []  # an account without two-factor login is never asked
+    server.totp = "123456"
+    outcome = transfer([product], tmp_path / "b", settings, GOOD, ask_totp=ask)
+    assert outcome.paths([product])[0].read_bytes() == fake.data and asked == [1]
+    assert [e["status"] for e in server.requests("token")] == [200, 401, 200]
+
+
+def test_a_short_delivery_is_a_clear_error_not_a_loop(server, settings, l2_files, tmp_path):
+    """The server delivers fewer bytes than the catalogue says, consistently (the transfer is
+    complete by its own Content-Length): one request, a clear error, nothing left behind."""
+    archive = tmp_path / "archive"
+    product, fake = _one(server, l2_files, settings)
+    fake.served = fake.data[:-5000]
+    with pytest.raises(DownloadError, match=f"delivered {len(fake.served)} bytes.*catalogue says "
+                       f"{len(fake.data)}: catalogue and delivery disagree"):
+        download([product], archive, settings, GOOD)
+    assert [e["status"] for e in server.requests("download")] == [200]
+    assert _archive_files(archive) == [] and _staged(archive) == []
+
+
+def test_a_partial_file_longer_than_the_product_restarts_once(server, settings, l2_files, tmp_path):
+    archive = tmp_path / "archive"
+    product, fake = _one(server, l2_files, settings)
+    (archive / STAGING_DIR).mkdir(parents=True)
+    part = archive / STAGING_DIR / f"{product.product_name.stem}.part"
+    part.write_bytes(fake.data + b"junk")
+    [path] = download([product], archive, settings, GOOD)
+    assert path.read_bytes() == fake.data
+    assert [e["status"] for e in server.requests("download")] == [416, 200]
+
+
+def test_a_part_holding_the_whole_file_is_finished_without_downloading_again(
+    server, settings, l2_files, tmp_path
+):
+    archive = tmp_path / "archive"
+    product, fake = _one(server, l2_files, settings)
+    (archive / STAGING_DIR).mkdir(parents=True)
+    (archive / STAGING_DIR / f"{product.product_name.stem}.part").write_bytes(fake.data)
+    product = replace(product, size=None)  # nothing says the part is complete but the server
+    [path] = download([product], archive, settings, GOOD)
+    assert path.read_bytes() == fake.data
+    assert [e["status"] for e in server.requests("download")] == [416]
+
+
+def test_requests_per_product_are_capped(server, settings, l2_files, tmp_path):
+    from s5p_lockdown.acquire.download import MAX_REQUESTS
+
+    archive = tmp_path / "archive"
+    product, fake = _one(server, l2_files, settings)
+    server.add_fault(Fault(drop_after=1000), count=MAX_REQUESTS + 10)  # slow progress, forever
+    with pytest.raises(TransferError, match=f"not complete after {MAX_REQUESTS} requests "
+                       f"\\({MAX_REQUESTS * 1000} bytes received of {len(fake.data)}\\)"):
+        download([product], archive, settings, GOOD)
+    assert len(server.requests("download")) == MAX_REQUESTS
+    assert _archive_files(archive) == []
+    [part] = _staged(archive)
+    assert part.stat().st_size == MAX_REQUESTS * 1000  # kept, to be resumed
+
+
+@pytest.mark.parametrize("listed", [None, 0])
+def test_null_or_zero_catalogue_sizes_use_the_http_size(server, settings, l2_files, tmp_path, listed):
+    archive = tmp_path / "archive"
+    for fake in server.products.values():
+        fake.listed_size = listed
+    products = find_products(DAY, DAY, bbox_polygon(BBOX), settings)
+    assert len(products) == 4 and all(p.size is None for p in products)
+    plan = plan_downloads(products, archive)
+    assert (plan.download_bytes, plan.unknown_sizes) == (0, 4)
+    progress = io.StringIO()
+    paths = download(products, archive, settings, GOOD, progress=progress)
+    assert "of ? (some sizes unknown)" in progress.getvalue()
+    assert [p.read_bytes() for p in paths] == [f.read_bytes() for f in l2_files]
+    manifest = json.loads((archive / MANIFEST_NAME).read_text())
+    assert [e["source_size"] for e in manifest] == [f.stat().st_size for f in l2_files]
+    assert plan_downloads(products, archive).download == []
+
+
+def test_nrti_orbits_keep_every_slice_of_one_stream_and_version(server, settings):
+    server.products.clear()
+    slices = [_name("NRTI", f"20200326T10{m:02d}00", 5, 12700) for m in (0, 5, 10)]
+    older_version = _name("NRTI", "20200326T101500", 5, 12700, version="020301")
+    reproduced = _name("NRTI", "20200326T100500", 5, 12700, production="20200402T000000")
+    offl = _name("OFFL", "20200326T114000", 100, 12701)
+    nrti_of_offl = _name("NRTI", "20200326T120000", 5, 12701)
+    for name in [*slices, older_version, reproduced, offl, nrti_of_offl]:
+        server.add(name, b"x")
+    day = date(2020, 3, 26)
+    kept = [p.name for p in find_products(day, day, bbox_polygon(BBOX), settings)]
+    # orbit 12700: the newest version's three slices (the newest production of the one made
+    # twice); orbit 12701: the whole OFFL orbit rather than an NRTI slice
+    assert kept == [slices[0], reproduced, slices[2], offl]
+
+
+def test_parallel_downloads_are_capped_at_the_quota(server, tmp_path):
+    with pytest.raises(ConfigError, match="allowed 1 to 4: CDSE allows 4 concurrent connections"):
+        AcquireSettings(jobs=5)
+    with pytest.raises(ConfigError, match="jobs: 8 parallel downloads"):
+        AcquireSettings.from_mapping({"jobs": 8})
+    result = CliRunner().invoke(acquire, ["--start", "2020-03-25", "--end", "2020-03-25",
+                                          "--bbox", *map(str, BBOX), "--archive", str(tmp_path),
+                                          "--jobs", "8", "--base-url", server.base_url])
+    assert result.exit_code == 2 and "4 concurrent connections per user" in result.output
+    assert server.log == []
+    from s5p_lockdown.acquire import MAX_JOBS
+    from s5p_lockdown.cli import acquire_cmd
+
+    assert acquire_cmd.MAX_JOBS == MAX_JOBS
+
+
+def test_cli_summary_says_found_downloaded_skipped_and_failed(server, tmp_path, monkeypatch, l2_files):
+    monkeypatch.setenv("CDSE_USERNAME", "alice")
+    monkeypatch.setenv("CDSE_PASSWORD", "s3cret")
+    archive = tmp_path / "a"
+    (archive / "old").mkdir(parents=True)
+    shutil.copy(l2_files[0], archive / "old" / l2_files[0].name)
+    broken = next(p for p in server.products.values() if p.name == l2_files[1].name)
+    broken.served = broken.data[:-1] + bytes([broken.data[-1] ^ 0xFF])
+    args = ["--start", "2020-03-25", "--end", "2020-03-25", "--bbox", *map(str, BBOX),
+            "--archive", str(archive), "--base-url", server.base_url, "--retry-delay", "0"]
+    result = CliRunner().invoke(acquire, args)
+    assert result.exit_code == 1, result.output
+    assert f"summary: found 4, downloaded 2, skipped 1 (already in {archive}), failed 1" in (
+        result.output)
+    assert f"  failed: {broken.name}: MD5 " in result.output
+    assert len(_archive_files(archive)) == 3
+
+
+# --- the shipped real-data configuration ------------------------------------------------------
+def test_dry_run_of_the_europe_config_reports_orbits_volume_disk_and_time(tmp_path, monkeypatch):
+    """``acquire --config config/europe_2020.yaml --dry-run`` against a catalogue of realistic
+    size: every orbit of the workflow's days in RPRO and OFFL, ~450-560 MB each, a few
+    without a size. Nothing is downloaded and no credentials are needed."""
+    import random
+    import statistics
+
+    from s5p_lockdown.acquire.estimate import RATE_PER_CONNECTION
+    from s5p_lockdown.acquire.workflow import workflow_fetch
+    from workflow_helpers import ROOT
+
+    monkeypatch.delenv("CDSE_USERNAME", raising=False)
+    europe = ROOT / "config" / "europe_2020.yaml"
+    days = workflow_fetch([europe], ROOT).days
+    rng = random.Random(0)
+    with FakeCdse(page_size=1000) as server:
+        chosen = []
+        for i, day in enumerate(days):
+            for k in range(4):  # four orbits a day over Europe
+                start = f"{day:%Y%m%d}T{8 + 2 * k:02d}0000"
+                for stream in ("RPRO", "OFFL"):
+                    fake = server.add(_name(stream, start, 100, 10000 + 4 * i + k), b"")
+                    fake.listed_size = rng.randint(450_000_000, 560_000_000)
+                    if stream == "RPRO":
+                        fake.listed_size = None if len(chosen) % 50 == 7 else fake.listed_size
+                        chosen.append(fake.listed_size)
+        overlay = tmp_path / "local.yaml"
+        overlay.write_text(json.dumps({"source": {"archive": str(tmp_path / "archive"),
+                                                  "cdse": {"base_url": server.base_url}}}))
+        result = CliRunner().invoke(acquire, ["--config", str(europe), "--config", str(overlay),
+                                              "--workflow-dir", str(ROOT), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert server.requests("download") == [] and server.requests("token") == []
+    assert len(server.products) == 8 * len(days) == 1232
+    known = [s for s in chosen if s is not None]
+    median = int(statistics.median(known))
+    volume = sum(known) + median * (len(chosen) - len(known))
+    out = result.output
+    assert f"154 days 2019-02-25..2020-05-10, box (34.0, 72.0, -25.0, 45.0)" in out
+    assert f"found {len(chosen)} products ({len(chosen)} orbits): 0 already in" in out
+    assert f"{len(chosen)} to download" in out
+    assert f"({volume} bytes), counting {len(chosen) - len(known)} products without a " in out
+    assert "disk: " in out and "staging room for 4 parallel downloads" in out and "free there" in out
+    hours = volume / (4 * RATE_PER_CONNECTION) / 3600
+    assert f"time: at least {hours:.1f} h" in out and "with 4 connections" in out
+    assert not (tmp_path / "archive").exists()
+
+
+def test_config_dry_run_refuses_direct_options_and_other_sources(tmp_path):
+    from workflow_helpers import ROOT
+
+    europe = str(ROOT / "config" / "europe_2020.yaml")
+    result = CliRunner().invoke(acquire, ["--config", europe, "--workflow-dir", str(ROOT),
+                                          "--start", "2020-03-01", "--dry-run"])
+    assert result.exit_code == 2 and "--start: with --config these come from" in result.output
+    result = CliRunner().invoke(acquire, ["--config", str(ROOT / "config" / "config.yaml"),
+                                          "--workflow-dir", str(ROOT), "--dry-run"])
+    assert isinstance(result.exception, ConfigError)
+    assert "source.kind: 'synthetic'" in str(result.exception)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: {cdse: {jobs: 6}}\n")
+    result = CliRunner().invoke(acquire, ["--config", europe, "--config", str(bad),
+                                          "--workflow-dir", str(ROOT), "--dry-run"])
+    assert isinstance(result.exception, ConfigError) and "source.cdse.jobs: 6 is greater than the maximum of 4" in (
+        str(result.exception))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
+from click.testing import CliRunner
+
 from cdse_fake_server import FakeCdse
+from s5p_lockdown.cli.acquire_cmd import acquire
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
-from workflow_helpers import run_workflow, write_config
+from workflow_helpers import ROOT, run_workflow, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +33,27 @@ def served_orbits(tmp_path_factory):
     return [path for day in DAYS for path in generator.write_day(folder, day)]
 
 
+def _zipped(path) -> bytes:
+    """A product as CDSE delivered S5P until late 2024: a zip of the .nc and a .cdl."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.write(path, path.name)
+        zipped.writestr(path.with_suffix(".cdl").name, "netcdf S5P {\n}\n")
+    return buffer.getvalue()
+
+
 def test_workflow_downloads_then_analyses(tmp_path, served_orbits):
+    """The dry run through the workflow's configuration announces what the workflow then
+    downloads: plain .nc and zipped deliveries, some without a catalogue size, with a
+    ~/.netrc entry for the server's host (which must not replace the token)."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
+    netrc.chmod(0o600)
     with FakeCdse() as server:
-        for path in served_orbits:
-            server.add_file(path)
+        for i, path in enumerate(served_orbits):
+            product = server.add(path.name, _zipped(path) if i % 2 else path.read_bytes())
+            if i % 5 == 0:
+                product.listed_size = None
         config = write_config(tmp_path, {
             "source": {"kind": "cdse", "archive": str(tmp_path / "archive"),
                        "cdse": {"base_url": server.base_url, "retry_base_delay": 0, "jobs": 2}},
@@ -41,9 +63,18 @@ def test_workflow_downloads_then_analyses(tmp_path, served_orbits):
                         "reference_end": "2020-03-19"},
             "stats": {"min_days": 1, "bootstrap": 200},
         })
-        env = {"CDSE_USERNAME": server.username, "CDSE_PASSWORD": server.password}
+        dry = CliRunner().invoke(acquire, ["--config", str(config), "--workflow-dir", str(ROOT),
+                                           "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert server.requests("download") == []
+        env = {"CDSE_USERNAME": server.username, "CDSE_PASSWORD": server.password,
+               "NETRC": str(netrc)}
         result = run_workflow(config, env=env)
-        downloads = len(server.requests("download"))
+        downloads = server.requests("download")
+    count = len(served_orbits)
+    assert f"found {count} products ({count} orbits): 0 already in" in dry.output
+    assert {e["auth"] for e in downloads} == {"Bearer"}
+    downloads = len(downloads)
     assert "Downloading the orbits of 2020-W12" in result.stdout + result.stderr
     archived = sorted((tmp_path / "archive").glob("20*/*/*/S5P_*.nc"))
     assert len(archived) == len(served_orbits) == downloads

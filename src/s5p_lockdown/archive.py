@@ -4,9 +4,11 @@ An orbit belongs to the UTC day of the middle of its sensing interval: for full 
 the day side, where the NO2 measurements are (~13:30 local time), so an orbit starting at 23:40
 on day D whose day side is on D+1 is counted on D+1.
 
-When several files hold the same orbit (several streams, or reprocessings), one is kept: the
-preferred stream first (default order RPRO, PAL_, OFFL, NRTI), then the newest processor
-version, then the newest production time.
+When several files hold the same orbit (several streams, or reprocessings), one stream and
+processor version is chosen for it: the preferred stream first (default order RPRO, PAL_, OFFL,
+NRTI), then the newest processor version. Every file of that choice with a distinct sensing
+start is kept (NRTI delivers an orbit as ~5-minute slices, several files per orbit; the other
+streams one file per orbit); of files with the same start, the newest production.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def overpass_day(name: ProductName) -> date:
 def index_files(
     paths: list[str | Path], stream_preference: tuple[str, ...] = DEFAULT_STREAM_PREFERENCE
 ) -> pd.DataFrame:
-    """Index L2 NO2 files (columns :data:`INDEX_COLUMNS`, one row per orbit, sorted by day and
-    orbit). Files that are not S5P L2 NO2 products by name are skipped with a warning."""
+    """Index L2 NO2 files (columns :data:`INDEX_COLUMNS`, one row per orbit, or per slice of
+    an NRTI orbit, sorted by day, orbit and start; see the module docstring). Files that are
+    not S5P L2 NO2 products by name are skipped with a warning."""
     rows = []
     for path in map(Path, paths):
         try:
@@ -60,6 +63,7 @@ def index_files(
                     if name.stream in stream_preference else len(stream_preference)
                 ),
                 "_version": tuple(int(p) for p in name.processor_version.split(".")),
+                "_start": name.start,
             }
         )
     if not rows:
@@ -67,10 +71,14 @@ def index_files(
     frame = pd.DataFrame(rows).sort_values(
         ["orbit", "_stream_rank", "_version", "production"], ascending=[True, True, False, False]
     )
-    duplicates = frame.duplicated("orbit", keep="first")
+    chosen = frame.drop_duplicates("orbit")[["orbit", "stream", "processor_version"]]
+    choice = frame.merge(chosen, how="left", on="orbit", suffixes=("", "_chosen"))
+    other_choice = ((choice["stream"] != choice["stream_chosen"]) | (
+        choice["processor_version"] != choice["processor_version_chosen"])).to_numpy()
+    duplicates = other_choice | frame.duplicated(["orbit", "_start"], keep="first").to_numpy()
     for _, row in frame[duplicates].iterrows():
         log.info("orbit %s: using a preferred file instead of %s", row["orbit"], row["name"])
-    frame = frame[~duplicates].sort_values(["day", "orbit"])
+    frame = frame[~duplicates].sort_values(["day", "orbit", "_start"])
     return frame[list(INDEX_COLUMNS)].reset_index(drop=True)
 
 

@@ -1,8 +1,9 @@
 """Acquisition of Sentinel-5P L2 NO2 products from the Copernicus Data Space Ecosystem (CDSE).
 
-Search the OData catalogue (:mod:`.catalogue`), keep one product per orbit, skip what the
-archive already has, and download the rest with an OpenID token (:mod:`.auth`), resuming
-interrupted transfers (:mod:`.download`), verifying and placing each file atomically in
+Search the OData catalogue (:mod:`.catalogue`), keep one stream and version per orbit (all
+its NRTI slices), skip what the archive already has, and download the rest with an OpenID
+token (:mod:`.auth`), resuming interrupted transfers (:mod:`.download`), verifying and placing
+each file atomically in
 ``<archive>/YYYY/MM/DD/<stem>.nc`` (:mod:`.store`).
 
 Conventions: days are UTC overpass days (the middle of the sensing interval) and ranges of days
@@ -15,12 +16,15 @@ Typical use::
     products = find_products(date(2020, 3, 1), date(2020, 3, 31), bbox_polygon(box), settings)
     plan = plan_downloads(products, archive)          # plan.download, plan.download_bytes
     download(plan.download, archive, settings)        # credentials: CDSE_USERNAME/PASSWORD
+
+:func:`transfer` does the same but returns an :class:`~.store.Outcome` (placed and failed
+products with reasons) instead of raising the failures.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,14 +41,22 @@ from s5p_lockdown.acquire.errors import (
     TransferError,
 )
 from s5p_lockdown.acquire.http import Endpoints, RetryPolicy
-from s5p_lockdown.acquire.store import Plan, download_products, plan_downloads
+from s5p_lockdown.acquire.store import Outcome, Plan, download_products, plan_downloads
 from s5p_lockdown.archive import DEFAULT_STREAM_PREFERENCE
 from s5p_lockdown.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 3
-"""Parallel downloads: CDSE allows a few per user and answers 429 beyond."""
+"""Parallel downloads by default."""
+MAX_JOBS = 4
+"""Parallel downloads at most: the CDSE quota is 4 concurrent connections per user (1 after
+12 TB in 30 days; https://documentation.dataspace.copernicus.eu/Quotas.html); beyond it the
+service answers HTTP 429."""
+JOBS_REASON = (
+    f"CDSE allows {MAX_JOBS} concurrent connections per user (1 after 12 TB in 30 days) and "
+    "answers HTTP 429 beyond"
+)
 
 _SECRET_KEYS = ("username", "password", "token", "access_token", "refresh_token", "credentials")
 
@@ -69,8 +81,10 @@ class AcquireSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "streams", normalise_streams(self.streams))
-        if self.jobs < 1:
-            raise ConfigError(f"jobs: need at least 1 parallel download, got {self.jobs}")
+        if not 1 <= self.jobs <= MAX_JOBS:
+            raise ConfigError(
+                f"jobs: {self.jobs} parallel downloads; allowed 1 to {MAX_JOBS}: {JOBS_REASON}"
+            )
 
     @classmethod
     def from_mapping(cls, settings: Mapping) -> AcquireSettings:
@@ -109,7 +123,8 @@ class AcquireSettings:
 def find_products(
     start: date, end: date, area: shapely.Polygon, settings: AcquireSettings = AcquireSettings()
 ) -> list[Product]:
-    """One product per orbit of the days ``start..end`` (inclusive, UTC) over ``area``."""
+    """The products of the days ``start..end`` (inclusive, UTC) over ``area``: one stream
+    and version per orbit (:func:`.catalogue.select_products`)."""
     products = search_products(
         start, end, area, settings.streams, settings.processor_version, settings.endpoints,
         settings.retry, settings.timeout,
@@ -117,23 +132,34 @@ def find_products(
     return select_products(products, settings.streams)
 
 
-def download(
+def transfer(
     products: list[Product], archive: Path, settings: AcquireSettings = AcquireSettings(),
     credentials: Credentials | None = None, progress: TextIO | None = None,
-) -> list[Path]:
-    """Download ``products`` into ``archive`` (see :func:`.store.download_products`).
-    ``credentials`` default to :func:`~.auth.load_credentials`, read only if there is
-    something to download."""
+    ask_totp: Callable[[], str] | None = None,
+) -> Outcome:
+    """Download ``products`` into ``archive`` (see :func:`.store.download_products`): what
+    was placed and what failed, with reasons. ``credentials`` default to
+    :func:`~.auth.load_credentials`, read only if there is something to download;
+    ``ask_totp`` asks for a two-factor code when needed (see :class:`~.auth.TokenManager`)."""
     if not products:
-        return []
+        return Outcome({}, {})
     tokens = TokenManager(
         credentials or load_credentials(settings.netrc), settings.endpoints.token,
-        settings.retry, settings.timeout,
+        settings.retry, settings.timeout, ask_totp=ask_totp,
     )
     return download_products(
         products, archive, tokens, settings.endpoints, settings.retry, settings.timeout,
         settings.jobs, progress,
     )
+
+
+def download(
+    products: list[Product], archive: Path, settings: AcquireSettings = AcquireSettings(),
+    credentials: Credentials | None = None, progress: TextIO | None = None,
+) -> list[Path]:
+    """Download ``products`` into ``archive``; returns their archive files in order, or
+    raises the failures (see :meth:`.store.Outcome.paths`)."""
+    return transfer(products, archive, settings, credentials, progress).paths(products)
 
 
 def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -147,6 +173,20 @@ def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(first, last) for first, last in runs]
 
 
+def find_for_days(
+    days: Iterable[date], area: shapely.Polygon, settings: AcquireSettings = AcquireSettings()
+) -> list[Product]:
+    """Like :func:`find_products` for a set of days (one search per run of consecutive days,
+    split by month)."""
+    found = []
+    for first, last in _runs(days):
+        found += search_products(
+            first, last, area, settings.streams, settings.processor_version, settings.endpoints,
+            settings.retry, settings.timeout,
+        )
+    return select_products(found, settings.streams)
+
+
 def fetch_for_days(
     days: list[date], bbox: tuple[float, float, float, float], archive: Path, settings: Mapping,
 ) -> list[Path]:
@@ -158,25 +198,23 @@ def fetch_for_days(
     credentials come from the environment or a netrc file, never from it.
     """
     options = AcquireSettings.from_mapping(settings)
-    area = bbox_polygon(bbox)
-    found = []
-    for first, last in _runs(days):
-        found += search_products(
-            first, last, area, options.streams, options.processor_version, options.endpoints,
-            options.retry, options.timeout,
-        )
-    products = select_products(found, options.streams)
+    products = find_for_days(days, bbox_polygon(bbox), options)
     plan = plan_downloads(products, Path(archive))
-    log.info("%d products for %d days: %d in the archive, %d to download (%d bytes)",
+    log.info("%d products for %d days: %d in the archive, %d to download (%d bytes%s)",
              len(products), len(set(days)), len(plan.present), len(plan.download),
-             plan.download_bytes)
-    downloaded = dict(zip(plan.download, download(plan.download, Path(archive), options)))
+             plan.download_bytes,
+             f", {plan.unknown_sizes} of unknown size" if plan.unknown_sizes else "")
+    outcome = transfer(plan.download, Path(archive), options)
+    log.info("found %d, downloaded %d, skipped %d (already in %s), failed %d", len(products),
+             len(outcome.placed), len(plan.present), archive, len(outcome.failed))
+    downloaded = dict(zip(plan.download, outcome.paths(plan.download)))
     return [plan.present.get(p) or downloaded[p] for p in products]
 
 
 __all__ = [
     "AcquireError", "AcquireSettings", "ArchiveWriteError", "AuthenticationError",
-    "Credentials", "CredentialsError", "DownloadError", "Endpoints", "Plan", "Product",
-    "RetryPolicy", "TransferError", "bbox_polygon", "country_polygon", "download",
-    "fetch_for_days", "find_products", "load_credentials", "plan_downloads",
+    "Credentials", "CredentialsError", "DownloadError", "Endpoints", "MAX_JOBS", "Outcome",
+    "Plan", "Product", "RetryPolicy", "TransferError", "bbox_polygon", "country_polygon",
+    "download", "fetch_for_days", "find_for_days", "find_products", "load_credentials", "plan_downloads",
+    "transfer",
 ]

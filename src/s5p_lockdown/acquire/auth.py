@@ -3,7 +3,10 @@
 Credentials come from, in this order: a netrc-style file given explicitly, the environment
 variables ``CDSE_USERNAME`` and ``CDSE_PASSWORD``, or ``~/.netrc`` (entry
 ``machine identity.dataspace.copernicus.eu login ... password ...``). They are never read from
-the workflow configuration and never logged.
+the workflow configuration and never logged. Accounts with two-factor authentication also need
+the current code of their authenticator app (TOTP, six digits, valid ~30 s): from
+``CDSE_TOTP`` for the first login, or typed at a prompt when the command runs in a terminal
+(asked only after CDSE refused a login without a code).
 
 Tokens come from the password grant (``client_id=cdse-public``). An access token lives a few
 minutes (``expires_in`` seconds): it is renewed with the refresh token shortly before it expires
@@ -20,30 +23,33 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import requests
 
 from s5p_lockdown.acquire.errors import AcquireError, AuthenticationError, CredentialsError
-from s5p_lockdown.acquire.http import RetryPolicy, send
+from s5p_lockdown.acquire.http import CdseSession, RetryPolicy, send
 
 log = logging.getLogger(__name__)
 
 ENV_USERNAME = "CDSE_USERNAME"
 ENV_PASSWORD = "CDSE_PASSWORD"
+ENV_TOTP = "CDSE_TOTP"
 NETRC_MACHINE = "identity.dataspace.copernicus.eu"
 CLIENT_ID = "cdse-public"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """A CDSE account; ``source`` says where it was read (for messages). The password is kept
+    """A CDSE account; ``source`` says where it was read (for messages); ``totp`` the current
+    two-factor code, if any (sent with the first login only: codes expire). Secrets are kept
     out of ``repr``."""
 
     username: str
     password: str = field(repr=False)
     source: str = ""
+    totp: str | None = field(default=None, repr=False)
 
 
 def _from_netrc(path: Path) -> Credentials | None:
@@ -63,7 +69,14 @@ def load_credentials(
     netrc_path: str | Path | None = None, environ: Mapping[str, str] = os.environ
 ) -> Credentials:
     """The CDSE account from ``netrc_path`` (if given), else the environment, else
-    ``~/.netrc``; raises :class:`CredentialsError` saying where credentials were looked for."""
+    ``~/.netrc``, with the two-factor code of ``CDSE_TOTP`` if set; raises
+    :class:`CredentialsError` saying where credentials were looked for."""
+    found = _account(netrc_path, environ)
+    code = (environ.get(ENV_TOTP) or "").strip()
+    return replace(found, totp=code) if code else found
+
+
+def _account(netrc_path: str | Path | None, environ: Mapping[str, str]) -> Credentials:
     machine = f"'machine {NETRC_MACHINE} login <user> password <password>'"
     if netrc_path is not None:
         path = Path(netrc_path).expanduser()
@@ -92,19 +105,24 @@ def load_credentials(
 class TokenManager:
     """Access tokens for one account, shared by the download threads (thread-safe).
 
-    ``clock`` gives seconds (monotonic); tests pass a fake one.
+    ``ask_totp`` asks the user for a two-factor code (None when nobody can answer, e.g. in a
+    workflow job); it is called only after CDSE refused a login without a code. ``clock`` gives
+    seconds (monotonic); tests pass a fake one.
     """
 
     def __init__(
         self, credentials: Credentials, token_url: str, retry: RetryPolicy = RetryPolicy(),
         timeout: float = 60.0, session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ask_totp: Callable[[], str] | None = None,
     ):
         self.credentials = credentials
         self.token_url = token_url
         self.retry = retry
         self.timeout = timeout
-        self._session = session or requests.Session()
+        self._session = session or CdseSession()
+        self._ask_totp = ask_totp
+        self._totp = credentials.totp
         self._clock = clock
         self._lock = threading.Lock()
         self._access: str | None = None
@@ -127,11 +145,7 @@ class TokenManager:
                 if answer is not None:
                     return self._store(answer)
                 log.info("CDSE refused the refresh token; logging in again")
-            answer = self._request({
-                "grant_type": "password", "username": self.credentials.username,
-                "password": self.credentials.password,
-            })
-            return self._store(answer)
+            return self._store(self._login())
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after the server refused it (401): the next :meth:`token` renews
@@ -155,9 +169,40 @@ class TokenManager:
         self._refresh_until = now + refresh_lifetime - min(60.0, refresh_lifetime / 10)
         return access
 
-    def _request(self, form: dict) -> dict | None:
-        """POST a grant. Returns the JSON answer, or None when a refresh token is refused;
-        raises :class:`AuthenticationError` when the password grant is refused."""
+    def _login(self) -> dict:
+        """The password grant, with the two-factor code if there is one (each code is sent
+        once); when refused without a code and someone can answer, asks for one and tries
+        again once. Raises :class:`AuthenticationError` when refused."""
+        form = {"grant_type": "password", "username": self.credentials.username,
+                "password": self.credentials.password}
+        code, self._totp = self._totp, None
+        answer = self._request(form | ({"totp": code} if code else {}))
+        if isinstance(answer, dict):
+            return answer
+        if not code and self._ask_totp is not None:
+            code = self._ask_totp().strip()
+            if code:
+                answer = self._request(form | {"totp": code})
+                if isinstance(answer, dict):
+                    return answer
+        self._refused = AuthenticationError(self._refusal(answer, two_factor_sent=bool(code)))
+        raise self._refused
+
+    def _refusal(self, detail: str, two_factor_sent: bool) -> str:
+        who = f"user {self.credentials.username!r} (from {self.credentials.source})"
+        if two_factor_sent:
+            advice = ("Check the username and password, and that the two-factor code is the "
+                      f"current one (codes expire after ~30 s: set a fresh {ENV_TOTP})")
+        else:
+            advice = ("Check the username and password; if the account uses two-factor "
+                      f"authentication, set {ENV_TOTP} to the current code of the authenticator "
+                      "app (or run the command in a terminal to be asked for it)")
+        return (f"CDSE refused the credentials of {who}: {detail}. {advice}; not retrying, so "
+                "the account is not locked")
+
+    def _request(self, form: dict) -> dict | str | None:
+        """POST a grant. Returns the JSON answer; when the grant is refused, None for a
+        refresh token and the server's reason (text) for a password grant."""
         response = send(
             self._session, "POST", self.token_url, self.retry, "CDSE token request",
             data={"client_id": CLIENT_ID, **form}, timeout=self.timeout,
@@ -177,9 +222,4 @@ class TokenManager:
             detail = response.json().get("error_description") or response.json().get("error")
         except (ValueError, AttributeError):
             detail = None
-        self._refused = AuthenticationError(
-            f"CDSE refused the credentials of user {self.credentials.username!r} (from "
-            f"{self.credentials.source}): {detail or f'HTTP {response.status_code}'}. Check the "
-            "username and password; not retrying, so the account is not locked"
-        )
-        raise self._refused
+        return str(detail or f"HTTP {response.status_code}")

@@ -8,8 +8,14 @@ The catalogue is searched on sensing start (``ContentDate/Start``) from two hour
 first day (an orbit starting late on the previous day can belong to it) to the end of the last
 day; products whose overpass day falls outside the range are then dropped. Streams and processor
 version are filtered on the product name, on the server and again here. When several products
-hold the same orbit, :func:`s5p_lockdown.archive.index_files` picks one (stream preference,
-then newest processor version, then newest production).
+hold the same orbit, :func:`s5p_lockdown.archive.index_files` picks one stream and processor
+version for it and keeps every file of that choice with a distinct start (NRTI slices).
+
+Paging: the catalogue serves at most :data:`MAX_SKIP` results of one query (past it, it stops
+giving ``@odata.nextLink`` without an error). Searches are therefore split into calendar
+months, and a part that still comes back truncated (a full last page without a next link) is
+split in halves, down to :data:`MIN_SEARCH_SPAN`; a truncated search that cannot be split
+further is an error, never a silent gap.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import shapely
 from shapely.geometry.polygon import orient
 
 from s5p_lockdown.acquire.errors import AcquireError
-from s5p_lockdown.acquire.http import Endpoints, RetryPolicy, send
+from s5p_lockdown.acquire.http import CdseSession, Endpoints, RetryPolicy, send
 from s5p_lockdown.archive import DEFAULT_STREAM_PREFERENCE, index_files, overpass_day
 from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.filenames import NO2_PRODUCT, STREAMS, ProductName
@@ -35,6 +41,11 @@ log = logging.getLogger(__name__)
 SEARCH_LEAD = timedelta(hours=2)
 """How long before the first day the sensing-start search begins (an orbit lasts ~101 min)."""
 PAGE_SIZE = 100
+"""Products per page (``$top``; the service allows up to 1000)."""
+MAX_SKIP = 10_000
+"""The catalogue's cap on ``$skip``: a query yields at most this many results plus one page."""
+MIN_SEARCH_SPAN = timedelta(hours=1)
+"""Truncated searches are split down to this sensing-start interval before giving up."""
 COUNTRY_MARGIN_DEG = 0.2
 """A country's search polygon is its convex hull grown by this many degrees, then simplified
 (by half as much), so it covers the country with few vertices."""
@@ -43,12 +54,13 @@ COUNTRY_MARGIN_DEG = 0.2
 @dataclass(frozen=True)
 class Product:
     """A catalogue entry: ``id`` (UUID), ``name`` as delivered (``.nc``, or ``.zip`` when
-    zipped), ``size`` in bytes and ``md5`` (hex, None if the catalogue gives none) of the
-    delivered file, and ``online`` (False: must be ordered from the long-term archive)."""
+    zipped), ``size`` in bytes and ``md5`` (hex) of the delivered file according to the
+    catalogue (None when it gives none, or a size of 0: unknown, the HTTP answer says), and
+    ``online`` (False: must be ordered from the long-term archive)."""
 
     id: str
     name: str
-    size: int
+    size: int | None
     md5: str | None = None
     online: bool = True
 
@@ -73,8 +85,9 @@ class Product:
              if str(c.get("Algorithm", "")).upper() == "MD5"),
             None,
         )
+        size = entry.get("ContentLength")
         return cls(
-            id=str(entry["Id"]), name=str(entry["Name"]), size=int(entry["ContentLength"]),
+            id=str(entry["Id"]), name=str(entry["Name"]), size=int(size) if size else None,
             md5=md5.lower() if md5 else None, online=bool(entry.get("Online", True)),
         )
 
@@ -163,7 +176,15 @@ def processor_code(version: str) -> str:
 
 
 # --- search ------------------------------------------------------------------------------------
-def _pages(session, url: str, retry: RetryPolicy, timeout: float) -> Iterator[list[dict]]:
+class _Truncated(Exception):
+    """The catalogue stopped paging before the end of the results (:data:`MAX_SKIP`)."""
+
+
+def _pages(
+    session, url: str, retry: RetryPolicy, timeout: float, page_size: int
+) -> Iterator[list[dict]]:
+    """The pages of a search; raises :class:`_Truncated` on a full page without a next link
+    (the service's paging cap: more results exist than it will page through)."""
     while url:
         response = send(session, "GET", url, retry, "catalogue search", timeout=timeout)
         if response.status_code != 200:
@@ -178,6 +199,20 @@ def _pages(session, url: str, retry: RetryPolicy, timeout: float) -> Iterator[li
             raise AcquireError("catalogue search: answer is not an OData product list") from None
         yield entries
         url = page.get("@odata.nextLink") if entries else None
+        if url is None and len(entries) >= page_size:
+            raise _Truncated()
+
+
+def split_window(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut at the first instant of each calendar month."""
+    cuts = [start]
+    month = datetime(start.year, start.month, 1)
+    while True:
+        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+        if month >= end:
+            break
+        cuts.append(month)
+    return list(zip(cuts, cuts[1:] + [end]))
 
 
 def search_products(
@@ -187,43 +222,71 @@ def search_products(
     session: requests.Session | None = None, page_size: int = PAGE_SIZE,
 ) -> list[Product]:
     """All L2 NO2 products of the days ``start..end`` (inclusive, UTC overpass day) over
-    ``area``, of ``streams`` and ``processor_version`` (all if None), following
-    ``@odata.nextLink`` pages; not de-duplicated (see :func:`select_products`)."""
+    ``area``, of ``streams`` and ``processor_version`` (all if None), one search per calendar
+    month (split further when the catalogue truncates it, see the module docstring),
+    following ``@odata.nextLink`` pages; not de-duplicated (see :func:`select_products`)."""
     streams = normalise_streams(streams)
-    window = search_window(start, end)
+    session = session or CdseSession()
+    entries: list[dict] = []
+    pending = split_window(*search_window(start, end))
+    while pending:
+        low, high = pending.pop(0)
+        try:
+            entries += _search(session, low, high, area, streams, processor_version, endpoints,
+                               retry, timeout, page_size)
+        except _Truncated:
+            if high - low <= MIN_SEARCH_SPAN:
+                raise AcquireError(
+                    f"catalogue search: more than {MAX_SKIP} products sensed between {low} and "
+                    f"{high} UTC (the catalogue's paging cap); restrict the area, streams or "
+                    "processor version"
+                ) from None
+            middle = low + (high - low) / 2
+            log.info("catalogue: search %s..%s truncated by the paging cap; splitting it",
+                     low, high)
+            pending[:0] = [(low, middle), (middle, high)]
+    products = []
+    for entry in entries:
+        try:
+            product = Product.from_odata(entry)
+            name = product.product_name
+        except (KeyError, TypeError, ValueError) as exc:  # FileNameError is a ValueError
+            log.warning("ignoring catalogue entry %s: %s", entry.get("Name", entry.get("Id")), exc)
+            continue
+        if (
+            name.is_no2 and name.stream in streams
+            and processor_version in (None, name.processor_version)
+            and start <= product.day <= end
+        ):
+            products.append(product)
+    log.info("catalogue: %d L2 NO2 products for %s..%s", len(products), start, end)
+    return products
+
+
+def _search(
+    session, low: datetime, high: datetime, area: shapely.Polygon, streams: tuple[str, ...],
+    processor_version: str | None, endpoints: Endpoints, retry: RetryPolicy, timeout: float,
+    page_size: int,
+) -> list[dict]:
+    """The catalogue entries of one search (sensing start in ``[low, high)``), all pages;
+    raises :class:`_Truncated` when the catalogue stops paging early."""
     query = {
-        "$filter": odata_filter(*window, area, streams, processor_version),
+        "$filter": odata_filter(low, high, area, streams, processor_version),
         "$orderby": "ContentDate/Start asc",
         "$top": str(page_size),
     }
     url = endpoints.catalogue + "/Products?" + "&".join(
         f"{key}={quote(value, safe='')}" for key, value in query.items()
     )
-    products = []
-    for entries in _pages(session or requests.Session(), url, retry, timeout):
-        for entry in entries:
-            try:
-                product = Product.from_odata(entry)
-                name = product.product_name
-            except (KeyError, TypeError, ValueError) as exc:  # FileNameError is a ValueError
-                log.warning("ignoring catalogue entry %s: %s",
-                            entry.get("Name", entry.get("Id")), exc)
-                continue
-            if (
-                name.is_no2 and name.stream in streams
-                and processor_version in (None, name.processor_version)
-                and start <= product.day <= end
-            ):
-                products.append(product)
-    log.info("catalogue: %d L2 NO2 products for %s..%s", len(products), start, end)
-    return products
+    return [entry for entries in _pages(session, url, retry, timeout, page_size)
+            for entry in entries]
 
 
 def select_products(
     products: Iterable[Product], stream_preference: Iterable[str] | None = None
 ) -> list[Product]:
-    """One product per orbit (see the module docstring), online products only, sorted by day
-    and orbit."""
+    """One stream and version per orbit, all its slices (see the module docstring), online
+    products only, sorted by day, orbit and start."""
     by_name = {}
     for product in products:
         if not product.online:

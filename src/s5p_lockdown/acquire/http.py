@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 import urllib3
 
 from s5p_lockdown.acquire.errors import AcquireError
@@ -22,7 +23,9 @@ from s5p_lockdown.acquire.errors import AcquireError
 log = logging.getLogger(__name__)
 
 CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
-DOWNLOAD_URL = "https://zipper.dataspace.copernicus.eu/odata/v1"
+DOWNLOAD_URL = "https://download.dataspace.copernicus.eu/odata/v1"
+"""The documented download root since 2024 (``catalogue.…/Products(<Id>)/$value`` redirects
+there; the older ``zipper.`` host is no longer documented)."""
 TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 TOKEN_URL = "https://identity.dataspace.copernicus.eu" + TOKEN_PATH
 CDSE_DOMAIN = "dataspace.copernicus.eu"
@@ -112,19 +115,57 @@ def retry_after(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+class BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <token>``, passed as ``auth=``: requests then does not look for a
+    ``~/.netrc`` entry of the host (a header given in ``headers=`` would be replaced by the
+    netrc's Basic credentials)."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
 class CdseSession(requests.Session):
-    """A session that keeps the ``Authorization`` header when CDSE redirects a download to
-    another of its hosts (requests drops it on any change of host); other hosts lose it."""
+    """A session for CDSE that never takes credentials from ``~/.netrc`` and keeps the
+    ``Authorization`` header when CDSE redirects a download to another of its hosts.
+
+    requests drops the header on any change of host and, on every redirect, re-applies the
+    netrc entry of the new host (Basic auth instead of the token: the download fails with 401).
+    Here the header survives redirects to ``trusted_hosts`` and ``*.dataspace.copernicus.eu``,
+    is dropped elsewhere, and netrc is never read. Proxy settings of the environment
+    (``trust_env``) still apply. Requests without ``auth=`` (searches, token requests) skip
+    netrc too: the session's default ``auth`` is an explicit no-op.
+    """
 
     def __init__(self, trusted_hosts: set[str] = frozenset()):
         super().__init__()
         self.trusted_hosts = set(trusted_hosts)
+        self.auth = _NoAuth()
 
     def should_strip_auth(self, old_url: str, new_url: str) -> bool:
         host = urlsplit(new_url).hostname or ""
         if host in self.trusted_hosts or host == CDSE_DOMAIN or host.endswith("." + CDSE_DOMAIN):
             return False
         return super().should_strip_auth(old_url, new_url)
+
+    def rebuild_auth(self, prepared_request, response) -> None:
+        """Strip the header when leaving CDSE (:meth:`should_strip_auth`); never add netrc
+        credentials."""
+        headers = prepared_request.headers
+        if "Authorization" in headers and self.should_strip_auth(
+            response.request.url, prepared_request.url
+        ):
+            del headers["Authorization"]
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Explicitly no authentication (so requests does not fall back to ``~/.netrc``)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
 
 
 def send(

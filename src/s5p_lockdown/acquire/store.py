@@ -6,8 +6,10 @@ Layout under the archive folder::
     cdse_manifest.json          one entry per downloaded product (see :class:`Manifest`)
     .staging/<stem>.part        downloads in progress (resumed by the next run)
 
-A download is checked before it enters the archive: size (bytes) and MD5 against the
-catalogue, unzipped when delivered zipped (``PK`` magic bytes rather than ``\\x89HDF``), and
+A download is checked before it enters the archive: complete according to the server
+(:func:`~.download.fetch`), the same size (bytes) and MD5 as the catalogue says when it says
+(a size it does not give, or gives as 0, is unknown), unzipped when delivered zipped (``PK``
+magic bytes rather than ``\\x89HDF``; a zip holds the ``.nc`` and possibly a ``.cdl``), and
 opened as an L2 NO2 product (:func:`s5p_lockdown.io.open_product`,
 :func:`~s5p_lockdown.io.product_metadata`). It is then renamed into place (atomic: the staging
 folder is on the same file system). A rejected file is deleted; an interrupted transfer keeps
@@ -17,7 +19,8 @@ do not see it. It is never removed, even when empty: acquisitions running at the
 
 A product is already present when a file of its archive name exists anywhere under the archive
 (so a shared ``local`` archive is indexed, not copied) with the catalogue size, or with the size
-the manifest recorded when it was downloaded zipped.
+the manifest recorded when it was downloaded zipped, or, when the catalogue gives no size, at
+all (files enter the archive only complete and validated).
 """
 
 from __future__ import annotations
@@ -119,7 +122,13 @@ class Plan:
 
     @property
     def download_bytes(self) -> int:
-        return sum(p.size for p in self.download)
+        """Bytes to download according to the catalogue (products of unknown size count 0)."""
+        return sum(p.size or 0 for p in self.download)
+
+    @property
+    def unknown_sizes(self) -> int:
+        """Products to download whose size the catalogue does not give."""
+        return sum(p.size is None for p in self.download)
 
 
 def plan_downloads(products: list[Product], archive: Path) -> Plan:
@@ -130,7 +139,7 @@ def plan_downloads(products: list[Product], archive: Path) -> Plan:
     for product in products:
         path = files.get(product.filename)
         if path is not None and product.size in (
-            path.stat().st_size, recorded.get(product.filename, {}).get("source_size"),
+            None, path.stat().st_size, recorded.get(product.filename, {}).get("source_size"),
         ):
             present[product] = path
             continue
@@ -143,12 +152,18 @@ def plan_downloads(products: list[Product], archive: Path) -> Plan:
 
 # --- one product ---------------------------------------------------------------------------------
 def _verify(part: Path, product: Product) -> str:
-    """Check size and MD5 against the catalogue; returns the MD5."""
+    """Check the complete download's size and MD5 against the catalogue (what it gives);
+    returns the MD5."""
     size = part.stat().st_size
-    if size != product.size:
-        raise DownloadError(
-            product.name, f"received {size} bytes, the catalogue says {product.size}; rejected"
-        )
+    if product.size is None:
+        log.info("%s: the catalogue gives no size; %d bytes as the server announced",
+                 product.name, size)
+    elif size != product.size:
+        raise DownloadError(product.name, (
+            f"the server delivered {size} bytes, complete according to its answer, but the "
+            f"catalogue says {product.size}: catalogue and delivery disagree, so the file is "
+            f"not archived (report product {product.id} to the CDSE help desk if this persists)"
+        ))
     md5 = _md5(part)
     if product.md5 is None:
         log.warning("%s: the catalogue gives no MD5; checked the size only", product.name)
@@ -217,8 +232,8 @@ def acquire_product(
                 product.name, f"cannot create {staging}: {exc.strerror or exc}"
             ) from None
         with CdseSession(endpoints.hosts()) as session:
-            fetch(product, part, product_url(endpoints.download, product), tokens, session,
-                  retry, timeout, on_bytes)
+            delivered = fetch(product, part, product_url(endpoints.download, product), tokens,
+                              session, retry, timeout, on_bytes)
         try:
             md5 = _unpack(part, staged, product, _verify(part, product))
             _validate(staged, product)
@@ -239,7 +254,7 @@ def acquire_product(
     entry = {
         "name": product.filename, "path": str(target.relative_to(archive)),
         "size": target.stat().st_size, "md5": md5, "id": product.id,
-        "source_name": product.name, "source_size": product.size,
+        "source_name": product.name, "source_size": delivered,
         "downloaded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     try:
@@ -251,22 +266,45 @@ def acquire_product(
     return target
 
 
+@dataclass
+class Outcome:
+    """What :func:`download_products` did: ``placed`` (product -> archive file) and
+    ``failed`` (product -> the error saying why)."""
+
+    placed: dict[Product, Path]
+    failed: dict[Product, DownloadError]
+
+    def paths(self, products: list[Product]) -> list[Path]:
+        """The archive files of ``products`` in their order; raises the failures (a single
+        one as itself, several together as :class:`AcquireError`)."""
+        failures = [self.failed[p] for p in products if p in self.failed]
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise AcquireError(
+                f"{len(failures)} of {len(products)} products failed:\n"
+                + "\n".join(f"  {exc}" for exc in failures)
+            )
+        return [self.placed[p] for p in products]
+
+
 def download_products(
     products: list[Product], archive: Path, tokens: TokenManager,
     endpoints: Endpoints = Endpoints(), retry: RetryPolicy = RetryPolicy(),
     timeout: float = 60.0, jobs: int = 3,
     progress: TextIO | None = None,
-) -> list[Path]:
-    """Download ``products`` into ``archive`` with ``jobs`` parallel transfers; returns their
-    archive paths in the order of ``products``. A progress line goes to ``progress`` if given.
+) -> Outcome:
+    """Download ``products`` into ``archive`` with ``jobs`` parallel transfers. A progress
+    line goes to ``progress`` if given.
 
-    Every product is attempted; failures are raised together at the end (a single failure as
-    itself). Refused credentials or an interruption (Ctrl-C) stop the transfers in progress at
-    their next chunk, keeping their partial files for the next run.
+    Every product is attempted; a product that fails is reported in the outcome with its
+    reason. Refused credentials or an interruption (Ctrl-C) raise, stopping the transfers in
+    progress at their next chunk and keeping their partial files for the next run.
     """
     archive = Path(archive)
     manifest = Manifest(archive)
-    bar = Progress(sum(p.size for p in products), progress) if progress is not None else None
+    total = None if any(p.size is None for p in products) else sum(p.size for p in products)
+    bar = Progress(total, progress) if progress is not None else None
     stop = threading.Event()
 
     def on_bytes(n: int) -> None:
@@ -274,8 +312,7 @@ def download_products(
             raise AcquireError("download stopped")
         if bar is not None:
             bar.add(n)
-    placed: dict[Product, Path] = {}
-    failures: list[DownloadError] = []
+    outcome = Outcome({}, {})
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cdse-download")
     try:
         futures = {
@@ -285,20 +322,13 @@ def download_products(
         }
         for future in as_completed(futures):
             try:
-                placed[futures[future]] = future.result()
+                outcome.placed[futures[future]] = future.result()
             except DownloadError as exc:
                 log.error("%s", exc)
-                failures.append(exc)
+                outcome.failed[futures[future]] = exc
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
-    if len(failures) == 1:
-        raise failures[0]
-    if failures:
-        raise AcquireError(
-            f"{len(failures)} of {len(products)} products failed:\n"
-            + "\n".join(f"  {exc}" for exc in failures)
-        )
-    return [placed[p] for p in products]
+    return outcome
