@@ -19,7 +19,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/mutation_check.py                  # every mutation, fast tests
     .venv/bin/python benchmarks/mutation_check.py --tests tests/test_qa_boundary.py tests/test_io.py
-    .venv/bin/python benchmarks/mutation_check.py --only qa        # mutations whose name has "qa"
+    .venv/bin/python benchmarks/mutation_check.py --only qa sigma  # names containing qa or sigma
     .venv/bin/python benchmarks/mutation_check.py --list
 
 Tests run with ``pytest -m "not slow" -x`` (stop at the first failure), over the whole suite
@@ -97,6 +97,48 @@ MUTATIONS: tuple[Mutation, ...] = (
         "sums[r, c, 2] += sigmas[p]",
         "point binning accumulates sigma instead of sigma squared",
     ),
+    Mutation(
+        "stats-90-percent-intervals", "src/s5p_lockdown/stats.py",
+        "    confidence: float = 0.95\n",
+        "    confidence: float = 0.90\n",
+        "statistics default to 90 % intervals",
+    ),
+    Mutation(
+        "intervals-90-percent", "src/s5p_lockdown/intervals.py",
+        "np.nanquantile(replicates, [tail, 1 - tail])",
+        "np.nanquantile(replicates, [2 * tail, 1 - 2 * tail])",
+        "change_columns takes the 5th and 95th percentiles for a 95 % interval",
+    ),
+    Mutation(
+        "bootstrap-unpaired", "src/s5p_lockdown/estimator.py",
+        "return WindowSums(counts @ table.weighted_value, counts @ table.weight)",
+        "return WindowSums(counts @ table.weighted_value, counts[::-1] @ table.weight)",
+        "a bootstrap replicate takes W x and W from different resamples of the days",
+    ),
+    Mutation(
+        "significance-decreases-only", "src/s5p_lockdown/intervals.py",
+        "(low > 0 or high < 0)",
+        "(high < 0)",
+        "a change is significant only when it is a decrease",
+    ),
+    Mutation(
+        "low-wind-threshold-x1.2", "src/s5p_lockdown/weather.py",
+        "threshold = float(np.median(np.concatenate([post_a.wind, post_b.wind])))",
+        "threshold = 1.2 * float(np.median(np.concatenate([post_a.wind, post_b.wind])))",
+        "the low-wind threshold 1.2 x the median post-window wind",
+    ),
+    Mutation(
+        "support-not-common", "src/s5p_lockdown/estimator.py",
+        "support = np.logical_and.reduce([w.weight > 0 for w in windows])",
+        "support = np.logical_or.reduce([w.weight > 0 for w in windows])",
+        "each window averaged over its own cells instead of the common support",
+    ),
+    Mutation(
+        "wind-model-no-window-intercepts", "src/s5p_lockdown/weather.py",
+        "dummies = (window[:, None] == np.unique(window)[None, :]).astype(np.float64)",
+        "dummies = np.ones((window.size, 1))",
+        "the wind fit without one intercept per window (season and lockdown leak into b)",
+    ),
 )
 
 
@@ -163,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", nargs="+", default=[],
                         help="test files or node ids (default: the whole suite's fast tests)")
-    parser.add_argument("--only", default="", help="run the mutations whose name contains this")
+    parser.add_argument("--only", nargs="+", default=[""],
+                        help="run the mutations whose name contains any of these")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per pytest run")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     args = parser.parse_args(argv)
-    mutations = [m for m in MUTATIONS if args.only in m.name]
+    mutations = [m for m in MUTATIONS if any(part in m.name for part in args.only)]
     if args.list or not mutations:
         for m in mutations:
             print(f"{m.name:36} {m.path}: {m.description}")

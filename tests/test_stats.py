@@ -169,3 +169,13 @@ def test_change_columns_take_the_requested_percentiles_two_sided():
     assert not low["significant_x"]
     assert change_columns("x", 0.5, replicates + 0.96, 0.025)["significant_x"]  # all > 0
     assert change_columns("x", -0.5, replicates - 0.96, 0.025)["significant_x"]  # all < 0
+
+
+def test_orbit_count_counts_nrti_slices_of_one_orbit_once():
+    from s5p_lockdown.stats import _orbit_count
+
+    slices = ",".join(f"S5P_NRTI_L2__NO2____20200315T1{m}0000_20200315T1{m}5000_12650_01_010302_20200315T130000.nc"
+                      for m in (1, 2, 3))
+    other = "S5P_OFFL_L2__NO2____20200315T101000_20200315T115000_12649_01_010302_20200317T000000.nc"
+    assert _orbit_count(f"{slices},{other}") == 2
+    assert _orbit_count("") == 0

@@ -55,6 +55,7 @@ import xarray as xr
 
 from s5p_lockdown.cells import CellTable, cell_tables
 from s5p_lockdown.estimator import chunks, common_support_means, day_counts, every_day, support_means, window_sums
+from s5p_lockdown.filenames import FileNameError, ProductName
 from s5p_lockdown.gridding import schema
 from s5p_lockdown.intervals import change_columns
 from s5p_lockdown.weather import weather_statistics
@@ -76,10 +77,23 @@ def _cell_area_weights(latitude: np.ndarray, n_lon: int) -> np.ndarray:
     return np.repeat(np.cos(np.radians(latitude))[:, None], n_lon, axis=1)
 
 
+def _orbit_count(source_products: str) -> int:
+    """Distinct orbits among a daily grid's source files (NRTI delivers several slices of one
+    orbit; a name that is not an S5P product name counts as one orbit of its own)."""
+    orbits = set()
+    for name in filter(None, source_products.split(",")):
+        try:
+            orbits.add(ProductName.parse(Path(name).name).orbit)
+        except FileNameError:
+            orbits.add(name)
+    return len(orbits)
+
+
 def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.DataFrame:
     """Daily country table: one row per (date, iso3) with ``mean_no2`` (mol m-2, NaN without
     data), ``sum_weighted_no2`` (S), ``sum_weight`` (A), ``coverage`` (fraction of the
-    country's area with data, 0-1), ``pixels`` (Σ f x pixel_count, rounded), ``orbits`` and
+    country's area with data, 0-1), ``pixels`` (Σ f x pixel_count, rounded), ``orbits``
+    (distinct orbits among the day's files) and
     ``wind_speed`` (m s-1, same area weighting; NaN when the grids have no wind).
 
     Daily files are named ``YYYY-MM-DD.nc``; ``masks`` is (country, latitude, longitude) on the
@@ -96,7 +110,7 @@ def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.Data
             value = ds[schema.VALUE].values[0].ravel()
             weight = np.nan_to_num(ds[schema.WEIGHT].values[0].ravel())
             pixels = np.clip(ds[schema.PIXEL_COUNT].values[0].ravel(), 0, None).astype(np.float64)
-            orbits = len([s for s in ds.attrs.get("source_product", "").split(",") if s])
+            orbits = _orbit_count(ds.attrs.get("source_product", ""))
             speed = ds["wind_speed"].values[0].ravel() if "wind_speed" in ds else np.full(value.shape, np.nan)
         has_data = np.isfinite(value) & (weight > 0)
         x = np.where(has_data, value, 0.0)
