@@ -10,7 +10,8 @@ before any test runs), and the mutation is
 * ``caught`` when pytest fails (exit code 1, or 2 for an error while collecting),
 * ``SURVIVED`` when every selected test passes,
 * ``STALE`` when its old text is not found exactly once (the code changed: update the entry),
-* ``ERROR`` for any other pytest exit code (e.g. no test selected).
+* ``ERROR`` for any other pytest exit code (e.g. no test selected),
+* ``TIMEOUT`` when pytest has not finished within ``--timeout`` seconds.
 
 First the unmutated copy is tested: if that fails, nothing is reported. The exit code is 0 only
 when every mutation is caught.
@@ -188,8 +189,11 @@ def run_tests(copy: Path, env: dict[str, str], tests: list[str], timeout: float)
     command = [sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q",
                "-p", "no:cacheprovider", *tests]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    try:
+        result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:  # e.g. a mutant that loops: a verdict, not a crash
+        return TIMED_OUT, f"no result within {timeout:.0f} s", time.perf_counter() - start
     seconds = time.perf_counter() - start
     output = result.stdout + result.stderr
     failure = re.search(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
@@ -197,8 +201,11 @@ def run_tests(copy: Path, env: dict[str, str], tests: list[str], timeout: float)
     return result.returncode, detail, seconds
 
 
+TIMED_OUT = -1
+
+
 def verdict(code: int) -> str:
-    return {0: "SURVIVED", 1: "caught", 2: "caught"}.get(code, "ERROR")
+    return {0: "SURVIVED", 1: "caught", 2: "caught", TIMED_OUT: "TIMEOUT"}.get(code, "ERROR")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{mutation.name:36} {verdict(code):9} {seconds:7.1f} s  {detail}", flush=True)
     caught = results.count("caught")
     print(f"{caught} of {len(results)} mutations caught"
-          + "".join(f", {results.count(k)} {k.lower()}" for k in ("SURVIVED", "STALE", "ERROR")
+          + "".join(f", {results.count(k)} {k.lower()}" for k in ("SURVIVED", "STALE", "ERROR", "TIMEOUT")
                     if k in results))
     return 0 if caught == len(results) else 1
 

@@ -21,7 +21,9 @@ if PLAN.source == "cdse":
         message:
             "Downloading the orbits of {wildcards.week} from the Copernicus Data Space"
         resources:
-            **job_resources(mem_mb=500, disk_mb=1000),
+            # the CDSE quota (4 connections per user) holds across parallel fetch jobs: the
+            # profiles cap the sum of cdse_connections at 4
+            **job_resources(mem_mb=500, disk_mb=1000, cdse_connections=PLAN.cdse_settings["jobs"]),
         run:
             from s5p_lockdown.daily import fetch_days
 

@@ -90,7 +90,7 @@ def acquire(config_files, workflow_dir, dry_run, **direct):
     from s5p_lockdown.acquire.workflow import workflow_fetch
 
     if config_files:
-        if given := [f"--{k.replace('_', '-')}" for k in DIRECT_OPTIONS if direct[k]]:
+        if given := [f"--{k.replace('_', '-')}" for k in DIRECT_OPTIONS if direct[k] not in (None, ())]:
             raise click.UsageError(f"{', '.join(given)}: with --config these come from the "
                                    "configuration (source.archive, source.cdse, grid, windows)")
         fetch = workflow_fetch(list(config_files), workflow_dir)
