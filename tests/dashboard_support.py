@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -129,8 +130,11 @@ def write_tiny_results(root: Path) -> Path:
     pd.DataFrame(stats_rows).to_csv(stats_dir / "country_stats.csv", index=False)
     pd.DataFrame(daily).to_csv(stats_dir / "country_daily.csv", index=False)
     pd.DataFrame(windows).to_csv(stats_dir / "windows.csv", index=False)
-    (stats_dir / "provenance.json").write_text(
-        '{"config": "{\\"stats\\": {\\"min_day_coverage\\": 0.1}}"}')
+    (stats_dir / "provenance.json").write_text(json.dumps({
+        "software": "s5p-lockdown 0.1.0", "date_created": "2026-11-30T10:00:00Z",
+        "processor_versions": "",
+        "config": json.dumps({"stats": {"min_day_coverage": 0.1},
+                              "source": {"kind": "synthetic"}})}))
     shape = (TINY_GRID["latitude"].size, TINY_GRID["longitude"].size)
     for row in windows:
         if row["iso3"] != "EUROPE":
