@@ -57,10 +57,25 @@ def _show(out: widgets.Output, fig: go.Figure) -> None:
 
 
 def _plot(fig: go.Figure, **layout) -> widgets.Output:
-    """A new Output widget showing ``fig``; ``layout``: the widget's CSS layout."""
-    out = widgets.Output(layout={"width": "100%", **layout})
+    """A new Output widget showing ``fig``; ``layout``: the widget's CSS layout.
+
+    The widget is as tall as the figure: with the ``responsive`` config plotly sizes its plot
+    to 100 % of the container, which would collapse to nothing inside a flex row."""
+    out = widgets.Output(layout={"width": "100%", "height": f"{fig.layout.height}px",
+                                 **layout})
+    out.add_class(PLOT_CLASS)
     _show(out, fig)
     return out
+
+
+PLOT_CLASS = "s5p-plot"
+PAGE_STYLE = f"""<style>
+.{PLOT_CLASS} .jp-OutputArea, .{PLOT_CLASS} .jp-OutputArea-child,
+.{PLOT_CLASS} .jp-OutputArea-output {{ height: 100%; }}
+</style>"""
+"""The plot of an Output widget fills it: the renderer's plot is sized to 100 % of its parents,
+whose height is otherwise left to their content and is sometimes computed as 0 (the plot is
+then clipped away) in the flex rows of the page."""
 
 
 def _section(title: str) -> widgets.HTML:
@@ -198,8 +213,7 @@ class Dashboard:
         self._view = COUNTRIES
         self.unranked = widgets.HTML(tables.unranked_html(data))
         self.change_box = widgets.HBox(list(self._outputs[COUNTRIES]),
-                                       layout={"width": "100%", "flex_flow": "row wrap",
-                                               "align_items": "flex-start"})
+                                       layout={"width": "100%", "flex_flow": "row wrap"})
         self.change_title = _section("Change per country")
         self.detail_title = _section("Country detail")
         if data.hotspots is not None:
@@ -214,7 +228,7 @@ class Dashboard:
                                                          "warning"))
 
         self.widget = widgets.VBox([
-            widgets.HTML(tables.header_html(data)),
+            widgets.HTML(PAGE_STYLE + tables.header_html(data)),
             widgets.HTML(tables.statistics_links_html(data)),
             *notices,
             _section("Gridded NO₂: the same days before and during the lockdowns"),

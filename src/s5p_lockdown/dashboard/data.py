@@ -5,7 +5,8 @@ workflow. Units are those of the files: NO2 columns in mol m-2, coverage as a fr
 changes as fractions (-0.3 = -30 %), dates as ``datetime64`` days.
 
 Fatal problems (no results directory, a statistics table missing, unreadable or lacking
-columns, no country at all) raise :class:`ResultsError` with a message meant for the page.
+columns, no country at all) raise :class:`ResultsError` with a message meant for the page: it
+names files relative to the results directory, never a path of the server.
 Non-fatal gaps (a Europe composite missing, a country without daily values) are collected in
 :attr:`DashboardData.problems` and the rest of the dashboard is still shown.
 
@@ -224,14 +225,14 @@ def resolve_results_dir(environ: Mapping[str, str] | None = None) -> Path:
 def _read_csv(root: Path, name: Path, required: list[str]) -> pd.DataFrame:
     path = root / name
     if not path.is_file():
-        raise ResultsError(f"{name} is missing in {root}: run the workflow first.")
+        raise ResultsError(f"{name} is missing: run the workflow first.")
     try:
         table = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ResultsError(f"{name} in {root} cannot be read ({type(exc).__name__}).") from None
+        raise ResultsError(f"{name} cannot be read ({type(exc).__name__}).") from None
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise ResultsError(f"{name} in {root} lacks column(s) {', '.join(missing)}: "
+        raise ResultsError(f"{name} lacks column(s) {', '.join(missing)}: "
                            "it was written by another version of the workflow.")
     return table
 
@@ -349,7 +350,7 @@ def _prepare(stats: pd.DataFrame, daily: pd.DataFrame, root: Path) -> pd.DataFra
         stats[numeric] = stats[numeric].apply(pd.to_numeric, errors="raise")
         daily[["mean_no2", "coverage"]] = daily[["mean_no2", "coverage"]].apply(pd.to_numeric)
     except (ValueError, TypeError) as exc:
-        raise ResultsError(f"The statistics tables in {root} hold malformed values "
+        raise ResultsError("The statistics tables hold malformed values "
                            f"({type(exc).__name__}).") from None
     for column in ["reference_window"] + [f"significant_{c}" for c in CHANGES + WEATHER_CHANGES]:
         stats[column] = _as_bool(stats[column])
@@ -367,7 +368,7 @@ def load_hotspots(root: Path, windows: pd.DataFrame) -> DashboardData:
     stats = _read_csv(root, HOTSPOT_STATS_FILE, HOTSPOT_STATS_COLUMNS)
     daily = _read_csv(root, HOTSPOT_DAILY_FILE, DAILY_COLUMNS)
     if stats.empty:
-        raise ResultsError(f"{HOTSPOT_STATS_FILE} in {root} has no hotspot.")
+        raise ResultsError(f"{HOTSPOT_STATS_FILE} has no hotspot.")
     stats = stats.rename(columns={"iso3": "country_iso3"}).rename(columns={"hotspot": "iso3"})
     stats["iso3"] = stats["iso3"].astype(str)
     stats["country"] = stats["iso3"] + " (" + stats["country_iso3"].astype(str) + ")"
@@ -390,19 +391,19 @@ def load_results(root: str | Path) -> DashboardData:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ResultsError(f"No results directory at {root}: run the workflow first, or set "
-                           f"{RESULTS_ENV} to the results directory.")
+        raise ResultsError("No results directory: the workflow has not been run, or the "
+                           "dashboard is not pointed at its results.")
     stats = _read_csv(root, STATS_FILE, STATS_COLUMNS)
     daily = _read_csv(root, DAILY_FILE, DAILY_COLUMNS)
     windows = _read_csv(root, WINDOWS_FILE, WINDOWS_COLUMNS)
     if stats.empty:
-        raise ResultsError(f"{STATS_FILE} in {root} has no country.")
+        raise ResultsError(f"{STATS_FILE} has no country.")
     stats = _prepare(stats, daily, root)
 
     hotspots, hotspot_note = None, ""
     if not (root / HOTSPOT_STATS_FILE).is_file():
-        hotspot_note = (f"these results have no hotspot statistics ({HOTSPOT_STATS_FILE}): "
-                        "they were written by an older workflow.")
+        hotspot_note = ("these results have no hotspot statistics (they were written by an "
+                        "older workflow).")
     else:
         try:
             hotspots = load_hotspots(root, windows)

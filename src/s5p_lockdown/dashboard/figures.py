@@ -108,9 +108,14 @@ def outline_trace(shapes: dict, bounds: tuple[float, float, float, float],
                       hoverinfo="skip", showlegend=False, name="borders")
 
 
+MAJOR_CITY_RADIUS_KM = 25
+"""Cities named on the Europe-wide maps: the largest of each country if at least this big."""
+
+
 def map_cities(bounds: tuple[float, float, float, float], every: bool) -> pd.DataFrame:
     """The cities of the package's hotspot table inside ``bounds`` (west, south, east, north):
-    all of them when ``every``, else the largest (by radius) of each country."""
+    all of them when ``every``, else the largest (by radius) of each country when its radius
+    is at least :data:`MAJOR_CITY_RADIUS_KM`."""
     cities = hotspot_table()
     cities = cities[cities["kind"] == "city"]
     west, south, east, north = bounds
@@ -118,6 +123,7 @@ def map_cities(bounds: tuple[float, float, float, float], every: bool) -> pd.Dat
     if not every:
         cities = cities.sort_values("radius_km", ascending=False, kind="stable")
         cities = cities.drop_duplicates("iso3")
+        cities = cities[cities["radius_km"] >= MAJOR_CITY_RADIUS_KM]
     return cities
 
 
@@ -334,6 +340,7 @@ def ranking_figure(data: DashboardData) -> go.Figure:
     rows, subset = hover.loc[shown], stats.loc[shown]
     names = subset["country"].tolist()
     pattern = np.where(subset["reference_window"], "/", "")
+    height = max(280, RANKING_ROW_PX * len(names) + 150)
     fig = go.Figure()
     for name, key, significant, color in (
             ("raw", "", f"significant_{HEADLINE_CHANGE}", RAW_COLOR),
@@ -352,15 +359,18 @@ def ranking_figure(data: DashboardData) -> go.Figure:
     fig.update_layout(
         title={"text": "Change after the lockdown vs baseline year, 95 % intervals<br>"
                        "<sub>pale = not significant, hatched = no lockdown "
-                       "(reference window)</sub>", "x": 0.01, "y": 0.995, "yanchor": "top"},
+                       "(reference window)</sub>", "x": 0.01, "xanchor": "left",
+               # a two-line title is placed by its first line: one line lower
+               "yref": "container", "y": 1.0 - 30.0 / height, "yanchor": "top"},
         barmode="group", bargap=0.25, bargroupgap=0.05,
         xaxis={"side": "top", "zeroline": True, "zerolinecolor": "#333", "ticksuffix": " %",
-               "gridcolor": "#e5e5e5", "automargin": True},
+               "gridcolor": "#e5e5e5"},
         yaxis={"categoryorder": "array", "categoryarray": names, "autorange": "reversed",
                "title": "", "automargin": True},
-        autosize=True, height=max(260, RANKING_ROW_PX * len(names) + 150),
-        margin={"l": 10, "r": 20, "t": 110, "b": 20},
-        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        autosize=True, height=height, margin={"l": 10, "r": 20, "t": 120, "b": 20},
+        # legend under the title, above the axis labels at the top
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "yref": "container",
+                "y": 1.0 - 58.0 / height, "yanchor": "top"},
         plot_bgcolor="white",
     )
     return fig

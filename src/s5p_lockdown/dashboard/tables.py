@@ -34,7 +34,8 @@ TABLE_STYLE = ("border-collapse:collapse;font-size:13px;line-height:1.5;"
 CELL = ("padding:2px 10px;border-bottom:1px solid #e5e5e5;text-align:right;"
         "white-space:nowrap;vertical-align:top")
 HEAD = "padding:2px 10px;border-bottom:1px solid #999;text-align:right;white-space:nowrap"
-REASON = "white-space:normal;color:#666;font-size:12px;text-align:left;max-width:28em"
+REASON = ("display:inline-block;white-space:normal;color:#666;font-size:12px;text-align:left;"
+          "max-width:20em")
 
 
 def _esc(value) -> str:
@@ -141,7 +142,7 @@ def unranked_html(data: DashboardData, noun: str = "countries") -> str:
     if missing.empty:
         return ""
     return (f"<div class='s5p-unranked' style='font-size:13px;color:#555;margin:2px 0 8px 0'>"
-            f"Not ranked, too little data for this change ({len(missing)} {noun}): "
+            f"Not ranked, too little data for this change: "
             f"{_esc(', '.join(missing))}. Their details below say why.</div>")
 
 
