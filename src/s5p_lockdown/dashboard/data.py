@@ -409,6 +409,9 @@ def load_results(root: str | Path) -> DashboardData:
             hotspots = load_hotspots(root, windows)
         except ResultsError as exc:
             hotspot_note = str(exc)
+    provenance = read_provenance(root)
+    if hotspots is not None:
+        hotspots.provenance = provenance
 
     problems = []
     without_daily = sorted(set(stats.index) - set(daily["iso3"]))
@@ -418,7 +421,7 @@ def load_results(root: str | Path) -> DashboardData:
     return DashboardData(
         root=root, stats=stats, daily=daily, windows=windows,
         stats_csv=(root / STATS_FILE).read_bytes(), lockdown_ends=_lockdown_ends(stats),
-        provenance=read_provenance(root), problems=problems,
+        provenance=provenance, problems=problems,
         hotspots=hotspots, hotspot_note=hotspot_note,
     )
 
