@@ -5,18 +5,24 @@
 - :func:`run_workflow` produces a real one with the workflow on a synthetic archive;
 - :class:`VoilaServer` runs ``dashboards/serve`` (the production configuration) on a free
   local port;
+- :class:`StaticServer` serves a directory (the static export) on a free local port;
 - :func:`launch_browser` starts Debian's chromium headless through Playwright, and
-  :class:`PageWatch` blocks and records every request that does not go to the local server.
+  :class:`PageWatch` blocks and records every request that does not go to the local server;
+  :func:`wait_widths_follow` waits until every figure is as wide as its place in the page,
+  :func:`screenshot_pages` saves the whole page screen by screen.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -273,3 +279,65 @@ def plot_summaries(page) -> list[dict]:
     return page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
         .map(p => ({title: (p.layout.title && p.layout.title.text) || '',
                     types: p.data.map(t => t.type || 'scatter')}))""")
+
+
+SCROLLER_JS = """() => {
+    const all = [document.scrollingElement, ...document.querySelectorAll('*')];
+    const scrollers = all.filter(e => e && e.scrollHeight > e.clientHeight + 10
+        && (e === document.scrollingElement || /auto|scroll/.test(getComputedStyle(e).overflowY)));
+    scrollers.sort((a, b) => b.scrollHeight - a.scrollHeight);
+    window.__s5pScroller = scrollers[0] || document.scrollingElement;
+    return [window.__s5pScroller.scrollHeight, window.__s5pScroller.clientHeight];
+}"""
+
+
+def screenshot_pages(page, prefix: Path, max_shots: int = 8) -> list[Path]:
+    """Screenshots of the whole page, one viewport at a time from the top (the dashboard
+    scrolls inside an element, so a 'full page' screenshot would show only the first screen):
+    ``<prefix>_0.png``, ``<prefix>_1.png``, ..."""
+    height, visible = page.evaluate(SCROLLER_JS)
+    paths = []
+    for i in range(min(max_shots, -(-height // visible))):
+        page.evaluate("(y) => { window.__s5pScroller.scrollTop = y; }", i * visible)
+        page.wait_for_timeout(300)
+        paths.append(prefix.with_name(f"{prefix.name}_{i}.png"))
+        page.screenshot(path=paths[-1])
+    page.evaluate("() => { window.__s5pScroller.scrollTop = 0; }")
+    return paths
+
+
+WIDTHS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .filter(p => p.offsetParent !== null && p.closest('[style*="-5000px"]') === null)
+    .map(p => [p._fullLayout.width, p.getBoundingClientRect().width])"""
+"""(plotly's width, width of the plot's element) of every visible figure."""
+
+
+def wait_widths_follow(page, timeout_ms: float = 15_000) -> list:
+    """Wait until every visible figure is as wide as its element (within 2 px); returns the
+    widths."""
+    page.wait_for_function(f"""() => ({WIDTHS_JS})().every(([w, c]) => Math.abs(w - c) <= 2)""",
+                           timeout=timeout_ms)
+    return page.evaluate(WIDTHS_JS)
+
+
+class StaticServer:
+    """A directory served over HTTP on 127.0.0.1 and a free port (the static export)."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # no request log in the test output
+        pass

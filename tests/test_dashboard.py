@@ -483,6 +483,27 @@ def test_dashboard_widgets_follow_the_selector(data):
     assert board.timeseries.outputs != before_series
 
 
+def test_choosing_a_country_zooms_the_gridded_maps(data):
+    board = app.Dashboard(data)
+    grids = board.grids
+    assert grids.area.value == "Europe" and len(grids.window.options) == 1
+
+    def x_range(key):
+        (output,) = grids.outputs[key].outputs
+        return output["data"][app.PLOTLY_MIME]["layout"]["xaxis"]["range"]
+
+    europe = x_range("change")
+    board.selector.value = "ITA"
+    assert grids.area.value == "ITA"
+    italy = x_range("change")
+    assert europe[0] < italy[0] < italy[1] < europe[1]
+    assert x_range("post_baseline") == x_range("post_analysis") == italy
+    grids.offer_download()
+    assert "no2_grids_ITA_2020-03-15_2020-03-28.nc" in grids.link.value
+    grids.area.value = "Europe"
+    assert x_range("change") == europe and grids.link.value == ""
+
+
 def test_dashboard_toggle_switches_to_hotspots(rich):
     board = app.Dashboard(rich)
     assert list(board.view.options) == ["Countries", "Hotspots"]
@@ -526,6 +547,55 @@ def test_dashboard_without_europe_composites_still_shows_countries(data, tmp_pat
     board = app.Dashboard(load_results(root))
     texts = [w.value for w in board.widget.children if hasattr(w, "value")]
     assert any("Gridded maps unavailable" in t for t in texts)
+
+
+# --- static export --------------------------------------------------------------------------
+def test_static_export(rich, tmp_path):
+    from click.testing import CliRunner
+
+    from s5p_lockdown.cli import cli
+
+    site = tmp_path / "site"
+    result = CliRunner().invoke(cli, ["dashboard", "export", str(site), "--results",
+                                      str(rich.root)])
+    assert result.exit_code == 0, result.output
+    assert (site / "plotly.min.js").stat().st_size > 1_000_000  # plotly.js itself, local
+    assert {p.name for p in (site / "countries").iterdir()} == {
+        "FRA.html", "ITA.html", "SWE.html", "ISL.html"}
+    assert {p.name for p in (site / "hotspots").iterdir()} == {
+        "Paris.html", "Milan.html", "Lyon.html"}
+    assert (site / "data" / "country_stats.csv").read_bytes() == rich.stats_csv
+    assert (site / "data" / "hotspot_stats.csv").read_bytes() == rich.hotspots.stats_csv
+    index = (site / "index.html").read_text()
+    assert index.count("class='plot'") == 7  # 3 gridded maps, 2 change maps, 2 rankings
+    assert "Demonstration data (synthetic orbits)" in index
+    assert "no2_grids_europe_2020-03-15_2020-03-28.nc" in index
+    assert "href='countries/FRA.html'" in index and "href='hotspots/Paris.html'" in index
+    for page in [index, (site / "countries" / "FRA.html").read_text()]:
+        assert "http://" not in page and "https://" not in page  # nothing fetched
+        # no inline script: only the two local files and JSON blocks
+        allowed = re.compile(r"<script (src='(\.\./)?(plotly\.min|plots)\.js'|"
+                             r"type='application/json' class='plot')>")
+        tags = re.findall(r"<script[^>]*>", page)
+        assert len(tags) >= 3 and all(allowed.fullmatch(tag) for tag in tags), tags
+    france = (site / "countries" / "FRA.html").read_text()
+    assert "France" in france and "\u221230.0 %" in france and "../plotly.min.js" in france
+
+
+def test_static_export_replaces_only_an_export(data, tmp_path):
+    from s5p_lockdown.dashboard.export import export_site
+
+    site = export_site(data.root, tmp_path / "site")
+    (site / "stale.html").write_text("old")
+    export_site(data.root, site)  # a previous export is replaced
+    assert not (site / "stale.html").exists() and (site / "index.html").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(ResultsError, match="is not a dashboard export"):
+        export_site(data.root, other)
+    assert (other / "keep.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
 # --- publishing configuration ---------------------------------------------------------------
