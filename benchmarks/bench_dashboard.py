@@ -6,11 +6,15 @@ Starts ``dashboards/serve`` (production settings) on a results directory and mea
   when the visitor's kernel is started on request (``--no-preheat``);
 - ``first render, preheated``: the same with the production default (one kernel preheated);
 - ``country change``: choosing another country in the selector → time series and numbers of
-  that country drawn (median over the countries tried);
+  that country drawn (median over the countries tried), and ``country change with map zoom``
+  → also the three gridded maps zoomed to it (where the dashboard has that link);
+- ``hotspot toggle``: Countries → Hotspots → Countries, each switch until the map, the
+  ranking and the series of the other view are drawn (median of the switches);
 - ``kernel RSS``: resident memory of the visitor's kernel once the page is rendered (MB), and
   of the Voilà server process.
 
-Targets (issue #7): first render <= 10 s, interaction <= 1 s.
+Targets (issue #15): first render on a warm (preheated) server <= 3 s, country change
+<= 0.5 s, hotspot toggle <= 1 s.
 
 Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``
 (default results: ``$S5P_RESULTS`` or ``results/``). Needs /usr/bin/chromium.
@@ -32,6 +36,25 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from dashboard_support import PageWatch, VoilaServer, launch_browser, wait_rendered  # noqa: E402
 
+COUNTRY_SELECT = ".widget-dropdown:has-text('Country') select"
+ZOOMED_JS = """(iso3) => {
+    const area = document.querySelectorAll('select')[1];
+    return !area || !area.closest('.widget-dropdown').textContent.includes('Area')
+        || (area.value === iso3 && document.querySelector('.js-plotly-plot')._fullLayout
+            .xaxis.range[1] - document.querySelector('.js-plotly-plot')._fullLayout.xaxis
+            .range[0] < 40);
+}"""
+"""True when the gridded maps show ``iso3`` (or the dashboard has no area selector)."""
+VIEW_JS = """(view) => {
+    const titles = Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
+        .filter(p => p.offsetParent !== null).map(p => p.layout.title.text);
+    const hotspots = titles.some(t => t.startsWith('Hotspots'))
+        && titles.some(t => /\\([A-Z]{3}\\): daily mean/.test(t));
+    const countries = !titles.some(t => t.startsWith('Hotspots'))
+        && !titles.some(t => /\\([A-Z]{3}\\): daily mean/.test(t));
+    return view === 'Hotspots' ? hotspots : countries;
+}"""
+"""True when the visible map and series are those of ``view``."""
 TITLE_STARTS_JS = """(name) => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .some(p => p.layout.title.text.startsWith(name))
     && document.querySelector('.s5p-country-numbers h3').textContent.includes(name)"""
@@ -68,7 +91,7 @@ def _render(browser, url: str) -> tuple[float, object, object]:
     watch = PageWatch().attach(page)
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=120_000)
-    wait_rendered(page)
+    wait_rendered(page, 6)
     elapsed = time.perf_counter() - started
     if watch.problems():
         raise RuntimeError(f"page problems: {watch.problems()}")
@@ -98,7 +121,7 @@ def main(argv: list[str]) -> None:
 
     from s5p_lockdown.dashboard.data import load_results
 
-    countries = [name for name, _ in load_results(args.results).countries]
+    countries = load_results(args.results).countries
     report = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = launch_browser(playwright)
@@ -114,13 +137,24 @@ def main(argv: list[str]) -> None:
             kernels = _kernel_pids(server.process.pid)
             report["kernel RSS (MB)"] = [_rss_mb(pid) for pid in kernels]
             report["voila server RSS (MB)"] = _rss_mb(server.process.pid)
-            changes = []
-            for name in [c for c in countries[1:]][: args.changes]:
+            changes, zooms = [], []
+            for name, iso3 in [c for c in countries[1:]][: args.changes]:
                 started = time.perf_counter()
-                page.select_option("select", label=name)
+                page.select_option(COUNTRY_SELECT, label=name)
                 page.wait_for_function(TITLE_STARTS_JS, arg=name, timeout=30_000)
                 changes.append(time.perf_counter() - started)
+                page.wait_for_function(ZOOMED_JS, arg=iso3, timeout=30_000)
+                zooms.append(time.perf_counter() - started)
             report["country change (s)"] = changes
+            report["country change with map zoom (s)"] = zooms
+            toggles = []
+            for _ in range(args.repeat):
+                for view in ("Hotspots", "Countries"):
+                    started = time.perf_counter()
+                    page.locator(".widget-toggle-button", has_text=view).click()
+                    page.wait_for_function(VIEW_JS, arg=view, timeout=30_000)
+                    toggles.append(time.perf_counter() - started)
+            report["hotspot toggle (s)"] = toggles
             context.close()
 
         with VoilaServer(args.results, Path(tmp) / "warm.log") as server:

@@ -312,11 +312,16 @@ WIDTHS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
 """(plotly's width, width of the plot's element) of every visible figure."""
 
 
-def wait_widths_follow(page, timeout_ms: float = 15_000) -> list:
-    """Wait until every visible figure is as wide as its element (within 2 px); returns the
+def wait_widths_follow(page, previous: list | None = None, timeout_ms: float = 15_000) -> list:
+    """Wait until every visible figure is as wide as its element (within 2 px), and, when
+    ``previous`` widths are given (after a resize), until they differ from those; returns the
     widths."""
-    page.wait_for_function(f"""() => ({WIDTHS_JS})().every(([w, c]) => Math.abs(w - c) <= 2)""",
-                           timeout=timeout_ms)
+    page.wait_for_function(f"""(previous) => {{
+        const widths = ({WIDTHS_JS})();
+        return widths.every(([w, c]) => Math.abs(w - c) <= 2)
+            && (previous === null || widths.some((w, i) => !previous[i]
+                || Math.abs(w[0] - previous[i][0]) > 2));
+    }}""", arg=previous, timeout=timeout_ms)
     return page.evaluate(WIDTHS_JS)
 
 

@@ -44,7 +44,7 @@ that city plumes do not saturate it."""
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 """Plotly config for every figure: no plotly link (the modebar's PNG export stays), redrawn
 at the container's size when the window is resized."""
-GRID_MAP_HEIGHT = 430
+GRID_MAP_HEIGHT = 470
 """Height (px) of each gridded map; widths follow the page."""
 
 ANALYSIS_COLOR = "#c0392b"
@@ -148,7 +148,8 @@ def grid_map_figure(maps: EuropeMaps, key: str, shapes: dict, title: str,
     step_lat = float(np.median(np.diff(lat))) if lat.size > 1 else 1.0
     bounds = (lon.min() - step_lon / 2, lat.min() - step_lat / 2,
               lon.max() + step_lon / 2, lat.max() + step_lat / 2)
-    colorbar = {"orientation": "h", "thickness": 12, "len": 0.9, "x": 0.5, "xanchor": "center",
+    colorbar = {"orientation": "h", "thickness": 12, "lenmode": "pixels", "len": 280,
+                "x": 0.5, "xanchor": "center",
                 "y": -0.02, "yanchor": "top", "title": {"side": "right"}}
     if key == "change":
         limit = change_limit(maps.fields["change"])
