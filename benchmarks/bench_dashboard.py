@@ -16,7 +16,9 @@ Starts ``dashboards/serve`` (production settings) on a results directory and mea
 Targets (issue #15): first render on a warm (preheated) server <= 3 s, country change
 <= 0.5 s, hotspot toggle <= 1 s.
 
-Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``
+Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``;
+the older dashboard: ``PYTHONPATH=<old checkout>/src python benchmarks/bench_dashboard.py
+--figures 4`` (the kernel imports the package from PYTHONPATH).
 (default results: ``$S5P_RESULTS`` or ``results/``). Needs /usr/bin/chromium.
 """
 
@@ -84,6 +86,10 @@ def _kernel_pids(server_pid: int) -> list[int]:
     return pids
 
 
+FIGURES = 6
+"""Figures of a fully drawn page (``--figures``: 4 for the dashboard before issue #15)."""
+
+
 def _render(browser, url: str) -> tuple[float, object, object]:
     """Seconds from request to a fully drawn page; the page and its context stay open."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
@@ -91,7 +97,7 @@ def _render(browser, url: str) -> tuple[float, object, object]:
     watch = PageWatch().attach(page)
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=120_000)
-    wait_rendered(page, 6)
+    wait_rendered(page, FIGURES)
     elapsed = time.perf_counter() - started
     if watch.problems():
         raise RuntimeError(f"page problems: {watch.problems()}")
@@ -110,12 +116,17 @@ def _wait_preheated(server: VoilaServer, kernels: int, timeout: float = 120.0) -
 
 
 def main(argv: list[str]) -> None:
+    global FIGURES
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path,
                         default=Path(os.environ.get("S5P_RESULTS") or REPO / "results"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--changes", type=int, default=5)
+    parser.add_argument("--figures", type=int, default=FIGURES,
+                        help="figures of a drawn page (4 to measure the older dashboard, with "
+                             "PYTHONPATH pointing to its src/)")
     args = parser.parse_args(argv)
+    FIGURES = args.figures
 
     from playwright.sync_api import sync_playwright
 

@@ -202,7 +202,7 @@ class Dashboard:
         self.selector = widgets.Dropdown(options=data.countries, value=first,
                                          description="Country", layout={"width": "320px"})
         self.numbers = widgets.HTML(tables.country_summary_html(data, first),
-                                    layout={"flex": "0 1 auto", "max_width": "100%"})
+                                    layout={"flex": "0 1 680px", "min_width": "0"})
         self.timeseries = _plot(figures.timeseries_figure(data, first),
                                 flex="1 1 520px", min_width="0", width="auto")
         self.selector.observe(self._selected, names="value")

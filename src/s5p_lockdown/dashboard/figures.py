@@ -412,10 +412,12 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
         lat = (stats.loc[placed, "lat"].min() - pad, stats.loc[placed, "lat"].max() + pad)
     else:
         lon, lat = _analysed_extent(shapes, set(stats["country_iso3"]))
-    _change_map_layout(fig, "Hotspots: change after the lockdown vs the same days of the "
-                            "baseline year<br><sub>marker size = hotspot radius</sub>",
+    _change_map_layout(fig, "Hotspots: change after the lockdown vs baseline year<br>"
+                            "<sub>same days of the year; marker size = hotspot radius</sub>",
                        limit, lon, lat)
-    fig.update_layout(margin={"t": 60})
+    # a two-line title is placed by its first line: one line lower
+    fig.update_layout(margin={"t": 70}, title={"yref": "container",
+                                               "y": 1.0 - 30.0 / fig.layout.height})
     return fig
 
 
