@@ -172,7 +172,8 @@ def test_countries_hotspots_toggle(page, artifacts):
         const plots = ({VISIBLE_PLOTS_JS})();
         return plots.length === 6 && plots[3].title.startsWith('Hotspots')
             && /^[^:]+ \\([A-Z]{{3}}\\): daily mean/.test(plots[5].title)
-            && document.querySelectorAll('.widget-dropdown label')[2].textContent.includes('Hotspot');
+            && document.querySelectorAll('.widget-dropdown label')[2].textContent
+                .includes('Hotspot');
     }}""", timeout=30_000)
     visible = page.evaluate(VISIBLE_PLOTS_JS)
     assert len(visible) == FIGURES, visible  # grids, hotspot map, hotspot ranking, series
@@ -200,7 +201,8 @@ def test_countries_hotspots_toggle(page, artifacts):
     page.wait_for_function(f"""() => {{
         const plots = ({VISIBLE_PLOTS_JS})();
         return plots.length === 6 && plots[5].title.startsWith('France')
-            && document.querySelectorAll('.widget-dropdown label')[2].textContent.includes('Country');
+            && document.querySelectorAll('.widget-dropdown label')[2].textContent
+                .includes('Country');
     }}""", timeout=30_000)
     titles = _visible_titles(page)
     assert len(titles) == FIGURES and not any(t.startswith("Hotspots") for t in titles), titles

@@ -13,9 +13,9 @@
 
 The site makes no request outside itself (no CDN, no fonts, no map tiles) and runs from
 ``file://`` or any static web server. Pages hold no inline script (each figure is a JSON
-block drawn by ``plots.js``), so a strict ``script-src 'self'`` policy can serve them. It is written in a temporary directory next to the
-target, then moved into place; an existing target is replaced only when it is a previous
-export (it holds :data:`MARKER`).
+block drawn by ``plots.js``), so a strict ``script-src 'self'`` policy can serve them. It is
+written in a temporary directory next to the target, then moved into place; an existing
+target is replaced only when it is a previous export (it holds :data:`MARKER`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "_", name).strip("_") or "_"
 
 
-PLOTS_JS = """// Draws each figure of the page (JSON in <script type="application/json" class="plot">)
-// into the div before it, once the page is laid out, so that every figure takes the width of
-// its place in the page; plotly redraws them when the window is resized (config.responsive).
+PLOTS_JS = """// Draws each figure of the page (JSON in <script class="plot">) into the div before
+// it, once the page is laid out, so that every figure takes the width of its place in the
+// page; plotly redraws them when the window is resized (config.responsive).
 document.addEventListener('DOMContentLoaded', function () {
   document.querySelectorAll('script.plot').forEach(function (block) {
     var spec = JSON.parse(block.textContent);

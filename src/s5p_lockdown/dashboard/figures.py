@@ -205,7 +205,7 @@ def grid_map_figures(maps: EuropeMaps, shapes: dict, every_city: bool = False
 
 
 def _change_line(label: str, row: pd.Series, name: str) -> str:
-    """'change −30.0 % (95 % CI −35.0 to −25.0 %), significant', or the reason it is missing."""
+    """'change −30.0 % (95 % CI −35.0 to −25.0 %), significant', or why it is missing."""
     value = 100.0 * row[f"change_{name}"]
     if not np.isfinite(value):
         return f"{label}: n/a ({row[f'reason_{name}']})"

@@ -176,7 +176,8 @@ def source_html(data: DashboardData) -> str:
     years = sorted({int(data.stats["analysis_year"].iloc[0]), *data.baseline_years})
     details = []
     if prov.processor_versions:
-        details.append(f"TROPOMI L2 NO₂ processor version{'s' if len(prov.processor_versions) > 1 else ''} "
+        plural = "s" if len(prov.processor_versions) > 1 else ""
+        details.append(f"TROPOMI L2 NO₂ processor version{plural} "
                        f"{', '.join(prov.processor_versions)}")
     if prov.date_created is not None:
         details.append(f"processed on {prov.date_created:%-d %b %Y}")
