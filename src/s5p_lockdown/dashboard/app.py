@@ -252,9 +252,12 @@ class Dashboard:
         return self._outputs[self._view][1]
 
     def _view_outputs(self, view: str) -> tuple[widgets.Output, widgets.Output]:
-        """(change map, ranking) Outputs of ``view``, side by side when the page is wide."""
+        """(change map, ranking) Outputs of ``view``, side by side when the page is wide; the
+        map no wider than :data:`figures.CHANGE_MAP_MAX_WIDTH` (its zoom is fixed: wider,
+        the colour bar would stand apart from the countries)."""
         change_map, ranking = self._view_figures(view)
-        return (_plot(change_map, flex="1 1 560px", min_width="0", width="auto"),
+        return (_plot(change_map, flex="1 1 560px", min_width="0", width="auto",
+                      max_width=f"{figures.CHANGE_MAP_MAX_WIDTH}px"),
                 _plot(ranking, flex="1 1 480px", min_width="0", width="auto"))
 
     def _view_figures(self, view: str) -> tuple[go.Figure, go.Figure]:

@@ -38,15 +38,15 @@ from s5p_lockdown.dashboard.data import (
 
 MARKER = ".s5p-dashboard-export"
 """File that marks a directory as written by :func:`export_site`."""
-PAGE_CSS = """
-body { font-family: sans-serif; margin: 12px 18px; color: #222; max-width: 2600px; }
-h2 { margin: 18px 0 4px 0; }
-.row { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 6px; width: 100%; }
-.grid-map { flex: 1 1 360px; min-width: 0; }
-.change-map { flex: 1 1 560px; min-width: 0; }
-.ranking { flex: 1 1 480px; min-width: 0; }
-.series { flex: 1 1 520px; min-width: 0; }
-.links a { margin-right: 0.8em; white-space: nowrap; line-height: 1.8; }
+PAGE_CSS = f"""
+body {{ font-family: sans-serif; margin: 12px 18px; color: #222; max-width: 2600px; }}
+h2 {{ margin: 18px 0 4px 0; }}
+.row {{ display: flex; flex-wrap: wrap; align-items: flex-start; gap: 6px; width: 100%; }}
+.grid-map {{ flex: 1 1 360px; min-width: 0; }}
+.change-map {{ flex: 1 1 560px; min-width: 0; max-width: {figures.CHANGE_MAP_MAX_WIDTH}px; }}
+.ranking {{ flex: 1 1 480px; min-width: 0; }}
+.series {{ flex: 1 1 520px; min-width: 0; }}
+.links a {{ margin-right: 0.8em; white-space: nowrap; line-height: 1.8; }}
 """
 
 

@@ -291,6 +291,10 @@ def _blank_countries(shapes: dict, iso3s: list[str], name: str, line: dict) -> g
     )
 
 
+CHANGE_MAP_MAX_WIDTH = 900
+"""Widest the change maps are drawn (px): their zoom fits Europe in about 800 x 520 px."""
+
+
 def _change_map_layout(fig: go.Figure, title: str, limit: float, lon: tuple, lat: tuple) -> None:
     """Shared layout of the change maps: diverging colour scale centred on 0 (percent) with
     its bar at the map's right edge, blank offline map (no tiles) fitted to (west, east),
