@@ -6,13 +6,19 @@ Starts ``dashboards/serve`` (production settings) on a results directory and mea
   when the visitor's kernel is started on request (``--no-preheat``);
 - ``first render, preheated``: the same with the production default (one kernel preheated);
 - ``country change``: choosing another country in the selector → time series and numbers of
-  that country drawn (median over the countries tried);
+  that country drawn (median over the countries tried), and ``country change with map zoom``
+  → also the three gridded maps zoomed to it (where the dashboard has that link);
+- ``hotspot toggle``: Countries → Hotspots → Countries, each switch until the map, the
+  ranking and the series of the other view are drawn (median of the switches);
 - ``kernel RSS``: resident memory of the visitor's kernel once the page is rendered (MB), and
   of the Voilà server process.
 
-Targets (issue #7): first render <= 10 s, interaction <= 1 s.
+Targets (issue #15): first render on a warm (preheated) server <= 3 s, country change
+<= 0.5 s, hotspot toggle <= 1 s.
 
-Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``
+Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``;
+the older dashboard: ``PYTHONPATH=<old checkout>/src python benchmarks/bench_dashboard.py
+--figures 4`` (the kernel imports the package from PYTHONPATH).
 (default results: ``$S5P_RESULTS`` or ``results/``). Needs /usr/bin/chromium.
 """
 
@@ -32,6 +38,26 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from dashboard_support import PageWatch, VoilaServer, launch_browser, wait_rendered  # noqa: E402
 
+COUNTRY_SELECT = ".widget-dropdown:has-text('Country') select"
+ZOOMED_JS = """(name) => {
+    const area = document.querySelectorAll('select')[1];
+    return !area || !area.closest('.widget-dropdown').textContent.includes('Area')
+        || (area.value === name && document.querySelector('.js-plotly-plot')._fullLayout
+            .xaxis.range[1] - document.querySelector('.js-plotly-plot')._fullLayout.xaxis
+            .range[0] < 40);
+}"""
+"""True when the gridded maps show the country ``name`` (or the dashboard has no area
+selector)."""
+VIEW_JS = """(view) => {
+    const titles = Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
+        .filter(p => p.offsetParent !== null).map(p => p.layout.title.text);
+    const hotspots = titles.some(t => t.startsWith('Hotspots'))
+        && titles.some(t => /\\([A-Z]{3}\\): daily mean/.test(t));
+    const countries = !titles.some(t => t.startsWith('Hotspots'))
+        && !titles.some(t => /\\([A-Z]{3}\\): daily mean/.test(t));
+    return view === 'Hotspots' ? hotspots : countries;
+}"""
+"""True when the visible map and series are those of ``view``."""
 TITLE_STARTS_JS = """(name) => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .some(p => p.layout.title.text.startsWith(name))
     && document.querySelector('.s5p-country-numbers h3').textContent.includes(name)"""
@@ -61,6 +87,10 @@ def _kernel_pids(server_pid: int) -> list[int]:
     return pids
 
 
+FIGURES = 6
+"""Figures of a fully drawn page (``--figures``: 4 for the dashboard before issue #15)."""
+
+
 def _render(browser, url: str) -> tuple[float, object, object]:
     """Seconds from request to a fully drawn page; the page and its context stay open."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
@@ -68,7 +98,7 @@ def _render(browser, url: str) -> tuple[float, object, object]:
     watch = PageWatch().attach(page)
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=120_000)
-    wait_rendered(page)
+    wait_rendered(page, FIGURES)
     elapsed = time.perf_counter() - started
     if watch.problems():
         raise RuntimeError(f"page problems: {watch.problems()}")
@@ -87,18 +117,23 @@ def _wait_preheated(server: VoilaServer, kernels: int, timeout: float = 120.0) -
 
 
 def main(argv: list[str]) -> None:
+    global FIGURES
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path,
                         default=Path(os.environ.get("S5P_RESULTS") or REPO / "results"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--changes", type=int, default=5)
+    parser.add_argument("--figures", type=int, default=FIGURES,
+                        help="figures of a drawn page (4 to measure the older dashboard, with "
+                             "PYTHONPATH pointing to its src/)")
     args = parser.parse_args(argv)
+    FIGURES = args.figures
 
     from playwright.sync_api import sync_playwright
 
     from s5p_lockdown.dashboard.data import load_results
 
-    countries = [name for name, _ in load_results(args.results).countries]
+    countries = load_results(args.results).countries
     report = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = launch_browser(playwright)
@@ -114,13 +149,24 @@ def main(argv: list[str]) -> None:
             kernels = _kernel_pids(server.process.pid)
             report["kernel RSS (MB)"] = [_rss_mb(pid) for pid in kernels]
             report["voila server RSS (MB)"] = _rss_mb(server.process.pid)
-            changes = []
-            for name in [c for c in countries[1:]][: args.changes]:
+            changes, zooms = [], []
+            for name, _ in countries[1:][: args.changes]:
                 started = time.perf_counter()
-                page.select_option("select", label=name)
+                page.select_option(COUNTRY_SELECT, label=name)
                 page.wait_for_function(TITLE_STARTS_JS, arg=name, timeout=30_000)
                 changes.append(time.perf_counter() - started)
+                page.wait_for_function(ZOOMED_JS, arg=name, timeout=30_000)
+                zooms.append(time.perf_counter() - started)
             report["country change (s)"] = changes
+            report["country change with map zoom (s)"] = zooms
+            toggles = []
+            for _ in range(args.repeat):
+                for view in ("Hotspots", "Countries"):
+                    started = time.perf_counter()
+                    page.locator(".widget-toggle-button", has_text=view).click()
+                    page.wait_for_function(VIEW_JS, arg=view, timeout=30_000)
+                    toggles.append(time.perf_counter() - started)
+            report["hotspot toggle (s)"] = toggles
             context.close()
 
         with VoilaServer(args.results, Path(tmp) / "warm.log") as server:

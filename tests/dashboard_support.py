@@ -5,17 +5,24 @@
 - :func:`run_workflow` produces a real one with the workflow on a synthetic archive;
 - :class:`VoilaServer` runs ``dashboards/serve`` (the production configuration) on a free
   local port;
+- :class:`StaticServer` serves a directory (the static export) on a free local port;
 - :func:`launch_browser` starts Debian's chromium headless through Playwright, and
-  :class:`PageWatch` blocks and records every request that does not go to the local server.
+  :class:`PageWatch` blocks and records every request that does not go to the local server;
+  :func:`wait_widths_follow` waits until every figure is as wide as its place in the page,
+  :func:`screenshot_pages` saves the whole page screen by screen.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -129,8 +136,11 @@ def write_tiny_results(root: Path) -> Path:
     pd.DataFrame(stats_rows).to_csv(stats_dir / "country_stats.csv", index=False)
     pd.DataFrame(daily).to_csv(stats_dir / "country_daily.csv", index=False)
     pd.DataFrame(windows).to_csv(stats_dir / "windows.csv", index=False)
-    (stats_dir / "provenance.json").write_text(
-        '{"config": "{\\"stats\\": {\\"min_day_coverage\\": 0.1}}"}')
+    (stats_dir / "provenance.json").write_text(json.dumps({
+        "software": "s5p-lockdown 0.1.0", "date_created": "2026-11-30T10:00:00Z",
+        "processor_versions": "",
+        "config": json.dumps({"stats": {"min_day_coverage": 0.1},
+                              "source": {"kind": "synthetic"}})}))
     shape = (TINY_GRID["latitude"].size, TINY_GRID["longitude"].size)
     for row in windows:
         if row["iso3"] != "EUROPE":
@@ -269,3 +279,70 @@ def plot_summaries(page) -> list[dict]:
     return page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
         .map(p => ({title: (p.layout.title && p.layout.title.text) || '',
                     types: p.data.map(t => t.type || 'scatter')}))""")
+
+
+SCROLLER_JS = """() => {
+    const all = [document.scrollingElement, ...document.querySelectorAll('*')];
+    const scrollers = all.filter(e => e && e.scrollHeight > e.clientHeight + 10
+        && (e === document.scrollingElement || /auto|scroll/.test(getComputedStyle(e).overflowY)));
+    scrollers.sort((a, b) => b.scrollHeight - a.scrollHeight);
+    window.__s5pScroller = scrollers[0] || document.scrollingElement;
+    return [window.__s5pScroller.scrollHeight, window.__s5pScroller.clientHeight];
+}"""
+
+
+def screenshot_pages(page, prefix: Path, max_shots: int = 8) -> list[Path]:
+    """Screenshots of the whole page, one viewport at a time from the top (the dashboard
+    scrolls inside an element, so a 'full page' screenshot would show only the first screen):
+    ``<prefix>_0.png``, ``<prefix>_1.png``, ..."""
+    height, visible = page.evaluate(SCROLLER_JS)
+    paths = []
+    for i in range(min(max_shots, -(-height // visible))):
+        page.evaluate("(y) => { window.__s5pScroller.scrollTop = y; }", i * visible)
+        page.wait_for_timeout(300)
+        paths.append(prefix.with_name(f"{prefix.name}_{i}.png"))
+        page.screenshot(path=paths[-1])
+    page.evaluate("() => { window.__s5pScroller.scrollTop = 0; }")
+    return paths
+
+
+WIDTHS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .filter(p => p.offsetParent !== null && p.closest('[style*="-5000px"]') === null)
+    .map(p => [p._fullLayout.width, p.getBoundingClientRect().width])"""
+"""(plotly's width, width of the plot's element) of every visible figure."""
+
+
+def wait_widths_follow(page, previous: list | None = None, timeout_ms: float = 15_000) -> list:
+    """Wait until every visible figure is as wide as its element (within 2 px), and, when
+    ``previous`` widths are given (after a resize), until they differ from those; returns the
+    widths."""
+    page.wait_for_function(f"""(previous) => {{
+        const widths = ({WIDTHS_JS})();
+        return widths.every(([w, c]) => Math.abs(w - c) <= 2)
+            && (previous === null || widths.some((w, i) => !previous[i]
+                || Math.abs(w[0] - previous[i][0]) > 2));
+    }}""", arg=previous, timeout=timeout_ms)
+    return page.evaluate(WIDTHS_JS)
+
+
+class StaticServer:
+    """A directory served over HTTP on 127.0.0.1 and a free port (the static export)."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # no request log in the test output
+        pass

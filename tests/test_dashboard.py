@@ -13,13 +13,16 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from dashboard_support import REPO, SERVE
 from s5p_lockdown.dashboard import app, figures, tables
 from s5p_lockdown.dashboard.data import (
-    REPO_ROOT, ResultsError, country_series, country_shapes, load_europe_maps, load_results,
+    REPO_ROOT, ResultsError, country_bounds, country_series, country_shapes, crop_maps,
+    grids_netcdf, load_europe_maps, load_results, map_windows, plain_reason,
     resolve_results_dir,
 )
+from s5p_lockdown.dashboard.text import interval, percent
 
 pytest_plugins = ("dashboard_fixtures",)  # one workflow run shared with the browser tests
 
@@ -111,7 +114,9 @@ def test_load_results(data):
     assert data.baseline_years == [2019]
     assert data.min_day_coverage == pytest.approx(0.1)
     assert data.countries[0] == ("France", "FRA")
-    assert any("ISL" in p for p in data.problems)  # too little data is reported, not fatal
+    assert data.problems == []  # too little data is per change, not a page-wide problem
+    assert list(data.has_change()) == [True, False, True, True]
+    assert data.provenance.synthetic and data.provenance.software == "s5p-lockdown 0.1.0"
     assert data.lockdown_ends["FRA"] == pd.Timestamp("2020-05-11")  # shipped lockdown table
     assert "SWE" not in data.lockdown_ends
 
@@ -177,20 +182,59 @@ def _no_remote_urls(fig) -> bool:
     return "http" not in json.dumps(app.plotly_bundle(fig))
 
 
-def test_europe_map_figure(data, shapes):
-    fig = figures.europe_map_figure(load_europe_maps(data), shapes)
-    types = [t.type for t in fig.data]
-    assert types == ["heatmap"] * 5 + ["scatter", "scatter"]
-    change = fig.data[4]
-    assert change.zmid == 0 and change.zmin == -change.zmax and change.colorscale[0][1] != \
-        fig.data[0].colorscale[0][1]
-    assert [t.visible for t in fig.data] == [False, True, False, False, False, None, False]
-    buttons = fig.layout.updatemenus[0].buttons
-    assert len(buttons) == 5
-    assert buttons[4].args[0]["visible"] == [False] * 4 + [True, False, True]  # dark borders
-    assert len(fig.data[5].x) > 100  # country borders inside the grid
-    assert fig.data[0].z.dtype == np.float32  # sent as a compact typed array
-    assert _no_remote_urls(fig)
+def test_grid_maps_side_by_side_on_one_robust_scale(data, shapes):
+    maps = crop_maps(load_europe_maps(data), None)
+    figs = figures.grid_map_figures(maps, shapes)
+    assert list(figs) == ["post_baseline", "post_analysis", "change"]
+    baseline, analysis, change = (figs[k].data[0] for k in figs)
+    assert (baseline.zmin, baseline.zmax) == (analysis.zmin, analysis.zmax)  # one NO2 scale
+    assert baseline.zmin == pytest.approx(15.0) and baseline.zmax == pytest.approx(20.0)
+    assert change.zmid == 0 and change.zmin == -change.zmax
+    assert change.colorscale[0][1] != baseline.colorscale[0][1]
+    for fig in figs.values():
+        heat, borders, cities = fig.data
+        assert (heat.type, borders.type, cities.type) == ("heatmap", "scatter", "scatter")
+        assert len(borders.x) > 100 and "Paris" in list(cities.text)  # borders, city names
+        assert heat.colorbar.orientation == "h"  # under its map at any width
+        assert heat.z.dtype == np.float32  # sent as a compact typed array
+        assert fig.layout.width is None and _no_remote_urls(fig)
+    assert "Baseline 15 Mar – 28 Mar 2019" in figs["post_baseline"].layout.title.text
+    assert "Change 2020 vs 2019" in figs["change"].layout.title.text
+
+
+def test_robust_scale_is_not_saturated_by_plumes(data):
+    maps = load_europe_maps(data)
+    maps.fields["post_baseline"][20, 20] = 1.0  # one enormous plume
+    low, high = figures.no2_range(maps)
+    assert high == pytest.approx(20.0)
+
+
+def test_maps_crop_to_data_and_to_a_country(data, shapes):
+    maps = load_europe_maps(data)
+    cropped = crop_maps(maps, None)  # the corner without data stays (other rows have data)
+    assert cropped.fields["change"].shape == maps.fields["change"].shape
+    italy = crop_maps(maps, country_bounds(shapes, "ITA"))
+    assert italy.longitude.min() >= 5.5 and italy.latitude.max() <= 48.2
+    assert italy.fields["change"].shape[1] < maps.fields["change"].shape[1]
+    assert country_bounds(shapes, "XXX") is None
+    cities = figures.map_cities(country_bounds(shapes, "ITA"), every=True)
+    assert {"Rome", "Milan", "Naples"} <= set(cities["name"])
+    largest = figures.map_cities((-25, 34, 45, 72), every=False)
+    assert largest["iso3"].is_unique and "Paris" in set(largest["name"])
+
+
+def test_map_windows_and_grid_download(data, tmp_path):
+    windows = map_windows(data)
+    assert windows[0].label == "15 Mar – 28 Mar 2020 vs 2019 (common reference window)"
+    assert windows[0].windows["post_analysis"] == "2020-03-15_2020-03-28"
+    # the countries' own windows have no composite in the tiny results: not offered
+    assert len(windows) == 1
+    payload = grids_netcdf(crop_maps(load_europe_maps(data), None))
+    (tmp_path / "grids.nc").write_bytes(payload)
+    with xr.open_dataset(tmp_path / "grids.nc") as ds:
+        assert set(ds.data_vars) == {"no2_baseline", "no2_analysis", "change"}
+        assert float(ds["change"].max()) == pytest.approx(-25.0)
+        assert ds["no2_baseline"].attrs["units"] == "mol m-2"
 
 
 def test_change_limit():
@@ -207,17 +251,20 @@ def test_choropleth_figure_works_offline(data, shapes):
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["lockdown"].locations) == ["FRA", "ITA"]
     assert list(by_name["no lockdown (reference window)"].locations) == ["SWE"]
-    assert list(by_name["too little data"].locations) == ["ISL"]
-    assert "-30.0 % (95 % CI -35.0 to -25.0 %)" in by_name["lockdown"].text[0]
+    assert list(by_name["no data"].locations) == ["ISL"]
+    assert "−30.0 % (95 % CI −35.0 to −25.0 %)" in by_name["lockdown"].text[0]
     assert fig.layout.coloraxis.cmid == 0
     assert _no_remote_urls(fig)
 
 
 def test_ranking_figure(data):
-    """Older results (no weather columns): the adjusted bars are all absent, and say why."""
+    """Older results (no weather columns): the adjusted bars are all absent, and say why;
+    Iceland (no change) is not an empty row but listed apart; axis and legend at the top."""
     fig = figures.ranking_figure(data)
-    assert list(fig.layout.yaxis.categoryarray) == ["Italy", "France", "Sweden", "Iceland"]
-    raw, adjusted, missing = fig.data
+    assert list(fig.layout.yaxis.categoryarray) == ["Italy", "France", "Sweden"]
+    assert fig.layout.xaxis.side == "top" and fig.layout.legend.y > 0.5  # legend at the top
+    assert fig.layout.width is None and fig.layout.height < 400
+    raw, adjusted = fig.data
     assert (raw.name, adjusted.name) == ("raw", "weather-adjusted")
     assert list(raw.y) == ["Italy", "France", "Sweden"]
     np.testing.assert_allclose(raw.x, [-40.0, -30.0, 2.0])
@@ -225,8 +272,9 @@ def test_ranking_figure(data):
     np.testing.assert_allclose(raw.error_x.arrayminus, [5.0, 5.0, 5.0])
     assert list(raw.marker.pattern.shape) == ["", "", "/"]  # no lockdown: hatched
     assert np.isnan(np.asarray(adjusted.x, dtype=float)).all()
-    assert "weather-adjusted: unavailable" in raw.text[0] and "older workflow" in raw.text[0]
-    assert list(missing.y) == ["Iceland"] and missing.text[0] == "too little data"
+    assert "weather-adjusted: n/a (not available" in raw.text[0] and "older workflow" in raw.text[0]
+    line = tables.unranked_html(data)
+    assert "Not ranked" in line and "change: Iceland." in line
 
 
 def test_ranking_figure_shows_raw_and_weather_adjusted_side_by_side(rich):
@@ -237,12 +285,12 @@ def test_ranking_figure_shows_raw_and_weather_adjusted_side_by_side(rich):
     assert list(adjusted.y) == list(raw.y) == ["Italy", "France", "Sweden"]
     values = np.asarray(adjusted.x, dtype=float)
     assert np.isnan(values[0])  # Italy: no adjusted bar ...
-    assert "unavailable: 4 baseline days with wind" in raw.text[0]  # ... and the reason
+    assert "n/a (not available: 4 baseline days with wind" in raw.text[0]  # ... and why
     np.testing.assert_allclose(values[1:], [-25.0, 1.0])
     np.testing.assert_allclose(np.asarray(adjusted.error_x.array, dtype=float)[1:], [7.0, 5.0])
     np.testing.assert_allclose(np.asarray(adjusted.error_x.arrayminus, dtype=float)[1:],
                                [7.0, 5.0])
-    assert "weather-adjusted -25.0 % (95 % CI -32.0 to -18.0 %)" in raw.text[1]
+    assert "weather-adjusted −25.0 % (95 % CI −32.0 to −18.0 %)" in raw.text[1]
     assert "wind model fitted on 12 baseline days" in adjusted.text[1]
     assert raw.marker.color != adjusted.marker.color
     assert _no_remote_urls(fig)
@@ -271,9 +319,8 @@ def test_unusable_hotspot_table_is_a_note_not_an_error(rich, tmp_path):
 
 def test_hotspot_ranking_and_map(rich, shapes):
     ranking = figures.ranking_figure(rich.hotspots)
-    assert list(ranking.layout.yaxis.categoryarray) == ["Milan (ITA)", "Paris (FRA)",
-                                                        "Lyon (FRA)"]
-    assert list(ranking.data[2].y) == ["Lyon (FRA)"]  # too little data
+    assert list(ranking.layout.yaxis.categoryarray) == ["Milan (ITA)", "Paris (FRA)"]
+    assert len(ranking.data) == 2 and "Lyon" in tables.unranked_html(rich.hotspots)
     fig = figures.hotspot_map_figure(rich.hotspots, shapes)
     assert [t.type for t in fig.data] == ["choroplethmap", "scattermap", "scattermap"]
     markers, missing = fig.data[1], fig.data[2]
@@ -282,7 +329,7 @@ def test_hotspot_ranking_and_map(rich, shapes):
     np.testing.assert_allclose(markers.marker.color, [-45.0, -35.0])
     assert markers.marker.coloraxis == "coloraxis" and fig.layout.coloraxis.cmid == 0
     assert markers.marker.size[1] > 0
-    assert "Paris (FRA)" in markers.text[1] and "95 % CI -40.0 to -30.0 %" in markers.text[1]
+    assert "Paris (FRA)" in markers.text[1] and "95 % CI −40.0 to −30.0 %" in markers.text[1]
     assert list(missing.lat) == [45.76]  # Lyon in grey
     assert fig.layout.map.style == "white-bg"
     assert _no_remote_urls(fig)
@@ -306,21 +353,25 @@ def test_timeseries_figure(data):
 def test_country_summary(data):
     html = tables.country_summary_html(data, "FRA")
     assert "France" in html and "national lockdown from 17 Mar 2020 to 11 May 2020" in html
-    assert "-30.0 %" in html and "-35.0 to -25.0 %" in html and "20.00" in html
-    assert "Too little data" in tables.country_summary_html(data, "ISL")
+    assert "−30.0 %" in html and "−35.0 to −25.0 %" in html and "20.00" in html
+    assert "-3" not in html and "–" not in html.split("</div>", 2)[2]  # one minus, no dashes
+    iceland = tables.country_summary_html(data, "ISL")
+    assert "No change after vs baseline year" in iceland and "n/a" in iceland
+    assert "no day with enough clear sky in the 2020 window before the reference period " \
+        "(3 needed)" in iceland and "usable days &lt;" not in iceland
     # older results: the weather rows are there, empty, with the reason
     assert "weather-adjusted" in html and "older workflow" in html
 
 
 def test_country_summary_with_weather_and_hotspots(rich):
     html = tables.country_summary_html(rich, "FRA")
-    assert "weather-adjusted (wind model)" in html and "-25.0 %" in html
-    assert "-32.0 to -18.0 %" in html  # its interval
-    assert "low-wind days only" in html and "-27.0 %" in html
+    assert "weather-adjusted (wind model)" in html and "−25.0 %" in html
+    assert "−32.0 to −18.0 %" in html  # its interval
+    assert "low-wind days only" in html and "−27.0 %" in html
     assert "wind model fitted on 12 baseline days" in html and "3.6 m s⁻¹" in html
-    assert "unavailable: 4 baseline days" in tables.country_summary_html(rich, "ITA")
+    assert "not available: 4 baseline days" in tables.country_summary_html(rich, "ITA")
     paris = tables.country_summary_html(rich.hotspots, "Paris")
-    assert "Paris (FRA)" in paris and "-35.0 %" in paris and "to 11 May 2020" in paris
+    assert "Paris (FRA)" in paris and "−35.0 %" in paris and "to 11 May 2020" in paris
 
 
 def test_values_from_results_are_escaped(data):
@@ -333,11 +384,91 @@ def test_values_from_results_are_escaped(data):
     assert "<img" not in tables.message_html("x", stats.at["FRA", "reason"])
 
 
-def test_download_link_carries_the_table(data):
-    link = tables.download_link_html(data)
+def test_download_links_carry_the_tables(data, rich):
+    link = tables.statistics_links_html(data)
     payload = re.search(r"href='data:text/csv;base64,([^']+)'", link).group(1)
     assert base64.b64decode(payload) == (data.root / "stats" / "country_stats.csv").read_bytes()
-    assert "download='country_stats.csv'" in link
+    assert "download='country_stats.csv'" in link and "hotspot" not in link
+    links = re.findall(r"download='([^']+)' href='data:text/csv;base64,([^']+)'",
+                       tables.statistics_links_html(rich))
+    assert [name for name, _ in links] == ["country_stats.csv", "hotspot_stats.csv"]
+    assert base64.b64decode(links[1][1]) == \
+        (rich.root / "stats" / "hotspot_stats.csv").read_bytes()
+
+
+# --- honest content -------------------------------------------------------------------------
+def test_synthetic_results_carry_a_demonstration_banner(data):
+    html = tables.header_html(data)
+    assert "s5p-demo-banner" in html
+    assert "Demonstration data (synthetic orbits): not real measurements." in html
+    assert "Copernicus" not in html and "TROPOMI" not in html
+    assert "results/" not in html and "S5P_RESULTS" not in html and "s5p_lockdown" not in html
+
+
+def test_real_results_carry_the_copernicus_attribution(data, tmp_path):
+    root = _broken_copy(data.root, tmp_path)
+    (root / "stats" / "provenance.json").write_text(json.dumps({
+        "software": "s5p-lockdown 1.2.0", "date_created": "2026-11-30T10:00:00Z",
+        "processor_versions": "1.3.0,2.4.0",
+        "config": json.dumps({"source": {"kind": "cdse"}})}))
+    html = tables.header_html(load_results(root))
+    assert "s5p-demo-banner" not in html
+    assert ("Contains modified Copernicus Sentinel data 2019, 2020 processed by s5p-lockdown "
+            "1.2.0; TROPOMI L2 NO₂ processor versions 1.3.0, 2.4.0; processed on 30 Nov 2026."
+            in html)
+    (root / "stats" / "provenance.json").unlink()
+    assert "Source not recorded" in tables.header_html(load_results(root))
+
+
+def test_each_change_has_its_own_status_and_plain_reason(data, tmp_path):
+    """A country with too few days before the lockdown keeps its change after vs baseline
+    (coloured, ranked); only the changes needing the 'before' window are n/a, with a reason in
+    plain words. A reason column of the statistics wins over the derived one."""
+    root = _broken_copy(data.root, tmp_path)
+    path = root / "stats" / "country_stats.csv"
+    stats = pd.read_csv(path)
+    fra = stats["iso3"] == "FRA"
+    stats.loc[fra, ["change_post_vs_pre", "change_adjusted"]] = np.nan
+    stats.loc[fra, "status"] = "insufficient data"
+    stats.loc[fra, "reason"] = "pre_baseline: 1 usable days < 3"
+    stats["reason_adjusted"] = ""
+    stats.loc[fra, "reason_adjusted"] = "the 2019 window before the lockdown was cloudy"
+    stats.to_csv(path, index=False)
+    loaded = load_results(root)
+    assert loaded.has_change()["FRA"] and not loaded.has_change("post_vs_pre")["FRA"]
+    row = loaded.stats.loc["FRA"]
+    assert row["reason_post_vs_baseline"] == ""
+    assert row["reason_post_vs_pre"] == "not computed by the workflow" or \
+        "clear sky" in row["reason_post_vs_pre"]
+    assert row["reason_adjusted"] == "the 2019 window before the lockdown was cloudy"
+    shapes = country_shapes()
+    by_name = {t.name: t for t in figures.choropleth_figure(loaded, shapes).data}
+    assert "FRA" in list(by_name["lockdown"].locations)
+    assert "FRA" not in list(by_name["no data"].locations)
+    assert "France" in list(figures.ranking_figure(loaded).data[0].y)
+    html = tables.country_summary_html(loaded, "FRA")
+    assert "No change after vs baseline" not in html and "was cloudy" in html
+
+
+def test_plain_reason():
+    row = {"analysis_year": 2020, "baseline_years": "2019", "reference_window": False,
+           "weather_adjustment": "unavailable: 4 baseline days with wind (need 10)"}
+    reason = "pre_baseline: 1 usable days < 3; post_analysis: 0 usable days < 3"
+    assert plain_reason(reason, row, "adjusted") == (
+        "only 1 day with enough clear sky in the 2019 window before the lockdown (3 needed); "
+        "no day with enough clear sky in the 2020 window after the lockdown start (3 needed)")
+    assert plain_reason("pre_baseline: 2 usable days < 3", row, "post_vs_pre") == \
+        "only 2 days with enough clear sky in the 2019 window before the lockdown (3 needed)"
+    assert plain_reason("", row, "weather_adjusted") == \
+        "not available: 4 baseline days with wind (need 10)"
+    assert plain_reason("", row, "post_vs_baseline") == "not computed by the workflow"
+
+
+def test_number_typography():
+    assert percent(-19.44) == "\u221219.4 %" and percent(2.0) == "+2.0 %"
+    assert percent(float("nan")) == "n/a" and percent(None) == "n/a"
+    assert interval(-35.0, -25.0) == "\u221235.0 to \u221225.0 %"
+    assert interval(np.nan, 3.0) == "n/a"
 
 
 def test_dashboard_widgets_follow_the_selector(data):
@@ -350,6 +481,27 @@ def test_dashboard_widgets_follow_the_selector(data):
     (output,) = board.timeseries.outputs
     assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Italy")
     assert board.timeseries.outputs != before_series
+
+
+def test_choosing_a_country_zooms_the_gridded_maps(data):
+    board = app.Dashboard(data)
+    grids = board.grids
+    assert grids.area.value == "Europe" and len(grids.window.options) == 1
+
+    def x_range(key):
+        (output,) = grids.outputs[key].outputs
+        return output["data"][app.PLOTLY_MIME]["layout"]["xaxis"]["range"]
+
+    europe = x_range("change")
+    board.selector.value = "ITA"
+    assert grids.area.value == "ITA"
+    italy = x_range("change")
+    assert europe[0] < italy[0] < italy[1] < europe[1]
+    assert x_range("post_baseline") == x_range("post_analysis") == italy
+    grids.offer_download()
+    assert "no2_grids_ITA_2020-03-15_2020-03-28.nc" in grids.link.value
+    grids.area.value = "Europe"
+    assert x_range("change") == europe and grids.link.value == ""
 
 
 def test_dashboard_toggle_switches_to_hotspots(rich):
@@ -385,7 +537,8 @@ def test_dashboard_without_hotspots_says_so(data):
 
 def test_dashboard_shows_a_message_when_results_are_missing(tmp_path):
     widget = app.dashboard(tmp_path / "nowhere")
-    assert "The results cannot be shown." in widget.value and "run the workflow" in widget.value
+    assert "The results cannot be shown." in widget.value and "workflow" in widget.value
+    assert str(tmp_path) not in widget.value  # no server path on the page
 
 
 def test_dashboard_without_europe_composites_still_shows_countries(data, tmp_path):
@@ -393,7 +546,56 @@ def test_dashboard_without_europe_composites_still_shows_countries(data, tmp_pat
     shutil.rmtree(root / "composites")
     board = app.Dashboard(load_results(root))
     texts = [w.value for w in board.widget.children if hasattr(w, "value")]
-    assert any("Europe map unavailable" in t for t in texts)
+    assert any("Gridded maps unavailable" in t for t in texts)
+
+
+# --- static export --------------------------------------------------------------------------
+def test_static_export(rich, tmp_path):
+    from click.testing import CliRunner
+
+    from s5p_lockdown.cli import cli
+
+    site = tmp_path / "site"
+    result = CliRunner().invoke(cli, ["dashboard", "export", str(site), "--results",
+                                      str(rich.root)])
+    assert result.exit_code == 0, result.output
+    assert (site / "plotly.min.js").stat().st_size > 1_000_000  # plotly.js itself, local
+    assert {p.name for p in (site / "countries").iterdir()} == {
+        "FRA.html", "ITA.html", "SWE.html", "ISL.html"}
+    assert {p.name for p in (site / "hotspots").iterdir()} == {
+        "Paris.html", "Milan.html", "Lyon.html"}
+    assert (site / "data" / "country_stats.csv").read_bytes() == rich.stats_csv
+    assert (site / "data" / "hotspot_stats.csv").read_bytes() == rich.hotspots.stats_csv
+    index = (site / "index.html").read_text()
+    assert index.count("class='plot'") == 7  # 3 gridded maps, 2 change maps, 2 rankings
+    assert "Demonstration data (synthetic orbits)" in index
+    assert "no2_grids_europe_2020-03-15_2020-03-28.nc" in index
+    assert "href='countries/FRA.html'" in index and "href='hotspots/Paris.html'" in index
+    for page in [index, (site / "countries" / "FRA.html").read_text()]:
+        assert "http://" not in page and "https://" not in page  # nothing fetched
+        # no inline script: only the two local files and JSON blocks
+        allowed = re.compile(r"<script (src='(\.\./)?(plotly\.min|plots)\.js'|"
+                             r"type='application/json' class='plot')>")
+        tags = re.findall(r"<script[^>]*>", page)
+        assert len(tags) >= 3 and all(allowed.fullmatch(tag) for tag in tags), tags
+    france = (site / "countries" / "FRA.html").read_text()
+    assert "France" in france and "\u221230.0 %" in france and "../plotly.min.js" in france
+
+
+def test_static_export_replaces_only_an_export(data, tmp_path):
+    from s5p_lockdown.dashboard.export import export_site
+
+    site = export_site(data.root, tmp_path / "site")
+    (site / "stale.html").write_text("old")
+    export_site(data.root, site)  # a previous export is replaced
+    assert not (site / "stale.html").exists() and (site / "index.html").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(ResultsError, match="is not a dashboard export"):
+        export_site(data.root, other)
+    assert (other / "keep.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
 # --- publishing configuration ---------------------------------------------------------------

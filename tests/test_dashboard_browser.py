@@ -1,7 +1,9 @@
 """The dashboard served by Voilà (production settings) in headless chromium, with no internet:
-rendering, interaction, download, and what a visitor must not be able to do.
+rendering, layout from 800 to 2560 px, interaction, downloads, what a visitor must not be able
+to do; and the static export served by a plain local HTTP server.
 
-Screenshots go to test-artifacts/dashboard/.
+Screenshots go to test-artifacts/dashboard/ (``page_<width>_<n>.png``: the whole page, screen
+by screen, at each width).
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ import uuid
 import pytest
 import websocket
 
-from dashboard_support import PageWatch, VoilaServer, plot_summaries, wait_rendered
+from dashboard_support import (
+    PageWatch, StaticServer, VoilaServer, plot_summaries, screenshot_pages, wait_rendered,
+    wait_widths_follow,
+)
 
 pytestmark = pytest.mark.slow
 pytest_plugins = ("dashboard_fixtures",)  # one workflow run shared with test_dashboard.py
 
-VIEWPORT = {"width": 1300, "height": 900}
-LEAKS = ("Traceback", "Error", "from s5p_lockdown", "show()", "There was an error")
+VIEWPORT = {"width": 1400, "height": 1000}
+FIGURES = 6  # three gridded maps, change map, ranking, time series
+LEAKS = ("Traceback", "Error", "from s5p_lockdown", "show()", "There was an error",
+         "results/", "S5P_RESULTS", "s5p_lockdown", "/tmp/")
+WIDTHS = (800, 1400, 2560)
 
 
 @pytest.fixture
@@ -29,7 +37,7 @@ def page(browser, voila_server):
     page = context.new_page()
     page.watch = PageWatch().attach(page)
     page.goto(voila_server.url, wait_until="commit", timeout=120_000)
-    wait_rendered(page)
+    wait_rendered(page, FIGURES)
     yield page
     context.close()
 
@@ -42,32 +50,84 @@ def _timeseries_title(page) -> str:
 def test_page_renders_all_figures_offline(page, artifacts):
     summaries = plot_summaries(page)
     types = [set(s["types"]) for s in summaries]
-    assert types == [{"heatmap", "scatter"}, {"choroplethmap"}, {"bar", "scatter"},
-                     {"scatter", "bar"}]
-    assert page.locator(".js-plotly-plot .heatmaplayer image").count() >= 1  # drawn grid
+    assert types == [{"heatmap", "scatter"}] * 3 + [{"choroplethmap"}, {"bar"},
+                                                    {"scatter", "bar"}]
+    assert page.locator(".js-plotly-plot .heatmaplayer image").count() >= 3  # drawn grids
     assert page.locator(".js-plotly-plot canvas.maplibregl-canvas").count() == 1  # WebGL map
     assert page.locator(".js-plotly-plot .barlayer .point").count() >= 4  # ranked bars
     assert page.locator(".s5p-country-numbers table").count() == 2
+    # the results are synthetic: the page says so, visibly, at the top
+    banner = page.locator(".s5p-demo-banner")
+    assert banner.is_visible() and "not real measurements" in banner.inner_text()
+    assert banner.bounding_box()["y"] < 200
     text = page.inner_text("body")
     assert not [leak for leak in LEAKS if leak in text]
+    assert "Copernicus" not in text  # no attribution of data that are not Copernicus data
     assert page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count() == 0
     page.wait_for_timeout(500)  # late requests (fonts, map resources) would show up here
     assert page.watch.problems() == []
     page.screenshot(path=artifacts / "viewport.png")
-    for name, index in (("europe_map", 0), ("country_map", 1), ("ranking", 2),
-                        ("timeseries", 3)):
+    for name, index in (("grid_baseline", 0), ("grid_lockdown", 1), ("grid_change", 2),
+                        ("country_map", 3), ("ranking", 4), ("timeseries", 5)):
         page.locator(".js-plotly-plot").nth(index).screenshot(path=artifacts / f"{name}.png")
 
 
-def test_map_buttons_switch_to_the_change_layer(page, artifacts):
-    europe = page.locator(".js-plotly-plot").first
-    europe.locator(".updatemenu-button", has_text="Change").click()
+@pytest.mark.parametrize("width", WIDTHS)
+def test_layout_follows_the_window(browser, voila_server, artifacts, width):
+    """At 800, 1400 and 2560 px every figure takes the width of its place, colour bars sit
+    with their maps, the ranking's axis is at the top, table values stay on one line; after a
+    window resize the figures follow."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    try:
+        page = context.new_page()
+        watch = PageWatch().attach(page)
+        page.goto(voila_server.url, wait_until="commit", timeout=120_000)
+        wait_rendered(page, FIGURES)
+        widths = wait_widths_follow(page)
+        assert len(widths) == FIGURES and min(w for w, _ in widths) > 300
+        screenshot_pages(page, artifacts / f"page_{width}")
+        layout = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .filter(p => p.offsetParent !== null).map(p => ({
+                width: p._fullLayout.width, xside: p._fullLayout.xaxis && p._fullLayout.xaxis.side,
+                bars: p._fullData.filter(t => t.colorbar && t.showscale !== false)
+                       .map(t => t.colorbar.orientation)}))""")
+        assert [f["bars"] for f in layout[:3]] == [["h"]] * 3  # under each gridded map
+        assert layout[4]["xside"] == "top"  # ranking: axis where the eye starts
+        # values and intervals of the numbers table on one line each
+        heights = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.s5p-country-numbers td:nth-child(2), .s5p-country-numbers td:nth-child(3)'))
+            .filter(td => !td.querySelector('.s5p-reason')).map(td => {
+                const text = document.createRange();
+                text.selectNodeContents(td);
+                return text.getBoundingClientRect().height; })""")
+        assert heights and max(heights) < 24, heights  # one line of text each
+        page.set_viewport_size({"width": 1100, "height": 1000})
+        after = wait_widths_follow(page, previous=widths)
+        assert [round(w) for w, _ in after] != [round(w) for w, _ in widths]
+        assert watch.problems() == []
+    finally:
+        context.close()
+
+
+def test_choosing_a_country_zooms_the_gridded_maps(page, artifacts):
+    def ranges():
+        return page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .slice(0, 3).map(p => p._fullLayout.xaxis.range)""")
+
+    europe = ranges()
+    page.select_option(".widget-dropdown:has-text('Country') select", label="Italy")
     page.wait_for_function("""() => document.querySelector('.js-plotly-plot')
-        .layout.title.text.includes('change')""")
-    visible = page.evaluate("""() => document.querySelector('.js-plotly-plot').data
-        .map(t => t.visible)""")
-    assert visible == [False, False, False, False, True, False, True]
-    europe.screenshot(path=artifacts / "europe_change.png")
+        ._fullLayout.xaxis.range[0] > 4""", timeout=15_000)
+    italy = ranges()
+    assert italy[0] == italy[1] == italy[2] and europe[0][0] < italy[0][0] < 7.0 < italy[0][1]
+    assert page.locator(".widget-dropdown:has-text('Area') select").input_value() == "Italy"
+    assert page.evaluate("""() => document.querySelector('.js-plotly-plot').data
+        .some(t => t.name === 'cities' && t.text.includes('Rome'))""")
+    page.locator(".s5p-plot").nth(2).screenshot(path=artifacts / "grid_change_italy.png")
+    page.select_option(".widget-dropdown:has-text('Area') select", label="Europe")
+    page.wait_for_function("""() => document.querySelector('.js-plotly-plot')
+        ._fullLayout.xaxis.range[0] < 0""", timeout=15_000)
+    assert page.watch.problems() == []
 
 
 def test_choosing_a_country_updates_series_and_numbers(page, artifacts):
@@ -75,7 +135,7 @@ def test_choosing_a_country_updates_series_and_numbers(page, artifacts):
     first_numbers = page.inner_text(".s5p-country-numbers")
     assert first_title.startswith("France")
     started = time.monotonic()
-    page.select_option("select", label="Italy")
+    page.select_option(".widget-dropdown:has-text('Country') select", label="Italy")
     page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
         .some(p => p.layout.title.text.startsWith('Italy'))""", timeout=10_000)
     page.wait_for_function("""() => document.querySelector('.s5p-country-numbers h3')
@@ -85,7 +145,7 @@ def test_choosing_a_country_updates_series_and_numbers(page, artifacts):
     assert numbers != first_numbers and "Italy" in numbers
     assert elapsed < 5.0, f"country change took {elapsed:.1f} s"
     assert page.watch.problems() == []
-    page.locator(".js-plotly-plot").nth(3).screenshot(path=artifacts / "timeseries_italy.png")
+    page.locator(".js-plotly-plot").nth(5).screenshot(path=artifacts / "timeseries_italy.png")
 
 
 VISIBLE_PLOTS_JS = """() => Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
@@ -105,30 +165,33 @@ def test_countries_hotspots_toggle(page, artifacts):
         page.locator(".widget-toggle-button", has_text=view).click()
 
     titles = _visible_titles(page)
-    assert len(titles) == 4 and not any(t.startswith("Hotspots") for t in titles)
+    assert len(titles) == FIGURES and not any(t.startswith("Hotspots") for t in titles)
     toggle("Hotspots")
     # the hotspot map shown, the selector relabelled, the series of a hotspot ('Name (ISO):')
     page.wait_for_function(f"""() => {{
         const plots = ({VISIBLE_PLOTS_JS})();
-        return plots.length === 4 && plots[1].title.startsWith('Hotspots')
-            && /^[^:]+ \\([A-Z]{{3}}\\): daily mean/.test(plots[3].title)
-            && document.querySelector('.widget-dropdown label').textContent.includes('Hotspot');
+        return plots.length === 6 && plots[3].title.startsWith('Hotspots')
+            && /^[^:]+ \\([A-Z]{{3}}\\): daily mean/.test(plots[5].title)
+            && document.querySelectorAll('.widget-dropdown label')[2].textContent
+                .includes('Hotspot');
     }}""", timeout=30_000)
     visible = page.evaluate(VISIBLE_PLOTS_JS)
-    assert len(visible) == 4, visible  # Europe map, hotspot map, hotspot ranking, series
-    assert {"choroplethmap", "scattermap"} <= set(visible[1]["types"])
+    assert len(visible) == FIGURES, visible  # grids, hotspot map, hotspot ranking, series
+    assert {"choroplethmap", "scattermap"} <= set(visible[3]["types"])
     # option labels as shown ('Paris (FRA)'; the dropdown renders spaces as no-break spaces)
-    labels = page.evaluate("""() => Array.from(document.querySelector('select').options)
+    labels = page.evaluate("""() => Array.from(document.querySelectorAll('select')[2].options)
         .map(o => o.text)""")
     hotspot_names = [label.replace("\xa0", " ") for label in labels]
     assert len(hotspot_names) >= 5 and "Paris" in " ".join(hotspot_names)
-    assert any(name in visible[3]["title"] for name in hotspot_names), (hotspot_names, visible)
-    page.locator(".js-plotly-plot:visible").nth(1).screenshot(path=artifacts / "hotspot_map.png")
+    assert any(name in visible[5]["title"] for name in hotspot_names), (hotspot_names, visible)
+    page.locator(".js-plotly-plot:visible").nth(3).screenshot(path=artifacts / "hotspot_map.png")
+    page.locator(".js-plotly-plot:visible").nth(4).screenshot(
+        path=artifacts / "hotspot_ranking.png")
 
     other_label = next(label for label, name in zip(labels, hotspot_names)
-                       if name not in visible[3]["title"])
+                       if name not in visible[5]["title"])
     other = other_label.replace("\xa0", " ")
-    page.select_option("select", label=other_label)
+    page.select_option("select >> nth=2", label=other_label)
     page.wait_for_function("""(name) => Array.from(document.querySelectorAll('.js-plotly-plot'))
         .some(p => p.offsetParent !== null && p.layout.title.text.startsWith(name))""",
                            arg=other.split(" (")[0], timeout=10_000)
@@ -137,22 +200,37 @@ def test_countries_hotspots_toggle(page, artifacts):
     toggle("Countries")
     page.wait_for_function(f"""() => {{
         const plots = ({VISIBLE_PLOTS_JS})();
-        return plots.length === 4 && plots[3].title.startsWith('France')
-            && document.querySelector('.widget-dropdown label').textContent.includes('Country');
+        return plots.length === 6 && plots[5].title.startsWith('France')
+            && document.querySelectorAll('.widget-dropdown label')[2].textContent
+                .includes('Country');
     }}""", timeout=30_000)
     titles = _visible_titles(page)
-    assert len(titles) == 4 and not any(t.startswith("Hotspots") for t in titles), titles
-    assert titles[3].startswith("France")
+    assert len(titles) == FIGURES and not any(t.startswith("Hotspots") for t in titles), titles
+    assert titles[5].startswith("France")
     assert page.watch.problems() == []
 
 
-def test_statistics_table_downloads(page, workflow_results):
+def test_downloads(page, workflow_results, tmp_path):
+    """The statistics tables as written, and the grids shown (netCDF), all from data URLs."""
+    for index, name in ((0, "country_stats.csv"), (1, "hotspot_stats.csv")):
+        with page.expect_download() as download:
+            page.click(f"a.s5p-download >> nth={index}")
+        assert download.value.suggested_filename == name
+        expected = (workflow_results / "stats" / name).read_bytes()
+        assert open(download.value.path(), "rb").read() == expected
+    page.get_by_text("Prepare the grids shown (netCDF)").click()
+    link = page.locator("a.s5p-download", has_text="The grids shown")
+    link.wait_for(timeout=15_000)
     with page.expect_download() as download:
-        page.click("a.s5p-download")
-    path = download.value.path()
-    assert download.value.suggested_filename == "country_stats.csv"
-    expected = (workflow_results / "stats" / "country_stats.csv").read_bytes()
-    assert open(path, "rb").read() == expected
+        link.click()
+    assert download.value.suggested_filename.startswith("no2_grids_europe_")
+    path = tmp_path / "grids.nc"
+    download.value.save_as(path)
+    import xarray as xr
+    with xr.open_dataset(path) as ds:
+        assert {"no2_baseline", "no2_analysis", "change"} <= set(ds.data_vars)
+        assert ds["change"].notnull().mean() > 0.3
+    assert page.watch.problems() == []
 
 
 # --- what a visitor must not be able to do ---------------------------------------------------
@@ -181,7 +259,7 @@ def test_code_sent_to_the_kernel_is_not_executed(page, voila_server, tmp_path):
         ws.close()
     assert not marker.exists()
     # the kernel is alive and still serves the page: the refusal is not a crash
-    page.select_option("select", label="Spain")
+    page.select_option(".widget-dropdown:has-text('Country') select", label="Spain")
     page.wait_for_function("""() => document.querySelector('.s5p-country-numbers h3')
         .textContent.includes('Spain')""", timeout=10_000)
 
@@ -228,3 +306,41 @@ def test_broken_results_show_a_message_not_a_traceback(browser, tiny_results, tm
     assert "The results cannot be shown." in text and "lacks column(s)" in text
     assert not [leak for leak in LEAKS if leak in text]
     assert watch.problems() == []
+
+
+# --- static export ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def static_site(workflow_results, tmp_path_factory):
+    from s5p_lockdown.dashboard.export import export_site
+
+    return export_site(workflow_results, tmp_path_factory.mktemp("static") / "site")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_static_export_renders_offline(browser, static_site, artifacts, width):
+    """The exported site, served by a plain HTTP server: every figure drawn at the width of its
+    place, no request outside the site, no page error; a country page too."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    try:
+        with StaticServer(static_site) as server:
+            page = context.new_page()
+            watch = PageWatch().attach(page)
+            page.goto(server.url + "index.html")
+            count = page.locator("script.plot").count()
+            assert count == 7  # gridded maps, country and hotspot change maps and rankings
+            page.wait_for_function("""(n) => {
+                const plots = document.querySelectorAll('.js-plotly-plot');
+                return plots.length === n && Array.from(plots).every(p => p._fullLayout);
+            }""", arg=count, timeout=30_000)
+            wait_widths_follow(page)
+            assert page.locator(".s5p-demo-banner").is_visible()
+            page.wait_for_timeout(500)
+            page.screenshot(path=artifacts / f"static_{width}.png", full_page=True)
+            page.click("a[href='countries/FRA.html']")
+            page.wait_for_function("""() => document.querySelector('.js-plotly-plot')
+                && document.querySelector('.js-plotly-plot')._fullLayout""", timeout=30_000)
+            assert "France" in page.inner_text(".s5p-country-numbers")
+            page.screenshot(path=artifacts / f"static_france_{width}.png", full_page=True)
+            assert watch.problems() == []
+    finally:
+        context.close()

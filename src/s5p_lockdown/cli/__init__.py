@@ -27,13 +27,16 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from s5p_lockdown.cli import acquire_cmd, grid_cmd, inspect_cmd, summary_cmd, synth_cmd
+    from s5p_lockdown.cli import (
+        acquire_cmd, dashboard_cmd, grid_cmd, inspect_cmd, summary_cmd, synth_cmd,
+    )
 
     cli.add_command(synth_cmd.synth)
     cli.add_command(inspect_cmd.inspect)
     cli.add_command(grid_cmd.grid)
     cli.add_command(summary_cmd.summary)
     cli.add_command(acquire_cmd.acquire)
+    cli.add_command(dashboard_cmd.dashboard)
 
 
 _register()

@@ -1,5 +1,9 @@
 """The dashboard's widget tree, built by the notebook ``dashboards/lockdown.ipynb``.
 
+The gridded maps (baseline, analysis year, change; :class:`GriddedMaps`) have a window
+selector (the window sets of the results) and an area selector (Europe or one country);
+choosing a country in the detail selector zooms them to it.
+
 Every figure is sent to the browser as a plotly mime bundle inside an ``Output`` widget and
 drawn there by the JupyterLab plotly renderer that ships with plotly (served by Voilà, no
 CDN). Choosing a country replaces the time series bundle and the numbers table. When the
@@ -24,8 +28,8 @@ from IPython.display import display
 
 from s5p_lockdown.dashboard import figures, tables
 from s5p_lockdown.dashboard.data import (
-    DashboardData, ResultsError, country_shapes, load_europe_maps, load_results,
-    resolve_results_dir,
+    DashboardData, EuropeMaps, MapWindow, ResultsError, country_bounds, country_shapes,
+    crop_maps, grids_netcdf, load_europe_maps, load_results, map_windows, resolve_results_dir,
 )
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -53,14 +57,109 @@ def _show(out: widgets.Output, fig: go.Figure) -> None:
 
 
 def _plot(fig: go.Figure, **layout) -> widgets.Output:
-    """A new Output widget showing ``fig``; ``layout``: the widget's CSS layout."""
-    out = widgets.Output(layout={"width": "100%", **layout})
+    """A new Output widget showing ``fig``; ``layout``: the widget's CSS layout.
+
+    The widget is as tall as the figure: with the ``responsive`` config plotly sizes its plot
+    to 100 % of the container, which would collapse to nothing inside a flex row."""
+    out = widgets.Output(layout={"width": "100%", "height": f"{fig.layout.height}px",
+                                 **layout})
+    out.add_class(PLOT_CLASS)
     _show(out, fig)
     return out
 
 
+PLOT_CLASS = "s5p-plot"
+PAGE_STYLE = f"""<style>
+.{PLOT_CLASS} .jp-OutputArea, .{PLOT_CLASS} .jp-OutputArea-child,
+.{PLOT_CLASS} .jp-OutputArea-output {{ height: 100%; }}
+</style>"""
+"""The plot of an Output widget fills it: the renderer's plot is sized to 100 % of its parents,
+whose height is otherwise left to their content and is sometimes computed as 0 (the plot is
+then clipped away) in the flex rows of the page."""
+
+
 def _section(title: str) -> widgets.HTML:
     return widgets.HTML(f"<h2 style='margin:18px 0 4px 0'>{title}</h2>")
+
+
+EUROPE_AREA = "Europe"
+GRID_KEYS = ("post_baseline", "post_analysis", "change")
+
+
+class GriddedMaps:
+    """The baseline, analysis-year and change maps side by side (wrapping on narrow pages),
+    with a window and an area selector and a download of the grids shown.
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+    window, area : ipywidgets.Dropdown
+        The window set (index into ``windows``) and the area (``"Europe"`` or an iso3).
+    outputs : dict
+        ``"post_baseline"``, ``"post_analysis"``, ``"change"`` → Output widget.
+    shown : EuropeMaps
+        The grids currently drawn (cropped to the area).
+    """
+
+    def __init__(self, data: DashboardData, shapes: dict):
+        self.data, self.shapes = data, shapes
+        self.windows: list[MapWindow | None] = map_windows(data) or [None]
+        self._maps: dict[int, EuropeMaps] = {}
+        maps = self._load(0)  # ResultsError: the caller shows why
+        self.window = widgets.Dropdown(
+            options=[(w.label if w else "common reference window", i)
+                     for i, w in enumerate(self.windows)],
+            value=0, description="Window", layout={"width": "auto", "max_width": "100%"},
+            style={"description_width": "initial"})
+        self.area = widgets.Dropdown(options=[(EUROPE_AREA, EUROPE_AREA), *data.countries],
+                                     value=EUROPE_AREA, description="Area",
+                                     layout={"width": "260px"})
+        self.prepare = widgets.Button(description="Prepare the grids shown (netCDF)",
+                                      layout={"width": "auto"})
+        self.link = widgets.HTML()
+        self.shown = crop_maps(maps, None)
+        figs = figures.grid_map_figures(self.shown, shapes)
+        self.outputs = {key: _plot(figs[key], flex="1 1 360px", min_width="0",
+                                   width="auto") for key in GRID_KEYS}
+        self.window.observe(lambda _: self.redraw(), names="value")
+        self.area.observe(lambda _: self.redraw(), names="value")
+        self.prepare.on_click(lambda _: self.offer_download())
+        self.widget = widgets.VBox([
+            widgets.HBox([self.window, self.area],
+                         layout={"flex_flow": "row wrap", "align_items": "center"}),
+            widgets.HBox(list(self.outputs.values()),
+                         layout={"flex_flow": "row wrap", "width": "100%"}),
+            widgets.HBox([self.prepare, self.link], layout={"align_items": "center"}),
+        ], layout={"width": "100%"})
+
+    def _load(self, index: int) -> EuropeMaps:
+        if index not in self._maps:
+            self._maps[index] = load_europe_maps(self.data, self.windows[index])
+        return self._maps[index]
+
+    def redraw(self) -> None:
+        """Draw the chosen window over the chosen area (cities all named in a country)."""
+        maps = self._load(self.window.value)
+        country = self.area.value != EUROPE_AREA
+        bounds = country_bounds(self.shapes, self.area.value) if country else None
+        self.shown = crop_maps(crop_maps(maps, None), bounds)
+        figs = figures.grid_map_figures(self.shown, self.shapes, every_city=country)
+        for key in GRID_KEYS:
+            _show(self.outputs[key], figs[key])
+        self.link.value = ""
+
+    def offer_download(self) -> None:
+        """Put a link to the grids shown (netCDF, a data URL) next to the button."""
+        name = "europe" if self.area.value == EUROPE_AREA else self.area.value
+        start, end = self.shown.windows["post_analysis"]
+        self.link.value = tables.download_link_html(
+            grids_netcdf(self.shown), f"no2_grids_{name}_{start}_{end}.nc",
+            "The grids shown (netCDF)", "application/x-netcdf")
+
+    def zoom_to(self, iso3: str) -> None:
+        """Show ``iso3``'s area (nothing happens for a country the selector does not have)."""
+        if iso3 in dict(self.data.countries).values():
+            self.area.value = iso3
 
 
 class Dashboard:
@@ -92,25 +191,29 @@ class Dashboard:
         self._figures: dict[str, tuple[go.Figure, go.Figure]] = {}
         self._switching = False
         notices = [widgets.HTML(tables.message_html("Note:", p, "warning")) for p in data.problems]
+        self.grids: GriddedMaps | None = None
         try:
-            europe = _plot(figures.europe_map_figure(load_europe_maps(data), shapes))
+            self.grids = GriddedMaps(data, shapes)
+            europe = self.grids.widget
         except ResultsError as exc:
-            europe = widgets.HTML(tables.message_html("Europe map unavailable:", str(exc)))
+            europe = widgets.HTML(tables.message_html("Gridded maps unavailable:", str(exc)))
 
         first = _first_with_data(data)
         self.selector = widgets.Dropdown(options=data.countries, value=first,
                                          description="Country", layout={"width": "320px"})
         self.numbers = widgets.HTML(tables.country_summary_html(data, first),
-                                    layout={"width": "440px"})
+                                    layout={"flex": "0 1 680px", "min_width": "0"})
         self.timeseries = _plot(figures.timeseries_figure(data, first),
-                                flex="1 1 560px", min_width="0")
+                                flex="1 1 520px", min_width="0", width="auto")
         self.selector.observe(self._selected, names="value")
 
         # one pair of Outputs per view, hidden when another view is shown: replacing a plot
         # makes the plotly renderer raise on resizing the removed one
-        self._outputs = {COUNTRIES: tuple(_plot(f) for f in self._view_figures(COUNTRIES))}
+        self._outputs = {COUNTRIES: self._view_outputs(COUNTRIES)}
         self._view = COUNTRIES
-        self.change_box = widgets.VBox(list(self._outputs[COUNTRIES]), layout={"width": "100%"})
+        self.unranked = widgets.HTML(tables.unranked_html(data))
+        self.change_box = widgets.HBox(list(self._outputs[COUNTRIES]),
+                                       layout={"width": "100%", "flex_flow": "row wrap"})
         self.change_title = _section("Change per country")
         self.detail_title = _section("Country detail")
         if data.hotspots is not None:
@@ -125,13 +228,14 @@ class Dashboard:
                                                          "warning"))
 
         self.widget = widgets.VBox([
-            widgets.HTML(tables.header_html(data)),
-            widgets.HTML(tables.download_link_html(data)),
+            widgets.HTML(PAGE_STYLE + tables.header_html(data)),
+            widgets.HTML(tables.statistics_links_html(data)),
             *notices,
-            _section("Europe: gridded NO₂ on the common reference window"),
+            _section("Gridded NO₂: the same days before and during the lockdowns"),
             europe,
             self.change_title,
             self.view,
+            self.unranked,
             self.change_box,
             self.detail_title,
             self.selector,
@@ -146,6 +250,15 @@ class Dashboard:
     @property
     def ranking(self) -> widgets.Output:
         return self._outputs[self._view][1]
+
+    def _view_outputs(self, view: str) -> tuple[widgets.Output, widgets.Output]:
+        """(change map, ranking) Outputs of ``view``, side by side when the page is wide; the
+        map no wider than :data:`figures.CHANGE_MAP_MAX_WIDTH` (its zoom is fixed: wider,
+        the colour bar would stand apart from the countries)."""
+        change_map, ranking = self._view_figures(view)
+        return (_plot(change_map, flex="1 1 560px", min_width="0", width="auto",
+                      max_width=f"{figures.CHANGE_MAP_MAX_WIDTH}px"),
+                _plot(ranking, flex="1 1 480px", min_width="0", width="auto"))
 
     def _view_figures(self, view: str) -> tuple[go.Figure, go.Figure]:
         """(change map, ranking) of ``view``, built once."""
@@ -170,12 +283,14 @@ class Dashboard:
         self.change_title.value = _section(f"Change per {noun}").value
         self.detail_title.value = _section(f"{noun.capitalize()} detail").value
         if view not in self._outputs:
-            self._outputs[view] = tuple(_plot(f) for f in self._view_figures(view))
+            self._outputs[view] = self._view_outputs(view)
             self.change_box.children = [o for pair in self._outputs.values() for o in pair]
         for name, pair in self._outputs.items():
             for out in pair:
                 out.layout.display = None if name == view else "none"
         self._view = view
+        self.unranked.value = tables.unranked_html(
+            data, "hotspots" if view == HOTSPOTS else "countries")
         first = _first_with_data(data)
         self._switching = True
         try:
@@ -187,8 +302,14 @@ class Dashboard:
         self.select(first)
 
     def _selected(self, change: dict) -> None:
+        """A visitor chose a country (or hotspot): show it, and zoom the gridded maps to its
+        country."""
         if not self._switching and change["new"] is not None:
             self.select(change["new"])
+            if self.grids is not None:
+                row = self.current.stats.loc[change["new"]]
+                self.grids.zoom_to(row["country_iso3"] if "country_iso3" in row.index
+                                   else change["new"])
 
     def select(self, iso3: str) -> None:
         """Show ``iso3`` (a country, or a hotspot name in the hotspot view) in the numbers
@@ -198,8 +319,8 @@ class Dashboard:
 
 
 def _first_with_data(data: DashboardData) -> str:
-    """The first entry of the selector with a change, else the first entry."""
-    ok = data.stats.index[data.stats["status"] == "ok"]
+    """The first entry of the selector with a headline change, else the first entry."""
+    ok = data.stats.index[data.has_change()]
     return ok[0] if len(ok) else data.stats.index[0]
 
 

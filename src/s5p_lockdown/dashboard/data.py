@@ -5,9 +5,18 @@ workflow. Units are those of the files: NO2 columns in mol m-2, coverage as a fr
 changes as fractions (-0.3 = -30 %), dates as ``datetime64`` days.
 
 Fatal problems (no results directory, a statistics table missing, unreadable or lacking
-columns, no country at all) raise :class:`ResultsError` with a message meant for the page.
+columns, no country at all) raise :class:`ResultsError` with a message meant for the page: it
+names files relative to the results directory, never a path of the server.
 Non-fatal gaps (a Europe composite missing, a country without daily values) are collected in
 :attr:`DashboardData.problems` and the rest of the dashboard is still shown.
+
+Each change (:data:`ALL_CHANGES`) has its own validity: it is shown when its value
+``change_<name>`` is finite, and when not, ``reason_<name>`` says why in plain words (taken from
+the table when the workflow wrote it, else derived here from the windows the change needs and
+the table's ``reason`` column, see :func:`plain_reason`).
+
+What the results are made from (synthetic orbits or real products, processor versions,
+processing date) is read from ``stats/provenance.json`` into :class:`Provenance`.
 
 Optional parts, absent from results of older workflows: the weather-normalised changes
 (:data:`WEATHER_CHANGES`; missing columns are added as NaN with a ``weather_adjustment`` note
@@ -49,6 +58,15 @@ WEATHER_CHANGES = ("weather_adjusted", "low_wind")
 """Wind-normalised changes (see :mod:`s5p_lockdown.weather`); optional columns."""
 WEATHER_NOTE_MISSING = ("unavailable: these results have no weather-adjusted changes "
                         "(written by an older workflow)")
+ALL_CHANGES = CHANGES + WEATHER_CHANGES
+CHANGE_WINDOWS = {
+    "post_vs_baseline": ("post_analysis", "post_baseline"),
+    "post_vs_pre": ("pre_analysis", "post_analysis"),
+    "adjusted": ("pre_analysis", "post_analysis", "pre_baseline", "post_baseline"),
+    "weather_adjusted": ("post_analysis", "post_baseline"),
+    "low_wind": ("post_analysis", "post_baseline"),
+}
+"""The windows (``<period>_<role>``) whose days each change needs."""
 
 NO2_VARIABLE = "tropospheric_NO2_column_number_density"
 MAX_MAP_CELLS = 120_000
@@ -74,6 +92,37 @@ HOTSPOT_STATS_COLUMNS = ["hotspot"] + [c for c in STATS_COLUMNS if c != "country
 ``iso3`` the hotspot's country."""
 DAILY_COLUMNS = ["date", "iso3", "mean_no2", "coverage", "pixels"]
 WINDOWS_COLUMNS = ["iso3", "period", "year", "role", "start", "end", "window"]
+
+
+@dataclass
+class Provenance:
+    """What the results were made from, from ``stats/provenance.json``.
+
+    Attributes
+    ----------
+    source_kind : str or None
+        ``source.kind`` of the workflow's configuration: ``"synthetic"`` (generated demo
+        orbits), ``"local"`` or ``"cdse"`` (real products); None when not recorded.
+    processor_versions : list of str
+        Versions of the L2 processor of the input products (empty for synthetic orbits or when
+        not recorded).
+    date_created : pandas.Timestamp or None
+        When the statistics were written (UTC).
+    software : str
+        The software that processed the data (``"s5p-lockdown 1.2.3"``), or ``"s5p-lockdown"``.
+    min_day_coverage : float or None
+        Coverage a day needs to count in the statistics (0-1), if recorded.
+    """
+
+    source_kind: str | None = None
+    processor_versions: list[str] = field(default_factory=list)
+    date_created: pd.Timestamp | None = None
+    software: str = "s5p-lockdown"
+    min_day_coverage: float | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.source_kind == "synthetic"
 
 
 class ResultsError(S5PLockdownError):
@@ -104,8 +153,8 @@ class DashboardData:
         The statistics table exactly as written by the workflow (for the download).
     lockdown_ends : dict
         iso3 → end of the lockdown, where known (see :func:`_lockdown_ends`).
-    min_day_coverage : float or None
-        Coverage a day needs to count in the statistics (from ``provenance.json``), if known.
+    provenance : Provenance
+        What the results were made from (``stats/provenance.json``).
     problems : list of str
         Non-fatal gaps, one sentence each.
     hotspots : DashboardData or None
@@ -121,10 +170,19 @@ class DashboardData:
     windows: pd.DataFrame
     stats_csv: bytes
     lockdown_ends: dict[str, pd.Timestamp] = field(default_factory=dict)
-    min_day_coverage: float | None = None
+    provenance: Provenance = field(default_factory=Provenance)
     problems: list[str] = field(default_factory=list)
     hotspots: DashboardData | None = None
     hotspot_note: str = ""
+
+    @property
+    def min_day_coverage(self) -> float | None:
+        """Coverage a day needs to count in the statistics (0-1), if known."""
+        return self.provenance.min_day_coverage
+
+    def has_change(self, name: str = HEADLINE_CHANGE) -> pd.Series:
+        """Boolean per row: the change ``name`` (one of :data:`ALL_CHANGES`) has a value."""
+        return np.isfinite(self.stats[f"change_{name}"])
 
     @property
     def countries(self) -> list[tuple[str, str]]:
@@ -167,14 +225,14 @@ def resolve_results_dir(environ: Mapping[str, str] | None = None) -> Path:
 def _read_csv(root: Path, name: Path, required: list[str]) -> pd.DataFrame:
     path = root / name
     if not path.is_file():
-        raise ResultsError(f"{name} is missing in {root}: run the workflow first.")
+        raise ResultsError(f"{name} is missing: run the workflow first.")
     try:
         table = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ResultsError(f"{name} in {root} cannot be read ({type(exc).__name__}).") from None
+        raise ResultsError(f"{name} cannot be read ({type(exc).__name__}).") from None
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise ResultsError(f"{name} in {root} lacks column(s) {', '.join(missing)}: "
+        raise ResultsError(f"{name} lacks column(s) {', '.join(missing)}: "
                            "it was written by another version of the workflow.")
     return table
 
@@ -183,14 +241,82 @@ def _as_bool(column: pd.Series) -> pd.Series:
     return column.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
 
 
-def _read_min_day_coverage(root: Path) -> float | None:
+def read_provenance(root: Path) -> Provenance:
+    """The :class:`Provenance` of a results directory; fields the file does not give (or an
+    absent or unreadable file) are left unknown."""
     try:
-        provenance = json.loads((root / PROVENANCE_FILE).read_text())
-        config = provenance["config"]
+        record = json.loads((root / PROVENANCE_FILE).read_text())
+    except (OSError, ValueError):
+        return Provenance()
+    if not isinstance(record, dict):
+        return Provenance()
+    config = record.get("config", {})
+    try:
         config = json.loads(config) if isinstance(config, str) else config
-        return float(config["stats"]["min_day_coverage"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except ValueError:
+        config = {}
+    config = config if isinstance(config, dict) else {}
+
+    def lookup(*keys):
+        value = config
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    coverage = lookup("stats", "min_day_coverage")
+    created = pd.to_datetime(record.get("date_created"), errors="coerce", utc=True)
+    versions = str(record.get("processor_versions") or "")
+    return Provenance(
+        source_kind=lookup("source", "kind"),
+        processor_versions=[v for v in versions.split(",") if v.strip()],
+        date_created=None if pd.isna(created) else created,
+        software=str(record.get("software") or "s5p-lockdown"),
+        min_day_coverage=float(coverage) if isinstance(coverage, (int, float)) else None,
+    )
+
+
+def plain_reason(reason: str, row: Mapping, name: str) -> str:
+    """Why the change ``name`` of one row is missing, in plain words, from the statistics'
+    ``reason`` (``"pre_baseline: 1 usable days < 3; ..."``), e.g. "only 1 day with enough
+    clear sky in the 2019 window before the lockdown (3 needed)". The windows that change needs
+    (:data:`CHANGE_WINDOWS`) are named when the reason lists some, else every window it lists;
+    for the weather changes without a window problem, the row's ``weather_adjustment`` note;
+    "not computed by the workflow" when nothing says why."""
+    reference = bool(row.get("reference_window", False))
+    periods = {"pre": "before the reference period" if reference else "before the lockdown",
+               "post": "of the reference period" if reference else "after the lockdown start"}
+    sentences = {}
+    for part in str(reason).split(";"):
+        key, _, text = part.partition(":")
+        key = key.strip()
+        numbers = [int(n) for n in text.replace("<", " ").split() if n.isdigit()]
+        if key not in CHANGE_WINDOWS["adjusted"] or len(numbers) != 2:
+            continue
+        (usable, needed), (period, role) = numbers, key.split("_")
+        year = row.get("analysis_year") if role == "analysis" else row.get("baseline_years")
+        days = "no day" if usable == 0 else f"only {usable} day{'s' if usable > 1 else ''}"
+        sentences[key] = (f"{days} with enough clear sky in the {year} window "
+                          f"{periods[period]} ({needed} needed)")
+    relevant = [text for key, text in sentences.items() if key in CHANGE_WINDOWS[name]]
+    note = str(row.get("weather_adjustment", "") or "")
+    if relevant or (sentences and not (name in WEATHER_CHANGES and note)):
+        return "; ".join(relevant or sentences.values())
+    if name in WEATHER_CHANGES and note:
+        return note.replace("unavailable: ", "not available: ", 1)
+    return "not computed by the workflow"
+
+
+def _add_reason_columns(stats: pd.DataFrame) -> None:
+    """``reason_<name>`` for each change: empty where the change has a value; where not, the
+    column of the table when it has one, else :func:`plain_reason`."""
+    for name in ALL_CHANGES:
+        column = f"reason_{name}"
+        given = (stats[column].astype("string").fillna("").str.strip() if column in stats
+                 else pd.Series("", index=stats.index, dtype="string"))
+        missing = ~np.isfinite(stats[f"change_{name}"])
+        derived = [plain_reason(row["reason"], row, name) if missing[i] and not given[i] else
+                   given[i] for i, row in stats.iterrows()]
+        stats[column] = pd.Series(derived, index=stats.index, dtype="string").where(missing, "")
 
 
 def _add_weather_columns(stats: pd.DataFrame) -> None:
@@ -224,11 +350,12 @@ def _prepare(stats: pd.DataFrame, daily: pd.DataFrame, root: Path) -> pd.DataFra
         stats[numeric] = stats[numeric].apply(pd.to_numeric, errors="raise")
         daily[["mean_no2", "coverage"]] = daily[["mean_no2", "coverage"]].apply(pd.to_numeric)
     except (ValueError, TypeError) as exc:
-        raise ResultsError(f"The statistics tables in {root} hold malformed values "
+        raise ResultsError("The statistics tables hold malformed values "
                            f"({type(exc).__name__}).") from None
     for column in ["reference_window"] + [f"significant_{c}" for c in CHANGES + WEATHER_CHANGES]:
         stats[column] = _as_bool(stats[column])
     stats["reason"] = stats["reason"].astype("string").fillna("")
+    _add_reason_columns(stats)
     return stats.sort_values("country").set_index("iso3", drop=False)
 
 
@@ -241,7 +368,7 @@ def load_hotspots(root: Path, windows: pd.DataFrame) -> DashboardData:
     stats = _read_csv(root, HOTSPOT_STATS_FILE, HOTSPOT_STATS_COLUMNS)
     daily = _read_csv(root, HOTSPOT_DAILY_FILE, DAILY_COLUMNS)
     if stats.empty:
-        raise ResultsError(f"{HOTSPOT_STATS_FILE} in {root} has no hotspot.")
+        raise ResultsError(f"{HOTSPOT_STATS_FILE} has no hotspot.")
     stats = stats.rename(columns={"iso3": "country_iso3"}).rename(columns={"hotspot": "iso3"})
     stats["iso3"] = stats["iso3"].astype(str)
     stats["country"] = stats["iso3"] + " (" + stats["country_iso3"].astype(str) + ")"
@@ -264,36 +391,37 @@ def load_results(root: str | Path) -> DashboardData:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ResultsError(f"No results directory at {root}: run the workflow first, or set "
-                           f"{RESULTS_ENV} to the results directory.")
+        raise ResultsError("No results directory: the workflow has not been run, or the "
+                           "dashboard is not pointed at its results.")
     stats = _read_csv(root, STATS_FILE, STATS_COLUMNS)
     daily = _read_csv(root, DAILY_FILE, DAILY_COLUMNS)
     windows = _read_csv(root, WINDOWS_FILE, WINDOWS_COLUMNS)
     if stats.empty:
-        raise ResultsError(f"{STATS_FILE} in {root} has no country.")
+        raise ResultsError(f"{STATS_FILE} has no country.")
     stats = _prepare(stats, daily, root)
 
     hotspots, hotspot_note = None, ""
     if not (root / HOTSPOT_STATS_FILE).is_file():
-        hotspot_note = (f"these results have no hotspot statistics ({HOTSPOT_STATS_FILE}): "
-                        "they were written by an older workflow.")
+        hotspot_note = ("these results have no hotspot statistics (they were written by an "
+                        "older workflow).")
     else:
         try:
             hotspots = load_hotspots(root, windows)
         except ResultsError as exc:
             hotspot_note = str(exc)
+    provenance = read_provenance(root)
+    if hotspots is not None:
+        hotspots.provenance = provenance
 
     problems = []
     without_daily = sorted(set(stats.index) - set(daily["iso3"]))
     if without_daily:
-        problems.append(f"No daily values for {', '.join(without_daily)}.")
-    insufficient = stats.index[stats["status"] != "ok"].tolist()
-    if insufficient:
-        problems.append(f"Too little data for {', '.join(insufficient)}: no change computed.")
+        names = ", ".join(stats.loc[without_daily, "country"])
+        problems.append(f"No daily values for {names}.")
     return DashboardData(
         root=root, stats=stats, daily=daily, windows=windows,
         stats_csv=(root / STATS_FILE).read_bytes(), lockdown_ends=_lockdown_ends(stats),
-        min_day_coverage=_read_min_day_coverage(root), problems=problems,
+        provenance=provenance, problems=problems,
         hotspots=hotspots, hotspot_note=hotspot_note,
     )
 
@@ -309,22 +437,76 @@ def _coarsen(values: np.ndarray, weight: np.ndarray, factor: int) -> np.ndarray:
         return np.where(total > 0, (x * w).reshape(shape).sum(axis=(1, 3)) / total, np.nan)
 
 
-def load_europe_maps(data: DashboardData, max_cells: int = MAX_MAP_CELLS) -> EuropeMaps:
-    """The four Europe composites of the common reference window and their change (percent).
+@dataclass
+class MapWindow:
+    """One set of windows the gridded maps can show: ``windows`` maps ``"pre_analysis"``,
+    ``"post_analysis"``, ``"pre_baseline"``, ``"post_baseline"`` to the composite's name
+    (``composites/<name>.nc``); ``label`` says which days and which countries use it."""
+
+    label: str
+    windows: dict[str, str]
+
+
+def map_windows(data: DashboardData) -> list[MapWindow]:
+    """The distinct window sets of the results whose four composites exist: the common
+    reference window (Europe) first, then the countries' own windows by start date. A set
+    with several baseline years shows the first."""
+    names = dict(zip(data.stats["iso3"], data.stats["country"]))
+    sets: dict[tuple, list[str]] = {}
+    for iso3, rows in data.windows.groupby("iso3", sort=False):
+        chosen = {}
+        for period, role in GROUPS:
+            match = rows[(rows["period"] == period) & (rows["role"] == role)]
+            if not match.empty:
+                row = match.sort_values("year").iloc[0]
+                chosen[f"{period}_{role}"] = (str(row["window"]), str(row["start"]),
+                                              str(row["end"]), int(row["year"]))
+        if len(chosen) == len(GROUPS):
+            sets.setdefault(tuple(sorted(chosen.items())), []).append(iso3)
+    found = []
+    for key, members in sets.items():
+        chosen = dict(key)
+        if not all((data.root / "composites" / f"{w[0]}.nc").is_file() for w in chosen.values()):
+            continue
+        start, end, year = chosen["post_analysis"][1:]
+        span = f"{pd.Timestamp(start):%-d %b} – {pd.Timestamp(end):%-d %b} {year}"
+        versus = f"vs {chosen['post_baseline'][3]}"
+        countries = sorted(names[m] for m in members if m in names)
+        if EUROPE in members:
+            who = "common reference window"
+        else:
+            who = ", ".join(countries[:3]) + (f" and {len(countries) - 3} more"
+                                              if len(countries) > 3 else "")
+        found.append((EUROPE not in members, start,
+                      MapWindow(f"{span} {versus} ({who})",
+                                {k: v[0] for k, v in chosen.items()})))
+    return [w for _, _, w in sorted(found, key=lambda item: item[:2])]
+
+
+def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
+                     max_cells: int = MAX_MAP_CELLS) -> EuropeMaps:
+    """The four composites of ``window`` (default: the common reference window, else the
+    first of :func:`map_windows`) and their change (percent).
 
     Grids larger than ``max_cells`` are block-averaged, weighting cells by their composite
     ``weight``. Raises :class:`ResultsError` when a composite is missing or unreadable.
     """
-    rows = data.windows[data.windows["iso3"] == EUROPE]
+    if window is None:
+        rows = data.windows[data.windows["iso3"] == EUROPE]
+        chosen = {}
+        for period, role in GROUPS:
+            match = rows[(rows["period"] == period) & (rows["role"] == role)]
+            if match.empty:
+                raise ResultsError(f"{WINDOWS_FILE} has no Europe {period} {role} window.")
+            chosen[f"{period}_{role}"] = str(match.iloc[0]["window"])
+        window = MapWindow("common reference window", chosen)
+    known = data.windows.drop_duplicates("window").set_index("window")
     fields, windows, years = {}, {}, {}
     latitude = longitude = None
     for period, role in GROUPS:
         key = f"{period}_{role}"
-        match = rows[(rows["period"] == period) & (rows["role"] == role)]
-        if match.empty:
-            raise ResultsError(f"{WINDOWS_FILE} has no Europe {period} {role} window.")
-        row = match.iloc[0]
-        path = data.root / "composites" / f"{row['window']}.nc"
+        name = window.windows[key]
+        path = data.root / "composites" / f"{name}.nc"
         try:
             with xr.open_dataset(path) as ds:
                 values = ds[NO2_VARIABLE].isel(time=0).transpose("latitude", "longitude")
@@ -332,7 +514,7 @@ def load_europe_maps(data: DashboardData, max_cells: int = MAX_MAP_CELLS) -> Eur
                 weight = ds["weight"].isel(time=0).transpose("latitude", "longitude").values
                 lat, lon = ds["latitude"].values, ds["longitude"].values
         except (OSError, KeyError, ValueError) as exc:
-            raise ResultsError(f"Europe composite composites/{path.name} is missing or "
+            raise ResultsError(f"Composite composites/{path.name} is missing or "
                                f"unreadable ({type(exc).__name__}).") from None
         factor = int(np.ceil(np.sqrt(grid.size / max_cells)))
         if factor > 1:
@@ -340,16 +522,83 @@ def load_europe_maps(data: DashboardData, max_cells: int = MAX_MAP_CELLS) -> Eur
             lat = lat[: grid.shape[0] * factor].reshape(-1, factor).mean(axis=1)
             lon = lon[: grid.shape[1] * factor].reshape(-1, factor).mean(axis=1)
         if latitude is not None and (grid.shape != fields["pre_analysis"].shape):
-            raise ResultsError("The Europe composites are on different grids.")
+            raise ResultsError("The composites of one window set are on different grids.")
         latitude, longitude = lat, lon
         fields[key] = grid
-        windows[key] = (str(row["start"]), str(row["end"]))
-        years[key] = int(row["year"])
+        windows[key] = (str(known.at[name, "start"]), str(known.at[name, "end"]))
+        years[key] = int(known.at[name, "year"])
     with np.errstate(invalid="ignore", divide="ignore"):
         change = 100.0 * (fields["post_analysis"] / fields["post_baseline"] - 1.0)
     fields["change"] = np.where(fields["post_baseline"] > 0, change, np.nan)
     return EuropeMaps(latitude=latitude, longitude=longitude, fields=fields, windows=windows,
                       years=years)
+
+
+def crop_maps(maps: EuropeMaps, bounds: tuple[float, float, float, float] | None) -> EuropeMaps:
+    """``maps`` restricted to ``bounds`` = (west, south, east, north) in degrees, or to the
+    rows and columns holding data anywhere when ``bounds`` is None. Unchanged when nothing
+    would be left."""
+    finite = np.isfinite(maps.fields["post_analysis"]) | np.isfinite(maps.fields["post_baseline"])
+    if bounds is None:
+        rows, cols = finite.any(axis=1), finite.any(axis=0)
+    else:
+        west, south, east, north = bounds
+        rows = (maps.latitude >= south) & (maps.latitude <= north)
+        cols = (maps.longitude >= west) & (maps.longitude <= east)
+    if not rows.any() or not cols.any():
+        return maps
+    rows = slice(np.argmax(rows), rows.size - np.argmax(rows[::-1]))
+    cols = slice(np.argmax(cols), cols.size - np.argmax(cols[::-1]))
+    return EuropeMaps(latitude=maps.latitude[rows], longitude=maps.longitude[cols],
+                      fields={k: v[rows, cols] for k, v in maps.fields.items()},
+                      windows=maps.windows, years=maps.years)
+
+
+def country_bounds(shapes: dict, iso3: str,
+                   pad: float = 1.0) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) in degrees of a country's outline plus ``pad`` degrees, or
+    None when the outline file does not have it."""
+    points = [np.asarray(ring) for f in shapes["features"] if f["properties"]["iso3"] == iso3
+              for ring in _rings(f["geometry"])]
+    if not points:
+        return None
+    points = np.concatenate(points)
+    return (points[:, 0].min() - pad, points[:, 1].min() - pad,
+            points[:, 0].max() + pad, points[:, 1].max() + pad)
+
+
+def _rings(geometry: dict):
+    """Exterior and interior rings of a GeoJSON Polygon/MultiPolygon."""
+    polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
+                else geometry["coordinates"])
+    for polygon in polygons:
+        yield from polygon
+
+
+def grids_netcdf(maps: EuropeMaps) -> bytes:
+    """The displayed grids as a netCDF file: the baseline and analysis-year NO2 of the post
+    window (mol m-2) and their change (percent), on the maps' latitude/longitude."""
+    import tempfile
+
+    dims = ("latitude", "longitude")
+    ds = xr.Dataset(
+        {"no2_baseline": (dims, maps.fields["post_baseline"].astype(np.float32),
+                          {"units": "mol m-2", "long_name": "tropospheric NO2 column, "
+                           f"{maps.years['post_baseline']} "
+                           f"{' to '.join(maps.windows['post_baseline'])}"}),
+         "no2_analysis": (dims, maps.fields["post_analysis"].astype(np.float32),
+                          {"units": "mol m-2", "long_name": "tropospheric NO2 column, "
+                           f"{maps.years['post_analysis']} "
+                           f"{' to '.join(maps.windows['post_analysis'])}"}),
+         "change": (dims, maps.fields["change"].astype(np.float32),
+                    {"units": "percent", "long_name": "no2_analysis / no2_baseline - 1"})},
+        coords={"latitude": ("latitude", maps.latitude, {"units": "degrees_north"}),
+                "longitude": ("longitude", maps.longitude, {"units": "degrees_east"})},
+        attrs={"source": "s5p-lockdown period composites"})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "grids.nc"
+        ds.to_netcdf(path)
+        return path.read_bytes()
 
 
 def country_shapes(tolerance: float = 0.03) -> dict:

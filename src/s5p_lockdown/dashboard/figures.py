@@ -5,11 +5,16 @@ traces, or ``Choroplethmap``/``Scattermap`` (markers only, no text: text would f
 traces on the blank ``white-bg`` style with the shipped GeoJSON; nothing fetches tiles,
 topojson or fonts.
 
+No figure has a fixed width: each follows its container (``autosize``, and
+:data:`PLOT_CONFIG` makes plotly redraw on window resize).
+
 The country figures also take the hotspot statistics (:attr:`DashboardData.hotspots`): the
-ranking labels them 'Paris (FRA)', and :func:`hotspot_map_figure` draws them as markers.
+ranking labels them 'Paris (FRA)', and :func:`hotspot_map_figure` draws them as markers. A
+country (or hotspot) is shown without data only when the change drawn is missing
+(:meth:`DashboardData.has_change`); every change has its own reason (``reason_<name>``).
 
 Display units: NO2 columns in µmol m-2 (mol m-2 x 1e6; 10 µmol m-2 = 6.0e15 molecules cm-2),
-coverage and changes in percent.
+coverage and changes in percent; numbers written by :mod:`.text`.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from s5p_lockdown.dashboard.data import (
-    HEADLINE_CHANGE, DashboardData, EuropeMaps, country_series,
+    HEADLINE_CHANGE, DashboardData, EuropeMaps, _rings, country_series,
 )
+from s5p_lockdown.dashboard.text import interval, percent
+from s5p_lockdown.regions import hotspot_table
 
 UMOL = 1e6
 """mol m-2 → µmol m-2."""
@@ -31,16 +38,17 @@ CHANGE_COLORSCALE = "RdBu_r"
 """Diverging: decreases blue, increases red, no change white."""
 MAX_CHANGE_PERCENT = 60.0
 """The change colour scale is symmetric about 0 and never wider than ±this many percent."""
-PLOT_CONFIG = {"displaylogo": False}
-MAP_WIDTH = 1000
-"""Width of the country map (px)."""
-"""Plotly config for every figure: no plotly link; the modebar's PNG export stays."""
+NO2_PERCENTILES = (2, 98)
+"""The NO2 colour scale of the gridded maps spans these percentiles of both maps' cells, so
+that city plumes do not saturate it."""
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+"""Plotly config for every figure: no plotly link (the modebar's PNG export stays), redrawn
+at the container's size when the window is resized."""
+GRID_MAP_HEIGHT = 470
+"""Height (px) of each gridded map; widths follow the page."""
 
 ANALYSIS_COLOR = "#c0392b"
 BASELINE_COLORS = ("#34495e", "#7f8c8d", "#95a5a6", "#bdc3c7")
-MEASURE_COLORS = {"national": "#2166ac", "partial": "#4393c3", "regional": "#4393c3",
-                  "targeted": "#92c5de"}
-NO_LOCKDOWN_COLOR = "#f4a582"
 NO_DATA_COLOR = "#bbbbbb"
 #: Fill of the countries behind the change maps (not analysed, or background of hotspots).
 BLANK_COUNTRY_COLOR = "#eeeeee"
@@ -70,12 +78,16 @@ def change_limit(values) -> float:
                          MAX_CHANGE_PERCENT))
 
 
-def _rings(geometry: dict):
-    """Exterior and interior rings of a GeoJSON Polygon/MultiPolygon."""
-    polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
-                else geometry["coordinates"])
-    for polygon in polygons:
-        yield from polygon
+def no2_range(maps: EuropeMaps) -> tuple[float, float]:
+    """(low, high) of the common NO2 colour scale of the baseline and analysis-year maps
+    (µmol m-2): :data:`NO2_PERCENTILES` of their cells with data."""
+    values = np.concatenate([maps.fields[k].ravel() * UMOL
+                             for k in ("post_baseline", "post_analysis")])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(values, NO2_PERCENTILES)
+    return float(low), float(max(high, low + 1e-3))
 
 
 def outline_trace(shapes: dict, bounds: tuple[float, float, float, float],
@@ -96,92 +108,115 @@ def outline_trace(shapes: dict, bounds: tuple[float, float, float, float],
                       hoverinfo="skip", showlegend=False, name="borders")
 
 
-MAP_LAYERS = {
-    "pre_baseline": "{year}, {span}",
-    "post_baseline": "{year}, {span}",
-    "pre_analysis": "Before: {span}",
-    "post_analysis": "After: {span}",
-}
+MAJOR_CITY_RADIUS_KM = 25
+"""Cities named on the Europe-wide maps: the largest of each country if at least this big."""
 
 
-def europe_map_figure(maps: EuropeMaps, shapes: dict) -> go.Figure:
-    """Gridded NO2 over Europe on the common reference window, one layer per window plus the
-    change (post vs baseline, percent), chosen with buttons in the figure; country borders on
-    top. NO2 layers share one colour scale (2nd-98th percentile of all four windows)."""
+def map_cities(bounds: tuple[float, float, float, float], every: bool) -> pd.DataFrame:
+    """The cities of the package's hotspot table inside ``bounds`` (west, south, east, north):
+    all of them when ``every``, else the largest (by radius) of each country when its radius
+    is at least :data:`MAJOR_CITY_RADIUS_KM`."""
+    cities = hotspot_table()
+    cities = cities[cities["kind"] == "city"]
+    west, south, east, north = bounds
+    cities = cities[cities["lon"].between(west, east) & cities["lat"].between(south, north)]
+    if not every:
+        cities = cities.sort_values("radius_km", ascending=False, kind="stable")
+        cities = cities.drop_duplicates("iso3")
+        cities = cities[cities["radius_km"] >= MAJOR_CITY_RADIUS_KM]
+    return cities
+
+
+def _city_trace(cities: pd.DataFrame) -> go.Scatter:
+    return go.Scatter(
+        x=cities["lon"], y=cities["lat"], mode="markers+text", text=cities["name"],
+        textposition="top center", hoverinfo="skip", showlegend=False, name="cities",
+        marker={"size": 5, "color": "#ffffff", "line": {"color": "#000000", "width": 1}},
+        textfont={"size": 11, "color": "#111111", "shadow": "0 0 3px #ffffff"},
+        cliponaxis=True)
+
+
+def grid_map_figure(maps: EuropeMaps, key: str, shapes: dict, title: str,
+                    every_city: bool = False, no2_scale: tuple[float, float] | None = None
+                    ) -> go.Figure:
+    """One gridded map of ``maps``: ``key`` ``"post_baseline"`` or ``"post_analysis"`` (NO2 in
+    µmol m-2 on the scale ``no2_scale``, default :func:`no2_range`) or ``"change"`` (percent,
+    diverging scale centred on 0); country borders and city names on top; the colour bar
+    horizontal under the map, so it stays next to it at any width."""
     lon, lat = maps.longitude, maps.latitude
-    no2 = {key: maps.fields[key] * UMOL for key in MAP_LAYERS}
-    stacked = np.concatenate([v[np.isfinite(v)] for v in no2.values()] or [np.array([0.0])])
-    low, high = (np.percentile(stacked, [2, 98]) if stacked.size else (0.0, 1.0))
-    labels = {key: template.format(year=maps.years[key], span=_span(*maps.windows[key]))
-              for key, template in MAP_LAYERS.items()}
-    labels["change"] = (f"Change after vs {maps.years['post_baseline']} (%)")
-
-    fig = go.Figure()
-    for key in MAP_LAYERS:
-        fig.add_trace(go.Heatmap(
-            x=lon, y=lat, z=no2[key].astype(np.float32), zmin=low, zmax=high,
-            colorscale=NO2_COLORSCALE, colorbar={"title": {"text": NO2_UNIT}},
-            hoverongaps=False, name=labels[key], visible=key == "post_baseline",
-            hovertemplate=("lon %{x:.2f}, lat %{y:.2f}<br>%{z:.1f} " + NO2_UNIT
-                           + f"<extra>{labels[key]}</extra>"),
-        ))
-    limit = change_limit(maps.fields["change"])
-    fig.add_trace(go.Heatmap(
-        x=lon, y=lat, z=maps.fields["change"].astype(np.float32), zmin=-limit, zmax=limit,
-        zmid=0, colorscale=CHANGE_COLORSCALE, colorbar={"title": {"text": "%"}},
-        hoverongaps=False, name=labels["change"], visible=False,
-        hovertemplate="lon %{x:.2f}, lat %{y:.2f}<br>%{z:+.0f} %<extra>change</extra>",
-    ))
     step_lon = float(np.median(np.diff(lon))) if lon.size > 1 else 1.0
     step_lat = float(np.median(np.diff(lat))) if lat.size > 1 else 1.0
     bounds = (lon.min() - step_lon / 2, lat.min() - step_lat / 2,
               lon.max() + step_lon / 2, lat.max() + step_lat / 2)
-    # borders: light over the dark NO2 colours, dark over the white middle of the change scale
-    fig.add_trace(outline_trace(shapes, bounds, "rgba(255,255,255,0.85)"))
-    fig.add_trace(outline_trace(shapes, bounds, "#333333").update(visible=False))
-
-    layers = [*MAP_LAYERS, "change"]
-    buttons = [{"label": labels[key], "method": "update",
-                "args": [{"visible": [k == key for k in layers]
-                          + [key != "change", key == "change"]},
-                         {"title.text": _map_title(labels[key], key)}]}
-               for key in layers]
+    colorbar = {"orientation": "h", "thickness": 12, "lenmode": "pixels", "len": 280,
+                "x": 0.5, "xanchor": "center",
+                "y": -0.02, "yanchor": "top", "title": {"side": "right"}}
+    if key == "change":
+        limit = change_limit(maps.fields["change"])
+        trace = go.Heatmap(
+            z=maps.fields["change"].astype(np.float32), zmin=-limit, zmax=limit, zmid=0,
+            colorscale=CHANGE_COLORSCALE,
+            colorbar={**colorbar, "title": {"text": "%", "side": "right"}, "ticksuffix": " %"},
+            hovertemplate="lon %{x:.2f}, lat %{y:.2f}<br>%{z:+.0f} %<extra></extra>")
+        border = "#333333"
+    else:
+        low, high = no2_scale or no2_range(maps)
+        trace = go.Heatmap(
+            z=(maps.fields[key] * UMOL).astype(np.float32), zmin=low, zmax=high,
+            colorscale=NO2_COLORSCALE,
+            colorbar={**colorbar, "title": {"text": NO2_UNIT, "side": "right"}},
+            hovertemplate=f"lon %{{x:.2f}}, lat %{{y:.2f}}<br>%{{z:.1f}} {NO2_UNIT}"
+                          "<extra></extra>")
+        border = "rgba(255,255,255,0.85)"
+    trace.update(x=lon, y=lat, hoverongaps=False, name=key)
+    fig = go.Figure([trace, outline_trace(shapes, bounds, border),
+                     _city_trace(map_cities(bounds, every_city))])
     fig.update_layout(
-        title={"text": _map_title(labels["post_baseline"], "post_baseline"), "x": 0.01},
-        updatemenus=[{"type": "buttons", "direction": "right", "buttons": buttons,
-                      "active": layers.index("post_baseline"), "x": 0, "xanchor": "left",
-                      "y": 1.0, "yanchor": "bottom", "pad": {"b": 4},
-                      "showactive": True}],
-        xaxis={"range": [bounds[0], bounds[2]], "title": "longitude (°E)", "constrain": "domain"},
-        yaxis={"range": [bounds[1], bounds[3]], "title": "latitude (°N)",
-               "scaleanchor": "x",
+        title={"text": title, "x": 0.02, "font": {"size": 14}},
+        xaxis={"range": [bounds[0], bounds[2]], "constrain": "domain", "showgrid": False,
+               "ticksuffix": "°E", "zeroline": False},
+        yaxis={"range": [bounds[1], bounds[3]], "scaleanchor": "x", "showgrid": False,
                # a degree of latitude drawn as long as on a Mercator map at the centre
                "scaleratio": 1.0 / np.cos(np.radians((bounds[1] + bounds[3]) / 2)),
-               "constrain": "domain"},
-        height=620, margin={"l": 60, "r": 20, "t": 110, "b": 50},
-        plot_bgcolor="#f2f2f2",
+               "constrain": "domain", "ticksuffix": "°N", "zeroline": False},
+        autosize=True, height=GRID_MAP_HEIGHT, margin={"l": 45, "r": 10, "t": 40, "b": 70},
+        plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
     )
     return fig
 
 
-def _map_title(label: str, key: str) -> str:
-    if key == "change":
-        return "Tropospheric NO₂: change after vs baseline year, same days (%)"
-    return f"Tropospheric NO₂ column ({NO2_UNIT}), {label}"
+def grid_map_titles(maps: EuropeMaps) -> dict[str, str]:
+    """Titles of the three gridded maps (baseline, analysis year, change)."""
+    baseline, analysis = maps.years["post_baseline"], maps.years["post_analysis"]
+    return {"post_baseline": f"Baseline {_span(*maps.windows['post_baseline'])}",
+            "post_analysis": f"{'Lockdown' if analysis != baseline else 'Analysis'} "
+                             f"{_span(*maps.windows['post_analysis'])}",
+            "change": f"Change {analysis} vs {baseline}, same days"}
 
 
-def _pct(value: float) -> str:
-    return f"{value:+.1f}" if np.isfinite(value) else "?"
+def grid_map_figures(maps: EuropeMaps, shapes: dict, every_city: bool = False
+                     ) -> dict[str, go.Figure]:
+    """The baseline, the analysis-year and the change maps of ``maps`` (cropped to where there
+    is data by the caller), the two NO2 maps on one robust colour scale."""
+    titles = grid_map_titles(maps)
+    scale = no2_range(maps)
+    return {key: grid_map_figure(maps, key, shapes, titles[key], every_city, scale)
+            for key in ("post_baseline", "post_analysis", "change")}
 
 
-def _change_line(label: str, change: float, low: float, high: float, significant: bool) -> str:
-    return (f"{label} {_pct(change)} % (95 % CI {_pct(low)} to {_pct(high)} %), "
-            f"{'significant' if significant else 'not significant'}")
+def _change_line(label: str, row: pd.Series, name: str) -> str:
+    """'change −30.0 % (95 % CI −35.0 to −25.0 %), significant', or why it is missing."""
+    value = 100.0 * row[f"change_{name}"]
+    if not np.isfinite(value):
+        return f"{label}: n/a ({row[f'reason_{name}']})"
+    low, high = 100.0 * row[f"change_{name}_low"], 100.0 * row[f"change_{name}_high"]
+    significant = "significant" if row[f"significant_{name}"] else "not significant"
+    return f"{label} {percent(value)} (95 % CI {interval(low, high)}), {significant}"
 
 
 def _change_hover(data: DashboardData) -> pd.DataFrame:
     """Per-country (or hotspot) hover text for the headline change and the weather-adjusted
-    change (percent, 95 % intervals; the reason when there is no adjusted change).
+    change (percent, 95 % intervals; the reason of each missing change).
 
     Columns ``change``, ``low``, ``high`` (headline), ``adjusted``, ``adjusted_low``,
     ``adjusted_high`` (percent) and ``hover``.
@@ -193,22 +228,13 @@ def _change_hover(data: DashboardData) -> pd.DataFrame:
                          "change_weather_adjusted_high"]]
     pct.columns = ["change", "low", "high", "adjusted", "adjusted_low", "adjusted_high"]
     lines = []
-    for iso3, row in stats.iterrows():
+    for _, row in stats.iterrows():
         head = f"<b>{row['country']}</b> ({row['measure']})"
-        if row["status"] != "ok":
-            lines.append(f"{head}<br>too little data: {row['reason']}")
-            continue
-        c = pct.loc[iso3]
         window = "reference window" if row["reference_window"] else "lockdown"
-        raw = _change_line("change", c["change"], c["low"], c["high"],
-                           row[f"significant_{name}"])
-        note = str(row["weather_adjustment"])
-        if np.isfinite(c["adjusted"]):
-            adjusted = _change_line("weather-adjusted", c["adjusted"], c["adjusted_low"],
-                                    c["adjusted_high"], row["significant_weather_adjusted"])
-            adjusted += f"<br>({note})"
-        else:
-            adjusted = f"weather-adjusted: {note}"
+        raw = _change_line("change", row, name)
+        adjusted = _change_line("weather-adjusted", row, "weather_adjusted")
+        if np.isfinite(row["change_weather_adjusted"]):
+            adjusted += f"<br>({row['weather_adjustment']})"
         lines.append(
             f"{head}<br>{raw}<br>{adjusted}"
             f"<br>{window}: {_span(row['post_start'], row['post_end'])} vs same days of "
@@ -219,11 +245,12 @@ def _change_hover(data: DashboardData) -> pd.DataFrame:
 
 def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
     """Countries coloured by the headline change (percent) on a blank map, with the 95 %
-    interval in the hover; countries without a lockdown outlined, countries with too little
-    data in grey, other countries of the outline file in light grey."""
+    interval in the hover; countries without a lockdown outlined, countries without that
+    change in grey (the reason in the hover), other countries of the outline file in light
+    grey."""
     stats = data.stats
     hover = _change_hover(data)
-    ok = stats["status"] == "ok"
+    ok = data.has_change()
     groups = [("lockdown", ok & ~stats["reference_window"], {"width": 0.6, "color": "#444"}),
               ("no lockdown (reference window)", ok & stats["reference_window"],
                {"width": 2.5, "color": "#000"})]
@@ -246,11 +273,11 @@ def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
         z=np.zeros(int(missing.sum())), colorscale=[[0, NO_DATA_COLOR], [1, NO_DATA_COLOR]],
         showscale=False, marker={"line": {"width": 0.6, "color": "#444"}},
         text=hover.loc[missing, "hover"], hovertemplate="%{text}<extra></extra>",
-        name="too little data", showlegend=True,
+        name="no data", showlegend=True,
     ))
     lon, lat = _analysed_extent(shapes, analysed)
-    _change_map_layout(fig, "Change in tropospheric NO₂ after the lockdown vs the same days of "
-                            "the baseline year (%)", limit, lon, lat)
+    _change_map_layout(fig, "Change after the lockdown vs the same days of the baseline year",
+                       limit, lon, lat)
     return fig
 
 
@@ -264,18 +291,23 @@ def _blank_countries(shapes: dict, iso3s: list[str], name: str, line: dict) -> g
     )
 
 
+CHANGE_MAP_MAX_WIDTH = 900
+"""Widest the change maps are drawn (px): their zoom fits Europe in about 800 x 520 px."""
+
+
 def _change_map_layout(fig: go.Figure, title: str, limit: float, lon: tuple, lat: tuple) -> None:
-    """Shared layout of the change maps: diverging colour scale centred on 0 (percent), blank
-    offline map (no tiles) fitted to (west, east), (south, north) in degrees."""
+    """Shared layout of the change maps: diverging colour scale centred on 0 (percent) with
+    its bar at the map's right edge, blank offline map (no tiles) fitted to (west, east),
+    (south, north) in degrees; the width follows the container."""
     fig.update_layout(
-        title={"text": title, "x": 0.01},
+        title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top"},
         coloraxis={"colorscale": CHANGE_COLORSCALE, "cmin": -limit, "cmax": limit, "cmid": 0,
-                   "colorbar": {"title": {"text": "%"}}},
-        map={"style": "white-bg", "zoom": _zoom(lon, lat, MAP_WIDTH - 100, 540),
+                   "colorbar": {"title": {"text": "%"}, "ticksuffix": " %", "thickness": 14,
+                                "x": 1.0, "xanchor": "right", "xpad": 6}},
+        map={"style": "white-bg", "zoom": _zoom(lon, lat, 800, 520),
              "center": {"lon": float(np.mean(lon)), "lat": float(np.mean(lat))}},
         legend={"x": 0.01, "y": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
-        # a fixed size: the WebGL map is not resized when the page is revealed
-        width=MAP_WIDTH, height=600, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        autosize=True, height=600, margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
 
 
@@ -296,20 +328,24 @@ def _zoom(lon: tuple, lat: tuple, width_px: float = 900, height_px: float = 540)
     return float(np.clip(np.log2(min(width_px / span_x, height_px / span_y) / 512.0), 0, 12))
 
 
+RANKING_ROW_PX = 22
+"""Height of one ranked country in the ranking chart (px)."""
+
+
 def ranking_figure(data: DashboardData) -> go.Figure:
-    """Countries (or hotspots) ranked by the headline change (percent): the raw change and the
-    weather-adjusted one side by side, each with its 95 % interval error bars; non-significant
-    changes paler, countries without a lockdown hatched, those with too little data listed
-    last with a cross at 0. A missing adjusted change leaves its bar out; the hover of the raw
-    bar says why."""
+    """Countries (or hotspots) with a headline change ranked by it (percent): the raw change
+    and the weather-adjusted one side by side, each with its 95 % interval error bars;
+    non-significant changes paler, countries without a lockdown hatched. Axis and legend at the
+    top. Countries without the headline change are not drawn (see
+    :func:`s5p_lockdown.dashboard.tables.unranked_html`); a missing adjusted change leaves its
+    bar out and the hover of the raw bar says why."""
     stats = data.stats
     hover = _change_hover(data)
-    ok = stats["status"] == "ok"
-    ranked = hover[ok].sort_values("change").index.tolist() + stats.index[~ok].tolist()
-    names = stats.loc[ranked, "country"].tolist()
-    shown = [key for key in ranked if ok[key]]
+    shown = hover[data.has_change()].sort_values("change").index.tolist()
     rows, subset = hover.loc[shown], stats.loc[shown]
+    names = subset["country"].tolist()
     pattern = np.where(subset["reference_window"], "/", "")
+    height = max(280, RANKING_ROW_PX * len(names) + 150)
     fig = go.Figure()
     for name, key, significant, color in (
             ("raw", "", f"significant_{HEADLINE_CHANGE}", RAW_COLOR),
@@ -317,7 +353,7 @@ def ranking_figure(data: DashboardData) -> go.Figure:
         value, low, high = (rows[key or "change"], rows[f"{key}_low".lstrip("_")],
                             rows[f"{key}_high".lstrip("_")])
         fig.add_trace(go.Bar(
-            y=subset["country"], x=value, orientation="h", name=name,
+            y=names, x=value, orientation="h", name=name,
             marker={"color": color, "opacity": np.where(subset[significant], 1.0, 0.45),
                     "pattern": {"shape": pattern, "fgcolor": "#ffffff", "solidity": 0.3}},
             error_x={"type": "data", "array": high - value, "arrayminus": value - low,
@@ -325,38 +361,36 @@ def ranking_figure(data: DashboardData) -> go.Figure:
             text=rows["hover"], hovertemplate="%{text}<extra>" + name + "</extra>",
             textposition="none",
         ))
-    missing = stats[~ok]
-    fig.add_trace(go.Scatter(
-        y=missing["country"], x=np.zeros(len(missing)), mode="markers+text",
-        marker={"symbol": "x", "size": 9, "color": "#777"}, text=["too little data"] * len(missing),
-        textposition="middle right", name="too little data", hovertext=hover.loc[~ok, "hover"],
-        hovertemplate="%{hovertext}<extra></extra>",
-    ))
     fig.update_layout(
-        title={"text": "Change after the lockdown vs baseline year (%), raw and weather-adjusted, "
-                       "95 % intervals; pale = not significant, hatched = no lockdown", "x": 0.01},
+        title={"text": "Change after the lockdown vs baseline year, 95 % intervals<br>"
+                       "<sub>pale = not significant, hatched = no lockdown "
+                       "(reference window)</sub>", "x": 0.01, "xanchor": "left",
+               # a two-line title is placed by its first line: one line lower
+               "yref": "container", "y": 1.0 - 30.0 / height, "yanchor": "top"},
         barmode="group", bargap=0.25, bargroupgap=0.05,
-        xaxis={"title": "change (%)", "zeroline": True, "zerolinecolor": "#333",
-               "ticksuffix": " %"},
+        xaxis={"side": "top", "zeroline": True, "zerolinecolor": "#333", "ticksuffix": " %",
+               "gridcolor": "#e5e5e5"},
         yaxis={"categoryorder": "array", "categoryarray": names, "autorange": "reversed",
-               "title": ""},
-        height=max(300, 30 * len(names) + 130), margin={"l": 10, "r": 20, "t": 60, "b": 50},
-        legend={"orientation": "h", "y": -0.08 if len(names) > 10 else -0.25},
+               "title": "", "automargin": True},
+        autosize=True, height=height, margin={"l": 10, "r": 20, "t": 120, "b": 20},
+        # legend under the title, above the axis labels at the top
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "yref": "container",
+                "y": 1.0 - 58.0 / height, "yanchor": "top"},
         plot_bgcolor="white",
     )
-    fig.update_xaxes(gridcolor="#e5e5e5")
     return fig
 
 
 def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
     """Hotspots as markers on a blank map of the country outlines: placed at their centre,
     sized by their radius, coloured by the headline change (percent) with the raw and
-    weather-adjusted changes and their 95 % intervals in the hover; hotspots with too little
-    data in grey. Hotspots missing from the package's table (no position) are left out."""
+    weather-adjusted changes and their 95 % intervals in the hover; hotspots without that
+    change in grey. Hotspots missing from the package's table (no position) are left out."""
     stats = hotspots.stats
     hover = _change_hover(hotspots)
     placed = stats["lat"].notna() & stats["lon"].notna()
-    ok = (stats["status"] == "ok") & placed
+    has = hotspots.has_change()
+    ok = has & placed
     limit = change_limit(hover.loc[ok, "change"])
     size = np.clip(stats["radius_km"].fillna(20.0) * 0.6, 8.0, 30.0)
     fig = go.Figure()
@@ -369,12 +403,12 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
                 "opacity": 0.9},
         text=hover.loc[ok, "hover"], hovertemplate="%{text}<extra></extra>", name="hotspot",
     ))
-    missing = ~(stats["status"] == "ok") & placed
+    missing = ~has & placed
     fig.add_trace(go.Scattermap(
         lat=stats.loc[missing, "lat"], lon=stats.loc[missing, "lon"], mode="markers",
         marker={"size": size[missing], "color": NO_DATA_COLOR, "opacity": 0.9},
         text=hover.loc[missing, "hover"], hovertemplate="%{text}<extra></extra>",
-        name="too little data",
+        name="no data",
     ))
     if placed.any():
         pad = 2.0
@@ -382,9 +416,12 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
         lat = (stats.loc[placed, "lat"].min() - pad, stats.loc[placed, "lat"].max() + pad)
     else:
         lon, lat = _analysed_extent(shapes, set(stats["country_iso3"]))
-    _change_map_layout(fig, "Hotspots: change in tropospheric NO₂ after the lockdown vs the same "
-                            "days of the baseline year (%); marker size = hotspot radius",
+    _change_map_layout(fig, "Hotspots: change after the lockdown vs baseline year<br>"
+                            "<sub>same days of the year; marker size = hotspot radius</sub>",
                        limit, lon, lat)
+    # a two-line title is placed by its first line: one line lower
+    fig.update_layout(margin={"t": 70}, title={"yref": "container",
+                                               "y": 1.0 - 30.0 / fig.layout.height})
     return fig
 
 
@@ -401,7 +438,7 @@ def timeseries_figure(data: DashboardData, iso3: str) -> go.Figure:
     years = [int(row["analysis_year"]), *data.baseline_years]
     colors = [ANALYSIS_COLOR, *BASELINE_COLORS]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28],
-                        vertical_spacing=0.05)
+                        vertical_spacing=0.08)
     for i, year in enumerate(years):
         rows = series[series["year"] == year]
         color = colors[min(i, len(colors) - 1)]
@@ -422,7 +459,7 @@ def timeseries_figure(data: DashboardData, iso3: str) -> go.Figure:
         title={"text": f"{row['country']}: daily mean tropospheric NO₂, "
                        f"{' vs '.join(map(str, years))} on the same calendar days", "x": 0.01},
         shapes=shapes, annotations=annotations,
-        barmode="group", bargap=0.15, height=520, plot_bgcolor="white",
+        barmode="group", bargap=0.15, height=520, plot_bgcolor="white", autosize=True,
         margin={"l": 60, "r": 20, "t": 60, "b": 40},
         legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "xanchor": "left"},
         hovermode="x unified",
@@ -464,15 +501,16 @@ def _window_marks(data: DashboardData, iso3: str,
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x,
                        "y0": 0, "y1": 1, "line": {"color": "#c0392b", "width": 1.5,
                                                   "dash": "dash"}})
-        annotations.append({"x": x, "y": 0.3, "xref": "x", "yref": "paper", "text": label,
+        annotations.append({"x": x, "y": 0.97, "xref": "x", "yref": "paper", "text": label,
                             "showarrow": False, "textangle": -90, "xanchor": "right",
-                            "font": {"size": 11, "color": "#c0392b"}})
+                            "yanchor": "top", "font": {"size": 11, "color": "#c0392b"}})
     if data.min_day_coverage is not None:
         threshold = 100.0 * data.min_day_coverage
         shapes.append({"type": "line", "xref": "x2 domain", "yref": "y2", "x0": 0, "x1": 1,
                        "y0": threshold, "y1": threshold,
                        "line": {"color": "#555", "width": 1, "dash": "dot"}})
-        annotations.append({"x": 1, "y": threshold, "xref": "x2 domain", "yref": "y2",
-                            "text": f"day counts from {threshold:.0f} %", "showarrow": False,
-                            "xanchor": "right", "yanchor": "bottom", "font": {"size": 10}})
+        annotations.append({"x": 1, "y": 1, "xref": "x2 domain", "yref": "y2 domain",
+                            "text": f"dotted: a day counts from {threshold:.0f} % coverage",
+                            "showarrow": False, "xanchor": "right", "yanchor": "bottom",
+                            "font": {"size": 10, "color": "#555"}})
     return shapes, annotations

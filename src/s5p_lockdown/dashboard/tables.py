@@ -1,8 +1,9 @@
-"""HTML snippets of the dashboard: a country's (or hotspot's) numbers, the CSV download link,
-messages.
+"""HTML snippets of the dashboard: the header (with what the data are: a demonstration banner
+for synthetic orbits, the Copernicus attribution for real data), a country's (or hotspot's)
+numbers, the countries without a ranked change, download links, messages.
 
 Every value taken from the results is HTML-escaped. NO2 columns are shown in µmol m-2
-(mol m-2 x 1e6), coverage and changes in percent.
+(mol m-2 x 1e6), coverage and changes in percent, numbers written by :mod:`.text`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import html
 import numpy as np
 import pandas as pd
 
-from s5p_lockdown.dashboard.data import CHANGES, GROUPS, WEATHER_CHANGES, DashboardData
+from s5p_lockdown.dashboard.data import (
+    ALL_CHANGES, GROUPS, HEADLINE_CHANGE, DashboardData, Provenance,
+)
 from s5p_lockdown.dashboard.figures import NO2_UNIT, UMOL
+from s5p_lockdown.dashboard.text import interval, number, percent
 
 CHANGE_LABELS = {
     "post_vs_baseline": "after vs same days of the baseline year",
@@ -27,20 +31,19 @@ ROLE_LABELS = {"pre": "before", "post": "after"}
 
 TABLE_STYLE = ("border-collapse:collapse;font-size:13px;line-height:1.5;"
                "font-family:var(--jp-ui-font-family, sans-serif)")
-CELL = "padding:2px 10px;border-bottom:1px solid #e5e5e5;text-align:right"
-HEAD = "padding:2px 10px;border-bottom:1px solid #999;text-align:right"
+CELL = ("padding:2px 10px;border-bottom:1px solid #e5e5e5;text-align:right;"
+        "white-space:nowrap;vertical-align:top")
+HEAD = "padding:2px 10px;border-bottom:1px solid #999;text-align:right;white-space:nowrap"
+REASON = ("display:inline-block;white-space:normal;color:#666;font-size:12px;text-align:left;"
+          "max-width:20em")
 
 
 def _esc(value) -> str:
     return html.escape(str(value))
 
 
-def _number(value, fmt: str, missing: str = "–") -> str:
-    return missing if value is None or not np.isfinite(value) else format(value, fmt)
-
-
 def _cells(values, tag: str = "td", style: str = CELL) -> str:
-    first = style.replace("text-align:right", "text-align:left")
+    first = style.replace("text-align:right", "text-align:left").replace("nowrap", "normal")
     return "".join(f"<{tag} style='{first if i == 0 else style}'>{v}</{tag}>"
                    for i, v in enumerate(values))
 
@@ -62,9 +65,9 @@ def country_summary_html(data: DashboardData, iso3: str) -> str:
     parts = [f"<h3 style='margin:4px 0' data-iso3='{_esc(iso3)}'>{_esc(row['country'])}"
              f"{code}</h3>",
              f"<div style='margin-bottom:6px'>{kind}</div>"]
-    if row["status"] != "ok":
-        parts.append(f"<div style='color:#a94442;margin-bottom:6px'><b>Too little data:</b> "
-                     f"{_esc(row['reason'])}</div>")
+    if not np.isfinite(row[f"change_{HEADLINE_CHANGE}"]):
+        parts.append(f"<div style='color:#a94442;margin-bottom:6px'><b>No change after vs "
+                     f"baseline year:</b> {_esc(row[f'reason_{HEADLINE_CHANGE}'])}</div>")
 
     head = ["window", "days", f"mean NO₂ ({NO2_UNIT})", "usable days", "coverage"]
     body = []
@@ -77,20 +80,24 @@ def country_summary_html(data: DashboardData, iso3: str) -> str:
         start, end_day = row[f"{period}_start"], row[f"{period}_end"]
         body.append([f"{ROLE_LABELS[period]} {year}",
                      f"{start:%-d %b} – {end_day:%-d %b}",
-                     _number(row[f"mean_{key}"] * UMOL, ".2f"),
-                     f"{row[f'days_{key}']} / {row[f'calendar_days_{key}']}",
-                     f"{_number(100 * row[f'coverage_{key}'], '.0f')} %"])
+                     number(row[f"mean_{key}"] * UMOL, ".2f"),
+                     f"{row[f'days_{key}']} of {row[f'calendar_days_{key}']}",
+                     percent(100 * row[f"coverage_{key}"], 0, signed=False)])
     parts.append(_table(head, body))
 
     head = ["change", "value", "95 % interval", "significant"]
     body = []
-    for name in CHANGES + WEATHER_CHANGES:
+    for name in ALL_CHANGES:
         value, low, high = (100 * row[f"change_{name}{s}"] for s in ("", "_low", "_high"))
-        body.append([CHANGE_LABELS[name], f"{_number(value, '+.1f')} %",
-                     f"{_number(low, '+.1f')} to {_number(high, '+.1f')} %",
-                     "yes" if row[f"significant_{name}"] else "no"])
+        if np.isfinite(value):
+            body.append([CHANGE_LABELS[name], percent(value), interval(low, high),
+                         "yes" if row[f"significant_{name}"] else "no"])
+        else:  # the reason in the row, in plain words
+            body.append([CHANGE_LABELS[name], "n/a",
+                         f"<span class='s5p-reason' style='{REASON}'>"
+                         f"{_esc(row[f'reason_{name}'])}</span>", ""])
     parts.append(_table(head, body))
-    wind = [f"{label} {_number(row[key], '.1f')} m s⁻¹" for key, label in (
+    wind = [f"{label} {number(row[key], '.1f')} m s⁻¹" for key, label in (
         ("wind_post_analysis", "mean wind after"), ("wind_post_baseline", "baseline year"),
         ("low_wind_threshold", "low-wind threshold")) if np.isfinite(row[key])]
     parts.append(f"<div class='s5p-weather-note' style='font-size:12px;color:#555'>"
@@ -105,16 +112,38 @@ def _table(head: list[str], body: list[list[str]]) -> str:
             f"{_cells(head, 'th', HEAD)}</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def download_link_html(data: DashboardData, filename: str = "country_stats.csv") -> str:
-    """A link that downloads the statistics table exactly as the workflow wrote it (a data
-    URL: no file is served)."""
-    payload = base64.b64encode(data.stats_csv).decode("ascii")
-    size_kb = len(data.stats_csv) / 1024
+def download_link_html(payload: bytes, filename: str, what: str,
+                       mime: str = "text/csv") -> str:
+    """A link that downloads ``payload`` as ``filename`` (a data URL: no file is served, no
+    request is made); ``what`` describes it ('the statistics table (CSV, 40 countries)')."""
+    encoded = base64.b64encode(payload).decode("ascii")
     return (f"<a class='s5p-download' download='{_esc(filename)}' "
-            f"href='data:text/csv;base64,{payload}' "
-            "style='font-weight:bold;text-decoration:underline'>"
-            f"⬇ Download the statistics table (CSV, {len(data.stats)} countries, "
-            f"{size_kb:.0f} kB)</a>")
+            f"href='data:{_esc(mime)};base64,{encoded}' "
+            "style='font-weight:bold;text-decoration:underline;margin-right:1.5em'>"
+            f"⬇ {_esc(what)}, {len(payload) / 1024:.0f} kB</a>")
+
+
+def statistics_links_html(data: DashboardData) -> str:
+    """Download links of the country statistics and, when there are some, of the hotspot
+    statistics, exactly as the workflow wrote them."""
+    links = [download_link_html(data.stats_csv, "country_stats.csv",
+                                f"Country statistics (CSV, {len(data.stats)} countries)")]
+    if data.hotspots is not None:
+        links.append(download_link_html(
+            data.hotspots.stats_csv, "hotspot_stats.csv",
+            f"Hotspot statistics (CSV, {len(data.hotspots.stats)} hotspots)"))
+    return "<div class='s5p-downloads'>" + "".join(links) + "</div>"
+
+
+def unranked_html(data: DashboardData, noun: str = "countries") -> str:
+    """One line naming the countries (or hotspots) without the headline change, which the
+    ranking and the map leave out or grey; empty when there is none."""
+    missing = data.stats.loc[~data.has_change(), "country"]
+    if missing.empty:
+        return ""
+    return (f"<div class='s5p-unranked' style='font-size:13px;color:#555;margin:2px 0 8px 0'>"
+            f"Not ranked, too little data for this change: "
+            f"{_esc(', '.join(missing))}. Their details below say why.</div>")
 
 
 def message_html(title: str, text: str, level: str = "error") -> str:
@@ -126,14 +155,49 @@ def message_html(title: str, text: str, level: str = "error") -> str:
             f"margin:6px 0'><b>{_esc(title)}</b> {_esc(text)}</div>")
 
 
+DEMO_BANNER = "Demonstration data (synthetic orbits): not real measurements."
+DEMO_TEXT = ("These maps and numbers come from generated orbits with the structure of "
+             "Sentinel-5P products and an invented lockdown effect. They show how the analysis "
+             "works, not what happened.")
+
+
+def source_html(data: DashboardData) -> str:
+    """What the data are: the demonstration banner when the provenance says the orbits are
+    synthetic, the Copernicus attribution with processor versions and processing date for real
+    data, a warning when the results do not record their source."""
+    prov: Provenance = data.provenance
+    if prov.synthetic:
+        return (f"<div class='s5p-demo-banner' role='alert' style='background:#fff3cd;"
+                f"color:#664d03;border:2px solid #e0a800;border-radius:4px;padding:10px 14px;"
+                f"margin:8px 0;font-size:15px'><b>{DEMO_BANNER}</b> {DEMO_TEXT}</div>")
+    if prov.source_kind is None:
+        return message_html("Source not recorded:", "these results do not say which data they "
+                            "were made from (no provenance record).", "warning")
+    years = sorted({int(data.stats["analysis_year"].iloc[0]), *data.baseline_years})
+    details = []
+    if prov.processor_versions:
+        plural = "s" if len(prov.processor_versions) > 1 else ""
+        details.append(f"TROPOMI L2 NO₂ processor version{plural} "
+                       f"{', '.join(prov.processor_versions)}")
+    if prov.date_created is not None:
+        details.append(f"processed on {prov.date_created:%-d %b %Y}")
+    return (f"<p class='s5p-attribution' style='margin:4px 0;font-size:13px;color:#333'>"
+            f"Contains modified Copernicus Sentinel data {', '.join(map(str, years))} processed "
+            f"by {_esc(prov.software)}{'; ' if details else ''}{_esc('; '.join(details))}.</p>")
+
+
 def header_html(data: DashboardData) -> str:
-    """One line on what the dashboard shows and where the numbers come from."""
+    """The title, what the dashboard shows, and what the data are (:func:`source_html`)."""
     stats = data.stats
     analysis_year = stats["analysis_year"].iloc[0]
-    baseline = " ".join(map(str, data.baseline_years))
-    ok = int((stats["status"] == "ok").sum())
+    baseline = " and ".join(map(str, data.baseline_years))
+    ok = int(data.has_change().sum())
     first, last = stats["post_start"].min(), stats["post_end"].max()
-    return (f"<p style='margin:2px 0'>Sentinel-5P TROPOMI tropospheric NO₂, {len(stats)} "
-            f"countries ({ok} with enough data), lockdowns of {analysis_year} compared with "
-            f"{baseline}; post windows {pd.Timestamp(first):%-d %b} – "
-            f"{pd.Timestamp(last):%-d %b %Y}. Results: <code>{_esc(data.root.name)}/</code></p>")
+    what = {"synthetic": "Synthetic tropospheric NO₂ columns", None: "Tropospheric NO₂ columns"}
+    what = what.get(data.provenance.source_kind, "Sentinel-5P TROPOMI tropospheric NO₂ columns")
+    return (f"<h1 style='margin:6px 0 4px 0;font-size:26px'>NO₂ and the {analysis_year} "
+            f"lockdowns in Europe</h1>{source_html(data)}"
+            f"<p style='margin:2px 0'>{what} after each country's lockdown, compared with the "
+            f"same calendar days of {baseline}: {len(stats)} countries, {ok} with enough data; "
+            f"windows after the lockdown from {pd.Timestamp(first):%-d %b} to "
+            f"{pd.Timestamp(last):%-d %b %Y}.</p>")

@@ -1,0 +1,188 @@
+"""A static snapshot of the dashboard: HTML pages with the same figures and tables, no kernel.
+
+:func:`export_site` writes into a directory::
+
+    index.html            header, gridded maps (common reference window), change maps and
+                          rankings (countries, hotspots), links to every detail page, downloads
+    countries/<ISO3>.html a country's numbers and daily series
+    hotspots/<name>.html  the same for a hotspot (when the results have hotspot statistics)
+    plotly.min.js         plotly.js, from the installed plotly package (no CDN)
+    plots.js              draws every figure of a page once the page is laid out
+    data/                 country_stats.csv, hotspot_stats.csv (as the workflow wrote them) and
+                          the gridded maps' values (netCDF)
+
+The site makes no request outside itself (no CDN, no fonts, no map tiles) and runs from
+``file://`` or any static web server. Pages hold no inline script (each figure is a JSON
+block drawn by ``plots.js``), so a strict ``script-src 'self'`` policy can serve them. It is
+written in a temporary directory next to the target, then moved into place; an existing
+target is replaced only when it is a previous export (it holds :data:`MARKER`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from s5p_lockdown.dashboard import figures, tables
+from s5p_lockdown.dashboard.data import (
+    DashboardData, ResultsError, country_shapes, crop_maps, grids_netcdf, load_europe_maps,
+    load_results,
+)
+
+MARKER = ".s5p-dashboard-export"
+"""File that marks a directory as written by :func:`export_site`."""
+PAGE_CSS = f"""
+body {{ font-family: sans-serif; margin: 12px 18px; color: #222; max-width: 2600px; }}
+h2 {{ margin: 18px 0 4px 0; }}
+.row {{ display: flex; flex-wrap: wrap; align-items: flex-start; gap: 6px; width: 100%; }}
+.grid-map {{ flex: 1 1 360px; min-width: 0; }}
+.change-map {{ flex: 1 1 560px; min-width: 0; max-width: {figures.CHANGE_MAP_MAX_WIDTH}px; }}
+.ranking {{ flex: 1 1 480px; min-width: 0; }}
+.series {{ flex: 1 1 520px; min-width: 0; }}
+.links a {{ margin-right: 0.8em; white-space: nowrap; line-height: 1.8; }}
+"""
+
+
+def slug(name: str) -> str:
+    """A file name for a country code or hotspot name ('Po Valley' → 'Po_Valley')."""
+    return re.sub(r"[^A-Za-z0-9-]+", "_", name).strip("_") or "_"
+
+
+PLOTS_JS = """// Draws each figure of the page (JSON in <script class="plot">) into the div before
+// it, once the page is laid out, so that every figure takes the width of its place in the
+// page; plotly redraws them when the window is resized (config.responsive).
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('script.plot').forEach(function (block) {
+    var spec = JSON.parse(block.textContent);
+    Plotly.newPlot(block.previousElementSibling, spec.data, spec.layout, spec.config);
+  });
+});
+"""
+
+
+def _figure_html(fig: go.Figure, css_class: str) -> str:
+    """A figure as a div and its JSON (drawn by ``plots.js``), following its container's width;
+    as tall as the figure."""
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = figures.PLOT_CONFIG
+    payload = json.dumps(spec).replace("</", "<\\/")  # cannot close the script element
+    return (f"<div class='{css_class}'><div style='height:{fig.layout.height}px'></div>"
+            f"<script type='application/json' class='plot'>{payload}</script></div>")
+
+
+def _page(title: str, body: str, root: str = "") -> str:
+    """A whole HTML page; ``root`` is the relative path to the site's top ('' or '../')."""
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{PAGE_CSS}</style>"
+            f"<script src='{root}plotly.min.js'></script><script src='{root}plots.js'></script>"
+            f"</head>\n<body>\n{body}\n</body></html>\n")
+
+
+def _links(data: DashboardData, folder: str, root: str = "") -> str:
+    items = [f"<a href='{root}{folder}/{slug(key)}.html'>{html.escape(name)}</a>"
+             for name, key in data.countries]
+    return "<div class='links'>" + " ".join(items) + "</div>"
+
+
+def _detail_page(data: DashboardData, key: str, site_title: str) -> str:
+    fig = figures.timeseries_figure(data, key)
+    body = (f"<p><a href='../index.html'>← {html.escape(site_title)}</a></p>"
+            f"{tables.source_html(data)}"
+            f"<div class='row'><div>{tables.country_summary_html(data, key)}</div>"
+            f"{_figure_html(fig, 'series')}</div>")
+    return _page(f"{data.stats.at[key, 'country']}: {site_title}", body, "../")
+
+
+def _section(title: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>"
+
+
+def _index_page(data: DashboardData, shapes: dict, downloads: list[tuple[str, str]],
+                grid_note: str, grid_figures: dict | None) -> str:
+    parts = [tables.header_html(data),
+             "<div class='links'>" + " ".join(f"<a class='s5p-download' href='{href}' download>"
+                                              f"⬇ {html.escape(what)}</a>"
+                                              for href, what in downloads) + "</div>",
+             _section("Gridded NO₂: the same days before and during the lockdowns")]
+    if grid_figures is None:
+        parts.append(tables.message_html("Gridded maps unavailable:", grid_note))
+    else:
+        parts.append("<div class='row'>" + "".join(_figure_html(f, "grid-map")
+                                                   for f in grid_figures.values()) + "</div>")
+    views = [("countries", "country", data, figures.choropleth_figure(data, shapes))]
+    if data.hotspots is not None:
+        views.append(("hotspots", "hotspot", data.hotspots,
+                      figures.hotspot_map_figure(data.hotspots, shapes)))
+    for folder, noun, view, change_map in views:
+        parts += [_section(f"Change per {noun}"), tables.unranked_html(view, folder),
+                  "<div class='row'>" + _figure_html(change_map, "change-map")
+                  + _figure_html(figures.ranking_figure(view), "ranking") + "</div>",
+                  f"<p>Details of each {noun} (numbers and daily series):</p>",
+                  _links(view, folder)]
+    if data.hotspots is None:
+        parts.append(tables.message_html("Hotspots:", data.hotspot_note, "warning"))
+    return _page("NO₂ and the lockdowns in Europe", "\n".join(parts))
+
+
+def export_site(results: str | Path, target: str | Path) -> Path:
+    """Write the static dashboard of ``results`` into ``target`` (see the module docstring);
+    returns ``target``.
+
+    Raises :class:`ResultsError` when the results cannot be shown, or when ``target`` exists
+    and is not a previous export.
+    """
+    data = load_results(results)
+    target = Path(target)
+    if target.exists() and not (target / MARKER).is_file() and (
+            not target.is_dir() or any(target.iterdir())):
+        raise ResultsError(f"{target} exists and is not a dashboard export: choose an empty "
+                           "or new directory.")
+    shapes = country_shapes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+        site = Path(tmp) / "site"
+        (site / "data").mkdir(parents=True)
+        (site / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+        (site / "plots.js").write_text(PLOTS_JS, encoding="utf-8")
+        (site / "data" / "country_stats.csv").write_bytes(data.stats_csv)
+        downloads = [("data/country_stats.csv", f"Country statistics (CSV, "
+                                                f"{len(data.stats)} countries)")]
+        if data.hotspots is not None:
+            (site / "data" / "hotspot_stats.csv").write_bytes(data.hotspots.stats_csv)
+            downloads.append(("data/hotspot_stats.csv", f"Hotspot statistics (CSV, "
+                                                        f"{len(data.hotspots.stats)} hotspots)"))
+        grid_figures, grid_note = None, ""
+        try:
+            maps = crop_maps(load_europe_maps(data), None)
+        except ResultsError as exc:
+            grid_note = str(exc)
+        else:
+            grid_figures = figures.grid_map_figures(maps, shapes)
+            start, end = maps.windows["post_analysis"]
+            name = f"no2_grids_europe_{start}_{end}.nc"
+            (site / "data" / name).write_bytes(grids_netcdf(maps))
+            downloads.append((f"data/{name}", "Gridded maps (netCDF)"))
+        (site / "index.html").write_text(
+            _index_page(data, shapes, downloads, grid_note, grid_figures), encoding="utf-8")
+        title = "NO₂ and the lockdowns in Europe"
+        for folder, view in (("countries", data), ("hotspots", data.hotspots)):
+            if view is None:
+                continue
+            (site / folder).mkdir()
+            for _, key in view.countries:
+                (site / folder / f"{slug(key)}.html").write_text(
+                    _detail_page(view, key, title), encoding="utf-8")
+        (site / MARKER).write_text("written by s5p-lockdown dashboard export\n")
+        if target.exists():
+            old = Path(tmp) / "old"
+            target.rename(old)
+        site.rename(target)
+    return target
