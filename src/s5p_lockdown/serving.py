@@ -112,19 +112,19 @@ def add_script_nonce(html: str, nonce: str) -> str:
 # --- kernels ----------------------------------------------------------------------------------
 class DashboardKernelManager(AsyncMappingKernelManager):
     """Voilà's kernel manager base (``VoilaConfiguration.multi_kernel_manager_class``) that also
-    shuts down kernels no websocket has connected to within ``unconnected_timeout`` seconds
-    of their start, preheated kernels excepted (Voilà's pool keeps them out of the cull)."""
+    shuts down a visitor's kernel no websocket has connected to within ``unconnected_timeout``
+    seconds of it being given to the visitor. The clock starts at the first cull pass that
+    sees the kernel out of Voilà's pool (pooled kernels never reach this method), so the
+    timeout is exact to ``cull_interval``."""
 
     unconnected_timeout = Float(
         120.0, config=True,
-        help="seconds after which a kernel no browser has connected to is shut down")
+        help="seconds after which a visitor's kernel no browser has connected to is shut down")
 
     async def start_kernel(self, *args, **kwargs) -> str:
         kernel_id = await super().start_kernel(*args, **kwargs)
-        kernel = self.get_kernel(kernel_id)
-        # marks on the kernel object, like jupyter_server's own last_activity
-        kernel.s5p_started_at = time.monotonic()
-        kernel.s5p_ever_connected = False
+        # a mark on the kernel object, like jupyter_server's own last_activity
+        self.get_kernel(kernel_id).s5p_ever_connected = False
         return kernel_id
 
     def notify_connect(self, kernel_id: str) -> None:
@@ -134,9 +134,11 @@ class DashboardKernelManager(AsyncMappingKernelManager):
 
     def _unconnected_for_too_long(self, kernel_id: str) -> bool:
         kernel = self.get_kernel(kernel_id)
-        started = getattr(kernel, "s5p_started_at", None)
-        return (started is not None and not kernel.s5p_ever_connected
-                and time.monotonic() - started > self.unconnected_timeout)
+        if getattr(kernel, "s5p_ever_connected", True):
+            return False
+        if not hasattr(kernel, "s5p_visitor_since"):
+            kernel.s5p_visitor_since = time.monotonic()
+        return time.monotonic() - kernel.s5p_visitor_since > self.unconnected_timeout
 
     async def cull_kernel_if_idle(self, kernel_id: str):
         # Voilà's subclass returns early for pooled kernels before calling this method.
