@@ -251,8 +251,9 @@ VISITORS = 30
 def test_thirty_visitors_stay_within_the_cap(workflow_results, browser, artifacts, tmp_path):
     """30 anonymous visitors at once: kernels never above the cap, the others get the busy
     page (503, Retry-After, no kernel), memory bounded by cap x kernel + 300 MB; then the
-    server still answers, a browser is told 'busy' while it is full and renders the page once
-    the kernels nobody connected to are gone."""
+    server still answers, a browser is told 'busy' once it is full and renders the page once
+    the kernels nobody connected to are gone. (While pages are being rendered, admission is
+    conservative: a burst gets fewer than cap - 1 kernels.)"""
     with VoilaServer(workflow_results, tmp_path / "voila.log", [
             "--max-kernels", str(LOAD_CAP), "--DashboardKernelManager.unconnected_timeout=15",
             "--MappingKernelManager.cull_interval=2"]) as server:
@@ -279,19 +280,20 @@ def test_thirty_visitors_stay_within_the_cap(workflow_results, browser, artifact
         assert peak <= LOAD_CAP * per_kernel + 300
 
         assert fetch(server.url + "voila/static/voila.js").status == 200  # still answers
+        # the pages have been sent: visitors are admitted up to the cap, then told 'busy'
+        for _ in range(LOAD_CAP):
+            if fetch(server.url).status == 503:
+                break
+        assert len(kernel_pids(pid)) <= LOAD_CAP
         context = browser.new_context(viewport=VIEWPORT)
         try:
             page = context.new_page()
-            answer = page.goto(server.url, timeout=120_000)
-            got_kernel = answer.status == 200
-            if not got_kernel:  # still full: the busy page, as a visitor sees it
-                assert answer.status == 503
-                assert "The dashboard is busy" in page.inner_text("body")
-                page.screenshot(path=artifacts / "publish_busy.png")
+            answer = page.goto(server.url, timeout=60_000)
+            assert answer.status == 503 and answer.headers["retry-after"] == "30"
+            assert "The dashboard is busy" in page.inner_text("body")
+            page.screenshot(path=artifacts / "publish_busy.png")
             # the visitors' kernels were never connected to: culled, then the page renders
-            wait_for(lambda: len(kernel_pids(pid)) <= 1 + got_kernel, 90,
-                     "unconnected kernels culled")
-            page = context.new_page()
+            wait_for(lambda: len(kernel_pids(pid)) <= 1, 90, "unconnected kernels culled")
             watch = PageWatch().attach(page)
             page.goto(server.url, wait_until="commit", timeout=120_000)
             wait_rendered(page)
