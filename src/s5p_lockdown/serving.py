@@ -8,9 +8,9 @@ detail sent to a browser.
   a visitor who would need a kernel beyond the cap gets the "busy, try again shortly" page
   (``busy.html`` of the ``s5p`` template) with HTTP 503 and ``Retry-After``, and no kernel is
   started for them (:class:`CappedVoilaHandler`);
-- **kernels nobody connects to** (a page fetched by a script, a tab closed before the page
-  was drawn) are shut down after :attr:`DashboardServer.unconnected_timeout` seconds instead
-  of holding a place until the idle cull (:class:`DashboardKernelManager`);
+- **kernels no browser is connected to** (a page fetched by a script, a closed tab) are shut
+  down after ``DashboardKernelManager.unconnected_timeout`` seconds instead of holding a place
+  until the idle cull (:class:`DashboardKernelManager`);
 - **no traceback or server path reaches a browser**: error and stderr messages a kernel
   publishes on iopub (e.g. the traceback of a malformed widget message) are written to the
   server log and not forwarded to the websocket (:class:`FilteredKernelWebsocketHandler`);
@@ -23,7 +23,6 @@ detail sent to a browser.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import secrets
 import time
@@ -31,12 +30,10 @@ from typing import Any
 
 import tornado.web
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from traitlets import Float, Integer, validate
+from traitlets import Float, Integer, TraitError, validate
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
-
-log = logging.getLogger(__name__)
 
 SCRIPT_SRC = "script-src 'self'"
 """Scripts: Voilà's bundles and the widget extensions, served by Voilà itself. The inline
@@ -112,38 +109,35 @@ def add_script_nonce(html: str, nonce: str) -> str:
 # --- kernels ----------------------------------------------------------------------------------
 class DashboardKernelManager(AsyncMappingKernelManager):
     """Voilà's kernel manager base (``VoilaConfiguration.multi_kernel_manager_class``) that also
-    shuts down a visitor's kernel no websocket has connected to within ``unconnected_timeout``
-    seconds of it being given to the visitor. The clock starts at the first cull pass that
-    sees the kernel out of Voilà's pool (pooled kernels never reach this method), so the
-    timeout is exact to ``cull_interval``."""
+    shuts down a visitor's kernel no browser is connected to for ``unconnected_timeout``
+    seconds: one never connected to (a page fetched by a script) or whose last browser left
+    (a tab closed without Voilà's shutdown beacon, a lost network). The clock starts at the
+    first cull pass that sees the kernel out of Voilà's pool and without a connection (pooled
+    kernels never reach :meth:`cull_kernel_if_idle`), so the timeout is exact to
+    ``cull_interval``. Kernels with a browser connected are left to the idle cull."""
 
     unconnected_timeout = Float(
-        120.0, config=True,
-        help="seconds after which a visitor's kernel no browser has connected to is shut down")
-
-    async def start_kernel(self, *args, **kwargs) -> str:
-        kernel_id = await super().start_kernel(*args, **kwargs)
-        # a mark on the kernel object, like jupyter_server's own last_activity
-        self.get_kernel(kernel_id).s5p_ever_connected = False
-        return kernel_id
+        60.0, config=True,
+        help="seconds after which a visitor's kernel with no browser connected is shut down")
 
     def notify_connect(self, kernel_id: str) -> None:
-        if kernel_id in self:
-            self.get_kernel(kernel_id).s5p_ever_connected = True
         super().notify_connect(kernel_id)
+        if kernel_id in self:
+            # a mark on the kernel object, like jupyter_server's own last_activity
+            self.get_kernel(kernel_id).s5p_alone_since = None
 
-    def _unconnected_for_too_long(self, kernel_id: str) -> bool:
-        kernel = self.get_kernel(kernel_id)
-        if getattr(kernel, "s5p_ever_connected", True):
+    def _alone_for_too_long(self, kernel_id: str) -> bool:
+        if self.kernel_model(kernel_id)["connections"] > 0:
             return False
-        if not hasattr(kernel, "s5p_visitor_since"):
-            kernel.s5p_visitor_since = time.monotonic()
-        return time.monotonic() - kernel.s5p_visitor_since > self.unconnected_timeout
+        kernel = self.get_kernel(kernel_id)
+        if getattr(kernel, "s5p_alone_since", None) is None:
+            kernel.s5p_alone_since = time.monotonic()
+        return time.monotonic() - kernel.s5p_alone_since > self.unconnected_timeout
 
     async def cull_kernel_if_idle(self, kernel_id: str):
         # Voilà's subclass returns early for pooled kernels before calling this method.
-        if kernel_id in self and self._unconnected_for_too_long(kernel_id):
-            self.log.info("Shutting down kernel %s: no browser connected within %.0f s",
+        if kernel_id in self and self._alone_for_too_long(kernel_id):
+            self.log.info("Shutting down kernel %s: no browser connected for %.0f s",
                           kernel_id, self.unconnected_timeout)
             await self.shutdown_kernel(kernel_id)
             return
@@ -227,14 +221,23 @@ def _v1_parts(message: bytes) -> list[bytes]:
     return [message[a:b] for a, b in zip(offsets, offsets[1:])]
 
 
+def _content_matters(channel: str, msg_type: str) -> bool:
+    """Whether :func:`withheld_from_browser` needs the content of such a message."""
+    return msg_type == "stream" or channel == "shell"
+
+
 def message_summary(message: bytes | str | dict) -> tuple[str, str, dict]:
     """(channel, msg_type, content) of a message written to the kernel websocket, whichever
-    protocol it uses (v1 binary, or the JSON text of the legacy protocol)."""
+    protocol it uses (v1 binary, or the JSON text of the legacy protocol). In the v1 protocol
+    of browsers, the content is decoded only when it matters (streams, shell replies), not for
+    the large widget updates (``{}`` then)."""
     try:
         if isinstance(message, bytes):
             parts = _v1_parts(message)
             channel = parts[0].decode()
-            header, content = json.loads(parts[1]), json.loads(parts[4])
+            header = json.loads(parts[1])
+            content = (json.loads(parts[4])
+                       if _content_matters(channel, header.get("msg_type", "")) else {})
         else:
             msg = json.loads(message) if isinstance(message, str) else message
             channel, header, content = (msg.get("channel", ""), msg.get("header", {}),
@@ -284,7 +287,7 @@ class DashboardServer(Voila):
     @validate("max_kernels")
     def _valid_max_kernels(self, proposal):
         if proposal["value"] < 1:
-            raise ValueError(f"DashboardServer.max_kernels must be >= 1, not {proposal['value']}")
+            raise TraitError(f"DashboardServer.max_kernels must be >= 1, not {proposal['value']}")
         return proposal["value"]
 
     def init_settings(self):
