@@ -222,14 +222,15 @@ def _v1_parts(message: bytes) -> list[bytes]:
 
 
 def _content_matters(channel: str, msg_type: str) -> bool:
-    """Whether :func:`withheld_from_browser` needs the content of such a message."""
-    return msg_type == "stream" or channel == "shell"
+    """Whether :func:`withheld_from_browser` or the server log needs the content of such a
+    message."""
+    return msg_type in ("stream", "error") or channel == "shell"
 
 
 def message_summary(message: bytes | str | dict) -> tuple[str, str, dict]:
     """(channel, msg_type, content) of a message written to the kernel websocket, whichever
     protocol it uses (v1 binary, or the JSON text of the legacy protocol). In the v1 protocol
-    of browsers, the content is decoded only when it matters (streams, shell replies), not for
+    of browsers, the content is decoded only when it matters (streams, errors, shell replies), not for
     the large widget updates (``{}`` then)."""
     try:
         if isinstance(message, bytes):
