@@ -14,8 +14,9 @@ Conventions (all as in HARP 1.30, see ``shared/reference/harp-binning.md``):
   ``companions[p, j]`` is pixel p's value of companion j (NaN, infinite or fill: none) and
   ``companion_sums[lat, lon, 2j]`` = Σ w, ``[2j + 1]`` = Σ w·x over the pixels that have one.
 
-Deliberate differences from HARP 1.30 (each asserted by a test, against HARP's own output where
-HARP wrote the variable: ``tests/test_gridding_harp_reference.py``):
+Deliberate differences from HARP 1.30, each asserted by a test: against HARP's own output for
+every variable HARP writes in ``tests/test_gridding_harp_reference.py``, the others in
+``tests/test_gridding_geometry.py`` and ``tests/test_gridding_accumulator.py``:
 
 * weights are accumulated in float64 (HARP: float32 in pixel order), so ``weight`` and the
   weighted means differ from HARP's by float32 rounding, ≤ 2.4e-7 relative at 0.1–0.2°;
@@ -24,7 +25,12 @@ HARP wrote the variable: ``tests/test_gridding_harp_reference.py``):
   input is named as); ``*_uncertainty`` itself is HARP's Σ w·σ / Σ w;
 * ``pixel_count`` (pixels per cell), ``datetime_start``/``datetime_stop`` and cell-centre
   ``latitude``/``longitude`` are always written (HARP writes no per-cell count, and the others
-  only when derived and kept);
+  only when derived and kept). ``datetime_stop`` is the time of the last binned scanline; HARP's
+  derived ``datetime_stop`` is ``datetime_start + datetime_length``;
+* merged grids (orbits into a day, days into a composite: :mod:`.accumulator`) stay exactly what
+  binning all their pixels at once gives, for both uncertainties; HARP's ``bin()`` of grids
+  combines any uncertainty as uncorrelated, so its merged ``*_uncertainty`` is no longer the
+  linear average over the pixels (HARP issue #302);
 * pixels whose value or uncertainty is NaN or fill are left out entirely (HARP still adds them
   to ``weight`` and ``count``);
 * corners that are NaN anywhere in the ring are dropped (HARP: trailing ones only);
