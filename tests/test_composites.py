@@ -102,5 +102,6 @@ def test_daily_grid_without_the_random_uncertainty_is_refused(daily_dir, tmp_pat
     old = tmp_path / "2020-03-01.nc"
     with xr.open_dataset(daily_dir / "2020-03-01.nc") as ds:
         write_netcdf(ds.load().drop_vars(schema.UNCERTAINTY_RANDOM), old)
-    with pytest.raises(InvalidProductError, match="2020-03-01.nc.*uncertainty_random.*grid them again"):
+    refused = "2020-03-01.nc.*uncertainty_random.*grid them again"
+    with pytest.raises(InvalidProductError, match=refused):
         composites.load_daily(old)

@@ -193,7 +193,8 @@ def test_equal_weighting_is_the_mean_of_daily_means():
         expected_sigma = np.sqrt(np.nansum(sigmas**2, axis=0)) / n_days
     np.testing.assert_allclose(result[VALUE].values[0], expected, rtol=1e-12)
     np.testing.assert_allclose(result[UNCERTAINTY].values[0], expected_linear, rtol=1e-12)
-    np.testing.assert_allclose(result[UNCERTAINTY_RANDOM].values[0], np.where(n_days > 0, expected_sigma, np.nan), rtol=1e-12)
+    np.testing.assert_allclose(result[UNCERTAINTY_RANDOM].values[0],
+                               np.where(n_days > 0, expected_sigma, np.nan), rtol=1e-12)
     np.testing.assert_array_equal(result[WEIGHT].values[0], n_days)
     assert result.attrs["weighting"] == "equal"
 

@@ -83,9 +83,9 @@ def _usable(values: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
 
 
 def _per_weight(total: np.ndarray, weight: np.ndarray, empty: float) -> np.ndarray:
-    """``total / weight`` where ``weight > 0``, ``empty`` elsewhere (no division by zero)."""
-    has_data = weight > 0
-    return np.where(has_data, total / np.where(has_data, weight, 1.0), empty)
+    """``total / weight`` where ``weight > 0``, ``empty`` elsewhere (no division by zero), in
+    one new array (no grid-sized temporaries besides the mask: finalising a 0.01° grid)."""
+    return np.divide(total, weight, out=np.full(np.shape(total), empty), where=weight > 0)
 
 
 def _add_counts(a: np.ndarray | int, b: np.ndarray | int):

@@ -55,9 +55,9 @@ COUNT = "count"
 #: Composite weightings: by Σ w ("weight") or each input equal ("equal").
 WEIGHTINGS = ("weight", "equal")
 #: Names of the schema's variables and coordinates (other variables may not take them).
-RESERVED_NAMES = (VALUE, UNCERTAINTY, UNCERTAINTY_RANDOM, WEIGHT, PIXEL_COUNT, COUNT, "datetime_start",
-                  "datetime_stop", "latitude_bounds", "longitude_bounds", "time", "latitude",
-                  "longitude")
+RESERVED_NAMES = (VALUE, UNCERTAINTY, UNCERTAINTY_RANDOM, WEIGHT, PIXEL_COUNT, COUNT,
+                  "datetime_start", "datetime_stop", "latitude_bounds", "longitude_bounds", "time",
+                  "latitude", "longitude")
 
 _VARIABLE_ATTRS = {
     VALUE: {
