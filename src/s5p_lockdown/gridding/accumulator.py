@@ -290,8 +290,8 @@ class GridAccumulator:
 
         Each point adds weight 1 to the cell ``[edge[i], edge[i+1])`` containing it, so a cell's
         value is the plain mean, its uncertainty the mean σ and its random uncertainty
-        sqrt(Σ σ²)/N. Arguments as in
-        :meth:`add_pixels`, with centre ``latitude``/``longitude`` (degrees) instead of bounds.
+        sqrt(Σ σ²)/N. Arguments as in :meth:`add_pixels`, with centre ``latitude``/``longitude``
+        (degrees) instead of bounds.
         """
         shape = np.shape(values)
         values = np.asarray(values, np.float64).ravel()

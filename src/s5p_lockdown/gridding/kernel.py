@@ -475,8 +475,8 @@ def bin_points(latitude, longitude, values, sigmas, companions, lat_edges, lon_e
 
     Cells are half-open ``[edge[i], edge[i+1])`` on both axes (the last edge is exclusive);
     longitudes are first wrapped into ``[E0, E0+360)``. As in HARP, a cell's ``*_uncertainty`` is
-    then the mean σ and its ``*_uncertainty_random`` sqrt(Σ σ²) / N. ``binned[p]`` is set to 1 for points that
-    fall in the grid, 0 otherwise.
+    then the mean σ and its ``*_uncertainty_random`` sqrt(Σ σ²) / N. ``binned[p]`` is set to 1
+    for points that fall in the grid, 0 otherwise.
     """
     n_lat = lat_edges.shape[0] - 1
     n_lon = lon_edges.shape[0] - 1
