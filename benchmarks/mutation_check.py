@@ -99,6 +99,30 @@ MUTATIONS: tuple[Mutation, ...] = (
         "point binning accumulates sigma instead of sigma squared",
     ),
     Mutation(
+        "harp-uncertainty-propagated", "src/s5p_lockdown/gridding/accumulator.py",
+        "uncertainty = _per_weight(self.sums[..., 3], weight, np.nan)",
+        "uncertainty = _per_weight(np.sqrt(self.sums[..., 2]), weight, np.nan)",
+        "…_uncertainty propagated as uncorrelated instead of HARP's linear average",
+    ),
+    Mutation(
+        "point-binning-linear-sigma-squared", "src/s5p_lockdown/gridding/kernel.py",
+        "sums[r, c, 3] += sigmas[p]\n",
+        "sums[r, c, 3] += sigmas[p] * sigmas[p]\n",
+        "point binning's linear uncertainty accumulates sigma squared",
+    ),
+    Mutation(
+        "merged-grid-uncertainty-from-random", "src/s5p_lockdown/gridding/accumulator.py",
+        "acc.sums[..., 3] = np.where(has_data, weight * uncertainty, 0.0)",
+        "acc.sums[..., 3] = np.where(has_data, weight * uncertainty_random, 0.0)",
+        "grids read back for merging rebuild Σ w·σ from the random uncertainty",
+    ),
+    Mutation(
+        "equal-composite-uncertainty-scaled-twice", "src/s5p_lockdown/gridding/accumulator.py",
+        "self.sums[..., 3] / safe,",
+        "self.sums[..., 3] / (safe * safe),",
+        "an equal-weight composite divides Σ w·σ by Σ w twice",
+    ),
+    Mutation(
         "stats-90-percent-intervals", "src/s5p_lockdown/stats.py",
         "    confidence: float = 0.95\n",
         "    confidence: float = 0.90\n",

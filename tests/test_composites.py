@@ -10,6 +10,7 @@ import xarray as xr
 
 from s5p_lockdown import composites
 from s5p_lockdown.composites import DailyCache, period_composites
+from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.gridding import GridAccumulator, GridSpec, composite, write_netcdf
 from s5p_lockdown.gridding import schema
 
@@ -70,7 +71,8 @@ def test_overlapping_windows_equal_direct_composites(daily_dir, tmp_path, monkey
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         with xr.open_dataset(tmp_path / "out" / f"{name}.nc") as got:
             want = _expected(days, weighting)
-            for var in (schema.VALUE, schema.UNCERTAINTY, schema.WEIGHT, schema.PIXEL_COUNT):
+            for var in (schema.VALUE, schema.UNCERTAINTY, schema.UNCERTAINTY_RANDOM, schema.WEIGHT,
+                        schema.PIXEL_COUNT):
                 np.testing.assert_allclose(got[var].values, want[var].values, rtol=1e-12,
                                            equal_nan=True)
             assert got.attrs["days_used"] == len(days) - (date(2020, 3, 5) in days)
@@ -92,3 +94,14 @@ def test_cache_evicts_least_recently_used(daily_dir):
     cache.load(third)  # evicts the second day
     assert cache.load(first) is a
     assert list(cache._items) == [third, first]
+
+
+def test_daily_grid_without_the_random_uncertainty_is_refused(daily_dir, tmp_path):
+    """A daily grid from before ``…_uncertainty_random`` existed (its ``…_uncertainty`` meant the
+    random one) is refused with the file's name rather than misread."""
+    old = tmp_path / "2020-03-01.nc"
+    with xr.open_dataset(daily_dir / "2020-03-01.nc") as ds:
+        write_netcdf(ds.load().drop_vars(schema.UNCERTAINTY_RANDOM), old)
+    refused = "2020-03-01.nc.*uncertainty_random.*grid them again"
+    with pytest.raises(InvalidProductError, match=refused):
+        composites.load_daily(old)

@@ -8,7 +8,9 @@ import pytest
 import xarray as xr
 
 from s5p_lockdown.gridding import GridAccumulator, GridSpec, composite, read_l3
-from s5p_lockdown.gridding.schema import COUNT, PIXEL_COUNT, UNCERTAINTY, VALUE, WEIGHT
+from s5p_lockdown.gridding.schema import (
+    COUNT, PIXEL_COUNT, UNCERTAINTY, UNCERTAINTY_RANDOM, VALUE, WEIGHT,
+)
 
 GRID = GridSpec.from_bbox(10, 12, 20, 23, 0.5)  # 4 x 6 cells
 
@@ -18,7 +20,7 @@ def square(lat0, lon0, size):
     return [lat0, lat0, lat0 + size, lat0 + size], [lon0, lon0 + size, lon0 + size, lon0]
 
 
-def test_weighted_mean_and_random_uncertainty():
+def test_weighted_mean_and_both_uncertainties():
     # pixel A covers all of cell (1, 2); pixel B covers a quarter of it
     a_lat, a_lon = square(10.5, 21.0, 0.5)
     b_lat, b_lon = square(10.5, 21.0, 0.25)
@@ -29,7 +31,11 @@ def test_weighted_mean_and_random_uncertainty():
     cell = dict(time=0, latitude=1, longitude=2)
     assert float(ds[WEIGHT][cell]) == pytest.approx(1.25)
     assert float(ds[VALUE][cell]) == pytest.approx((2.0 * 1.0 + 4.0 * 0.25) / 1.25)
-    assert float(ds[UNCERTAINTY][cell]) == pytest.approx(np.sqrt(np.sum((w * [0.3, 0.4]) ** 2)) / 1.25)
+    # HARP's _uncertainty: linear average; _uncertainty_random: uncorrelated propagation
+    assert float(ds[UNCERTAINTY][cell]) == pytest.approx((0.3 * 1.0 + 0.4 * 0.25) / 1.25)
+    assert float(ds[UNCERTAINTY_RANDOM][cell]) == pytest.approx(
+        np.sqrt(np.sum((w * [0.3, 0.4]) ** 2)) / 1.25
+    )
     assert int(ds[PIXEL_COUNT][cell]) == 2 and int(ds[COUNT][0]) == 2
     assert np.isnan(ds[VALUE][0, 0, 0]) and float(ds[WEIGHT][0, 0, 0]) == 0.0
 
@@ -41,7 +47,7 @@ def test_output_schema():
     acc.add_pixels([1e-4], [2e-5], [lat], [lon], time=[t], source="S5P_file.nc")
     ds = acc.finalize(history="test")
     assert dict(ds.sizes) == {"time": 1, "latitude": 4, "longitude": 6, "independent": 2}
-    for name in (VALUE, UNCERTAINTY, WEIGHT, PIXEL_COUNT):
+    for name in (VALUE, UNCERTAINTY, UNCERTAINTY_RANDOM, WEIGHT, PIXEL_COUNT):
         assert ds[name].dims == ("time", "latitude", "longitude")
     assert ds[VALUE].dtype == np.float64 and ds[WEIGHT].dtype == np.float64
     assert ds[PIXEL_COUNT].dtype == np.int32 and ds[COUNT].dims == ("time",)
@@ -66,13 +72,14 @@ def test_point_binning_edges_and_wrapping():
     ds = acc.finalize()
     assert float(ds[VALUE][0, 0, 0]) == pytest.approx(2.0)
     assert float(ds[WEIGHT][0, 0, 0]) == 2.0
-    assert float(ds[UNCERTAINTY][0, 0, 0]) == pytest.approx(np.sqrt(2.0) / 2.0)
+    assert float(ds[UNCERTAINTY][0, 0, 0]) == 1.0
+    assert float(ds[UNCERTAINTY_RANDOM][0, 0, 0]) == pytest.approx(np.sqrt(2.0) / 2.0)
     assert float(ds[VALUE][0, 2, 0]) == 7.0
 
 
 def test_point_binning_matches_a_brute_force_reference():
-    """Each cell's mean and uncertainty sqrt(Σ σ²) / N (independent errors), against loops over
-    the cells; σ varies (0.5-3) so that Σ σ and Σ σ² differ."""
+    """Each cell's mean, uncertainty Σ σ / N and random uncertainty sqrt(Σ σ²) / N, against
+    loops over the cells; σ varies (0.5-3) so that the two differ."""
     rng = np.random.default_rng(7)
     n = 500
     lat = rng.uniform(9.7, 12.3, n)  # some points outside the grid (10-12 N, 20-23 E)
@@ -92,8 +99,9 @@ def test_point_binning_matches_a_brute_force_reference():
             cell = dict(time=0, latitude=i, longitude=j)
             assert float(ds[WEIGHT][cell]) == inside.sum() > 0
             assert float(ds[VALUE][cell]) == pytest.approx(values[inside].mean(), rel=1e-12)
+            assert float(ds[UNCERTAINTY][cell]) == pytest.approx(sigmas[inside].mean(), rel=1e-12)
             expected_sigma = np.sqrt(np.sum(sigmas[inside] ** 2)) / inside.sum()
-            assert float(ds[UNCERTAINTY][cell]) == pytest.approx(expected_sigma, rel=1e-12)
+            assert float(ds[UNCERTAINTY_RANDOM][cell]) == pytest.approx(expected_sigma, rel=1e-12)
     assert counted == total < n
 
 
@@ -175,14 +183,18 @@ def test_equal_weighting_is_the_mean_of_daily_means():
         day.add_pixels(*random_orbit(seed, n=30 + 40 * seed))
         days.append(day)
     means = np.stack([d.finalize()[VALUE].values[0] for d in days])
-    sigmas = np.stack([d.finalize()[UNCERTAINTY].values[0] for d in days])
+    linear = np.stack([d.finalize()[UNCERTAINTY].values[0] for d in days])
+    sigmas = np.stack([d.finalize()[UNCERTAINTY_RANDOM].values[0] for d in days])
     result = composite(days, weighting="equal").finalize()
     n_days = np.sum(np.isfinite(means), axis=0)
     with np.errstate(invalid="ignore"):
         expected = np.nanmean(means, axis=0)
+        expected_linear = np.nanmean(linear, axis=0)
         expected_sigma = np.sqrt(np.nansum(sigmas**2, axis=0)) / n_days
     np.testing.assert_allclose(result[VALUE].values[0], expected, rtol=1e-12)
-    np.testing.assert_allclose(result[UNCERTAINTY].values[0], np.where(n_days > 0, expected_sigma, np.nan), rtol=1e-12)
+    np.testing.assert_allclose(result[UNCERTAINTY].values[0], expected_linear, rtol=1e-12)
+    np.testing.assert_allclose(result[UNCERTAINTY_RANDOM].values[0],
+                               np.where(n_days > 0, expected_sigma, np.nan), rtol=1e-12)
     np.testing.assert_array_equal(result[WEIGHT].values[0], n_days)
     assert result.attrs["weighting"] == "equal"
 
@@ -265,7 +277,7 @@ def test_netcdf_round_trip(tmp_path):
     path = acc.to_netcdf(tmp_path / "l3.nc", history="created by a test")
     ds = read_l3(path)
     expected = acc.finalize()
-    for name in (VALUE, UNCERTAINTY, WEIGHT, PIXEL_COUNT, COUNT):
+    for name in (VALUE, UNCERTAINTY, UNCERTAINTY_RANDOM, WEIGHT, PIXEL_COUNT, COUNT):
         np.testing.assert_array_equal(ds[name].values, expected[name].values)
     assert ds.attrs["weighting"] == "weight" and ds.attrs["source_product"] == "a.nc"
     back = GridAccumulator.from_dataset(ds)

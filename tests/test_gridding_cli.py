@@ -13,7 +13,7 @@ from s5p_lockdown.cli.grid_cmd import grid
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.gridding import GridAccumulator, GridSpec, grid_l2_files, read_l3, write_netcdf
 from s5p_lockdown.gridding.harp_engine import harp_operations
-from s5p_lockdown.gridding.schema import COUNT, VALUE, WEIGHT
+from s5p_lockdown.gridding.schema import COUNT, UNCERTAINTY, UNCERTAINTY_RANDOM, VALUE, WEIGHT
 
 EUROPE_1DEG = "39,34,1,71,-25,1"
 
@@ -60,6 +60,8 @@ def test_harp_operations():
     assert ops.startswith("tropospheric_NO2_column_number_density_validity>75;")
     assert ops.endswith(";bin_spatial(381,34,0.1,701,-25,0.1)")
     assert "keep(datetime_start,datetime_stop,latitude_bounds,longitude_bounds," in ops
+    # the precision keeps HARP's name, so HARP averages it linearly as the numba engine does
+    assert "rename" not in ops and ops.count(UNCERTAINTY) == 1
 
 
 def test_harp_engine_gives_the_same_schema(monkeypatch, tmp_path):
@@ -76,9 +78,7 @@ def test_harp_engine_gives_the_same_schema(monkeypatch, tmp_path):
     def export_product(product, path, file_format):
         acc = GridAccumulator(grid_spec)
         acc.add_pixels([1e-4], [1e-5], [[10.6, 10.6, 10.9, 10.9]], [[21.1, 21.4, 21.4, 21.1]])
-        ds = acc.finalize().drop_vars(["pixel_count"])
-        ds = ds.rename({"tropospheric_NO2_column_number_density_uncertainty":
-                        "tropospheric_NO2_column_number_density_uncertainty_random"})
+        ds = acc.finalize().drop_vars(["pixel_count", UNCERTAINTY_RANDOM])
         ds.attrs = {"Conventions": "HARP-1.0", "source_product": "S5P_L2_input.nc"}
         write_netcdf(ds, path)
 
@@ -93,6 +93,8 @@ def test_harp_engine_gives_the_same_schema(monkeypatch, tmp_path):
     expected = reference.finalize()
     assert set(ds.variables) == set(expected.variables)
     np.testing.assert_allclose(ds[VALUE].values, expected[VALUE].values, rtol=1e-12)
-    assert (ds["pixel_count"] == -1).all()  # HARP does not record per-cell counts
+    np.testing.assert_allclose(ds[UNCERTAINTY].values, expected[UNCERTAINTY].values, rtol=1e-12)
+    # HARP records neither per-cell counts nor (from _uncertainty) a random uncertainty
+    assert (ds["pixel_count"] == -1).all() and np.isnan(ds[UNCERTAINTY_RANDOM]).all()
     assert ds.attrs["source_product"] == "S5P_L2_input.nc, empty.nc"
     assert len(calls) == 2 and "bin_spatial(5,10,0.5,7,20,0.5)" in calls[0]

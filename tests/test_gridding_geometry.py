@@ -166,6 +166,8 @@ def test_nan_and_fill_values_and_corners():
     assert counted == 1  # only the last pixel has a usable value and uncertainty
     ds = acc.finalize()
     assert ds["tropospheric_NO2_column_number_density"].values[0, 1, 2] == pytest.approx(2.0)
+    # documented difference from HARP: the other three add nothing to ``weight`` either
+    assert float(ds["weight"].sum()) == pytest.approx(0.3 * 0.3 / 0.25)
 
 
 def test_missing_corners_make_triangles_and_rectangles():
@@ -176,6 +178,9 @@ def test_missing_corners_make_triangles_and_rectangles():
     np.testing.assert_allclose(rectangle.sums[..., 0], 0.25)
     single = bin_one(grid, [0.5, np.nan, np.nan, np.nan], [0.5, np.nan, np.nan, np.nan])
     assert single.count == 0 and single.sums.sum() == 0
+    # documented difference from HARP: a NaN corner inside the ring is dropped as well
+    inner = bin_one(grid, [0.0, np.nan, 0.0, 2.0], [0.0, np.nan, 2.0, 0.0])
+    assert inner.sums[..., 0].sum() == pytest.approx(2.0)
 
 
 def test_empty_input():

@@ -10,7 +10,9 @@ import pytest
 
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.gridding import GridAccumulator, GridSpec, composite, read_l3
-from s5p_lockdown.gridding.schema import COUNT, PIXEL_COUNT, UNCERTAINTY, VALUE, WEIGHT
+from s5p_lockdown.gridding.schema import (
+    COUNT, PIXEL_COUNT, UNCERTAINTY, UNCERTAINTY_RANDOM, VALUE, WEIGHT,
+)
 
 FILES = sorted((Path(__file__).parent / "data" / "harp_l3").glob("S5P_NRTI_L3__NO2____*.nc"))
 VALID_CELLS = [779, 1427, 1453]
@@ -41,7 +43,7 @@ def test_read_harp_l3_with_centres_only(path, valid):
     # no weight in the file: each cell with data counts once, marked as equal weighting
     np.testing.assert_array_equal(ds[WEIGHT].values, np.isfinite(ds[VALUE].values).astype(float))
     assert ds.attrs["weighting"] == "equal"
-    assert np.isnan(ds[UNCERTAINTY]).all()
+    assert np.isnan(ds[UNCERTAINTY]).all() and np.isnan(ds[UNCERTAINTY_RANDOM]).all()
     assert (ds[PIXEL_COUNT] == -1).all() and int(ds[COUNT][0]) == -1
     assert ds.attrs["source_product"].startswith("S5P_NRTI_L2__NO2____2021121")
     assert str(ds["datetime_start"].values[0]).startswith(path.name[20:24] + "-12-1")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.gridding.accumulator import GridAccumulator, composite, write_netcdf
 from s5p_lockdown.outputs import provenance, write_atomically
 from s5p_lockdown.windows import days_of
@@ -29,8 +30,13 @@ DAILY_CACHE_BYTES = 400 * 2**20
 
 
 def load_daily(path: str | Path) -> GridAccumulator:
+    """A daily grid written by :mod:`s5p_lockdown.daily` as an accumulator; InvalidProductError
+    naming the file if it is not in the L3 schema."""
     with xr.open_dataset(path) as ds:
-        return GridAccumulator.from_dataset(ds.load())
+        try:
+            return GridAccumulator.from_dataset(ds.load())
+        except ValueError as exc:
+            raise InvalidProductError(path, str(exc)) from None
 
 
 class DailyCache:

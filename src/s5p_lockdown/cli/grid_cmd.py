@@ -48,8 +48,10 @@ def grid(l2files, grid, qa_threshold, output, engine, threads, point):
 
     Each pixel (qa_value > QA, valid column) adds weight = overlap area / cell area to every cell
     it overlaps (planar degrees, exact clipping, as HARP's bin_spatial); a cell's value is the
-    weighted mean of the tropospheric column (mol m-2), its uncertainty sqrt(Σ(w·σ)²)/Σw. All
-    files are merged into one grid, as harpconvert does with several inputs.
+    weighted mean of the tropospheric column (mol m-2), its uncertainty Σw·σ/Σw (as HARP's
+    _uncertainty) and its random uncertainty sqrt(Σ(w·σ)²)/Σw (HARP's _uncertainty_random), σ
+    being the pixel precision. All files are merged into one grid, as harpconvert does with
+    several inputs.
     """
     from s5p_lockdown.gridding import grid_l2_files, write_netcdf
 

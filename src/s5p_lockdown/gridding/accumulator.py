@@ -6,9 +6,11 @@ described in :mod:`s5p_lockdown.gridding.schema`.
 
 State, all float64 sums so that merging is exact addition:
 
-* ``sums[..., 0]`` = Σ w, ``sums[..., 1]`` = Σ w·x, ``sums[..., 2]`` = Σ (w·σ)², shape
-  (latitude, longitude, 3), where x is the value (mol m-2), σ its 1-sigma random uncertainty
-  (mol m-2) and w the overlap area / cell area (planar degrees; 1 per point in point binning);
+* ``sums[..., 0]`` = Σ w, ``sums[..., 1]`` = Σ w·x, ``sums[..., 2]`` = Σ (w·σ)², ``sums[..., 3]``
+  = Σ w·σ, shape (latitude, longitude, 4), where x is the value (mol m-2), σ its 1-sigma
+  uncertainty (mol m-2, the S5P precision) and w the overlap area / cell area (planar degrees;
+  1 per point in point binning). Finalised to ``*_uncertainty`` = Σ w·σ / Σ w (HARP's linear
+  average) and ``*_uncertainty_random`` = sqrt(Σ (w·σ)²) / Σ w (HARP's uncorrelated rule);
 * ``pixel_count`` (int32): pixels with a positive overlap per cell;
 * ``count``: pixels with a candidate cell in the grid, ``time_start``/``time_stop`` and the
   source file names;
@@ -19,17 +21,18 @@ State, all float64 sums so that merging is exact addition:
 
 Composite weighting (``weighting``):
 
-* ``"weight"`` – merging adds the sums, so a composite equals binning all pixels at once
-  (HARP's ``bin()`` of daily grids: each day weighted by its Σ w);
+* ``"weight"`` – merging adds the sums, so a composite equals binning all pixels at once, for
+  the value and both uncertainties (each day weighted by its Σ w). HARP's ``bin()`` of daily
+  grids differs here: it combines any uncertainty as uncorrelated, so a merged HARP
+  ``*_uncertainty`` is no longer the linear average of the pixels (HARP issue #302); ours stays
+  what binning all the pixels at once gives;
 * ``"equal"`` – every input counts the same in each cell where it has data: the composite is the
-  mean of the inputs' cell means, uncertainty sqrt(Σ σ_d²)/N (inputs taken as independent), and
+  mean of the inputs' cell means, ``*_uncertainty`` the mean of their ``*_uncertainty`` (linear,
+  as HARP's binning) and ``*_uncertainty_random`` sqrt(Σ σ_d²)/N (inputs taken as independent);
   ``weight`` is the number of inputs with data. Built with :meth:`GridAccumulator.normalized`
   or :func:`composite`.
 
-Differences from HARP (all deliberate, see ``shared/reference/harp-binning.md``): weights are
-summed in float64 (HARP: float32, ≤ 2e-7 relative at 0.1°); pixels whose value or uncertainty is
-NaN/fill are ignored entirely (HARP still adds them to ``weight`` and ``count``); corners that are
-NaN anywhere in the ring are dropped (HARP: trailing ones only).
+The deliberate differences from HARP are listed in :mod:`s5p_lockdown.gridding.kernel`.
 """
 
 from __future__ import annotations
@@ -80,9 +83,9 @@ def _usable(values: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
 
 
 def _per_weight(total: np.ndarray, weight: np.ndarray, empty: float) -> np.ndarray:
-    """``total / weight`` where ``weight > 0``, ``empty`` elsewhere (no division by zero)."""
-    has_data = weight > 0
-    return np.where(has_data, total / np.where(has_data, weight, 1.0), empty)
+    """``total / weight`` where ``weight > 0``, ``empty`` elsewhere (no division by zero), in
+    one new array (no grid-sized temporaries besides the mask: finalising a 0.01° grid)."""
+    return np.divide(total, weight, out=np.full(np.shape(total), empty), where=weight > 0)
 
 
 def _add_counts(a: np.ndarray | int, b: np.ndarray | int):
@@ -148,7 +151,7 @@ class GridAccumulator:
                 f"companion names must be distinct and not L3 variable names: {list(self.companions)}"
             )
         n_lat, n_lon = grid.shape
-        self.sums = np.zeros((n_lat, n_lon, 3))
+        self.sums = np.zeros((n_lat, n_lon, 4))
         self.pixel_count = np.zeros((n_lat, n_lon), np.int32)
         self.companion_sums = np.zeros((n_lat, n_lon, 2 * len(self.companions)))
         self.count = 0
@@ -186,8 +189,8 @@ class GridAccumulator:
         Parameters
         ----------
         values, uncertainty
-            Any shape (n pixels in total): value x and its 1-sigma random uncertainty σ (e.g.
-            mol m-2). Pixels where either is NaN or fill (|v| ≥ 1e30) are ignored.
+            Any shape (n pixels in total): value x and its 1-sigma uncertainty σ (e.g. mol m-2).
+            Pixels where either is NaN or fill (|v| ≥ 1e30) are ignored.
         lat_bounds, lon_bounds
             Shape ``values.shape + (k,)``, k ≥ 2 corners in degrees, in order around the pixel
             (either orientation). Longitudes may be in any ±360 representation.
@@ -286,8 +289,9 @@ class GridAccumulator:
         """Point-bin pixels by their centre (HARP without bounds); returns how many are in the grid.
 
         Each point adds weight 1 to the cell ``[edge[i], edge[i+1])`` containing it, so a cell's
-        value is the plain mean and its uncertainty sqrt(Σ σ²)/N. Arguments as in
-        :meth:`add_pixels`, with centre ``latitude``/``longitude`` (degrees) instead of bounds.
+        value is the plain mean, its uncertainty the mean σ and its random uncertainty
+        sqrt(Σ σ²)/N. Arguments as in :meth:`add_pixels`, with centre ``latitude``/``longitude``
+        (degrees) instead of bounds.
         """
         shape = np.shape(values)
         values = np.asarray(values, np.float64).ravel()
@@ -406,8 +410,8 @@ class GridAccumulator:
 
     def normalized(self) -> GridAccumulator:
         """This composite as one equally weighted input: in each cell with data, Σ w = 1,
-        Σ w·x = mean and Σ (w·σ)² = uncertainty². Merging normalized accumulators gives the mean
-        of their means (``weighting="equal"``)."""
+        Σ w·x = mean, Σ (w·σ)² = random uncertainty² and Σ w·σ = uncertainty. Merging normalized
+        accumulators gives the mean of their means (``weighting="equal"``)."""
         new = self.copy()
         new.weighting = "equal"
         weight = self.sums[..., 0]
@@ -416,6 +420,7 @@ class GridAccumulator:
         new.sums[..., 0] = has_data
         new.sums[..., 1] = np.where(has_data, self.sums[..., 1] / safe, 0.0)
         new.sums[..., 2] = np.where(has_data, self.sums[..., 2] / (safe * safe), 0.0)
+        new.sums[..., 3] = np.where(has_data, self.sums[..., 3] / safe, 0.0)
         companion_weight = self.companion_sums[..., 0::2]
         new.companion_sums[..., 0::2] = companion_weight > 0
         new.companion_sums[..., 1::2] = _per_weight(
@@ -428,11 +433,13 @@ class GridAccumulator:
         """The L3 Dataset (schema in :mod:`s5p_lockdown.gridding.schema`); NaN where no data."""
         weight = self.sums[..., 0]
         value = _per_weight(self.sums[..., 1], weight, np.nan)
-        uncertainty = _per_weight(np.sqrt(self.sums[..., 2]), weight, np.nan)
+        uncertainty = _per_weight(self.sums[..., 3], weight, np.nan)
+        uncertainty_random = _per_weight(np.sqrt(self.sums[..., 2]), weight, np.nan)
         ds = schema.build_dataset(
             self.grid,
             value=value,
             uncertainty=uncertainty,
+            uncertainty_random=uncertainty_random,
             weight=weight,
             pixel_count=self.pixel_count,
             count=self.count,
@@ -457,21 +464,33 @@ class GridAccumulator:
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, *, threads: int | None = None) -> GridAccumulator:
         """Rebuild sums from a Dataset in the L3 schema (ours, or HARP L3 read by
-        :func:`s5p_lockdown.gridding.harp_l3.read_harp_l3`), summing over its time axis.
+        :func:`s5p_lockdown.gridding.harp_l3.read_l3`), summing over its time axis.
 
-        Exact up to rounding of Σ w·x = mean·Σ w. A cell with a NaN uncertainty but data keeps
-        an unknown (NaN) uncertainty through later merges. Companion variables are not rebuilt
-        (their own weights are not stored in the Dataset).
+        Exact up to rounding of Σ w·x = mean·Σ w (and Σ w·σ, Σ (w·σ)² likewise). A cell with a
+        NaN uncertainty (of either kind) but data keeps an unknown (NaN) uncertainty of that kind
+        through later merges. Companion variables are not rebuilt (their own weights are not
+        stored in the Dataset). ValueError if a schema variable is missing.
         """
+        missing = [name for name in (schema.VALUE, schema.UNCERTAINTY, schema.UNCERTAINTY_RANDOM,
+                                     schema.WEIGHT, schema.PIXEL_COUNT, schema.COUNT)
+                   if name not in ds.variables]
+        if missing:
+            raise ValueError(
+                f"not an L3 grid in this package's schema: no variable(s) {missing} (grids written "
+                f"before {schema.UNCERTAINTY_RANDOM} existed used {schema.UNCERTAINTY} for it: "
+                "grid them again; read HARP files with read_l3)"
+            )
         grid = grid_from_dataset(ds)
         acc = cls(grid, threads=threads, weighting=ds.attrs.get("weighting", "weight"))
         weight = np.nan_to_num(ds[schema.WEIGHT].values.astype(np.float64), nan=0.0)
         value = ds[schema.VALUE].values.astype(np.float64)
         uncertainty = ds[schema.UNCERTAINTY].values.astype(np.float64)
+        uncertainty_random = ds[schema.UNCERTAINTY_RANDOM].values.astype(np.float64)
         has_data = (weight > 0) & np.isfinite(value)
         acc.sums[..., 0] = np.where(has_data, weight, 0.0).sum(axis=0)
         acc.sums[..., 1] = np.where(has_data, weight * value, 0.0).sum(axis=0)
-        acc.sums[..., 2] = np.where(has_data, (weight * uncertainty) ** 2, 0.0).sum(axis=0)
+        acc.sums[..., 2] = np.where(has_data, (weight * uncertainty_random) ** 2, 0.0).sum(axis=0)
+        acc.sums[..., 3] = np.where(has_data, weight * uncertainty, 0.0).sum(axis=0)
         pixel_count = ds[schema.PIXEL_COUNT].values
         acc.pixel_count[...] = np.where((pixel_count < 0).any(axis=0), -1, pixel_count.sum(axis=0))
         counts = ds[schema.COUNT].values

@@ -5,8 +5,8 @@ HARP is not a dependency: it is imported only when this engine is used (install 
 would write (see :func:`harp_operations`), exported to a temporary netCDF file and read back with
 :func:`~s5p_lockdown.gridding.harp_l3.read_l3`, so the output schema is the same as the numba
 engine's; HARP does not record per-cell pixel counts, so ``pixel_count`` is -1 (unknown).
-The precision is renamed to ``…_uncertainty_random`` before binning so that HARP propagates it as
-uncorrelated, sqrt(Σ (w·σ)²) / Σ w, like the numba engine.
+HARP averages the precision linearly into ``…_uncertainty`` (Σ w·σ / Σ w, as the numba engine
+does); it writes no ``…_uncertainty_random``, which is therefore NaN (unknown) with this engine.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ def harp_operations(grid: GridSpec, qa_threshold: float | None = 0.75, point: bo
     operations += [
         "derive(datetime_stop {time})",
         f"keep(datetime_start,datetime_stop,{geometry},{VALUE},{UNCERTAINTY})",
-        f"rename({UNCERTAINTY},{UNCERTAINTY}_random)",
         grid.harp_operation(),
     ]
     return ";".join(operations)

@@ -11,7 +11,8 @@ the bounds, ``weight``, ``count`` and datetime variables, leaving only cell-cent
 * ``weight``: ``<variable>_weight`` or ``weight`` if present; otherwise 1 in every cell with a
   value and the Dataset is marked ``weighting = "equal"`` (the file's Σ w is unknown, so it can
   only be combined cell by cell with equal weights);
-* uncertainty: ``…_uncertainty`` or ``…_uncertainty_random``, else NaN (unknown);
+* uncertainties: ``…_uncertainty`` and ``…_uncertainty_random`` each from the variable of that
+  name, NaN (unknown) where the file has none (HARP writes only the one its input was named as);
 * ``pixel_count`` / ``count``: -1 (unknown) unless recorded;
 * time range: ``datetime_start``/``datetime_stop`` if present, else the sensing start/stop in
   the S5P file name of ``source_product``, else NaT;
@@ -175,10 +176,11 @@ def read_l3(path: str | Path) -> xr.Dataset:
     scale = _TO_MOL_M2[units]
     value = _as_grid_array(ds[schema.VALUE], path) * scale
     has_value = np.isfinite(value)
-    unc_var = _first_present(ds, (schema.UNCERTAINTY, f"{schema.VALUE}_uncertainty_random"))
-    uncertainty = np.full(grid.shape, np.nan)
-    if unc_var is not None:
-        uncertainty = _as_grid_array(unc_var, path) * scale
+    uncertainties = {}
+    for name in (schema.UNCERTAINTY, schema.UNCERTAINTY_RANDOM):
+        uncertainties[name] = np.full(grid.shape, np.nan)
+        if name in ds.variables:
+            uncertainties[name] = _as_grid_array(ds[name], path) * scale
     weight_var = _first_present(ds, (f"{schema.VALUE}_weight", schema.WEIGHT))
     if weight_var is None:
         weight, weighting = has_value.astype(np.float64), "equal"
@@ -196,7 +198,8 @@ def read_l3(path: str | Path) -> xr.Dataset:
     return schema.build_dataset(
         grid,
         value=np.where(has_value, value, np.nan),
-        uncertainty=np.where(has_value, uncertainty, np.nan),
+        uncertainty=np.where(has_value, uncertainties[schema.UNCERTAINTY], np.nan),
+        uncertainty_random=np.where(has_value, uncertainties[schema.UNCERTAINTY_RANDOM], np.nan),
         weight=np.where(has_value, weight, 0.0),
         pixel_count=pixel_count,
         count=count,

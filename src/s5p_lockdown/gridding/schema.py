@@ -12,16 +12,21 @@ variable                                        dimensions                   dty
 ``tropospheric_NO2_column_number_density``      (time, latitude, longitude)  float64, mol m-2
 ``tropospheric_NO2_column_number_density``
 ``_uncertainty``                                (time, latitude, longitude)  float64, mol m-2
+``tropospheric_NO2_column_number_density``
+``_uncertainty_random``                         (time, latitude, longitude)  float64, mol m-2
 ``weight``                                      (time, latitude, longitude)  float64, 1
 ``pixel_count``                                 (time, latitude, longitude)  int32, 1
 ``count``                                       (time)                       int32, 1
 ==============================================  ===========================  ===================
 
 * value = Σ w·x / Σ w, NaN where Σ w = 0 (no data);
-* uncertainty = sqrt(Σ (w·σ)²) / Σ w: random errors, uncorrelated between pixels (HARP's rule
-  for ``*_uncertainty_random`` in ``bin_spatial`` and for any uncertainty in ``bin()``). S5P's
-  ``precision`` is a random error, so this is the right propagation for it; HARP's default for a
-  plain ``*_uncertainty`` (Σ w·σ / Σ w, fully correlated) would not shrink with averaging;
+* ``…_uncertainty`` = Σ w·σ / Σ w, σ = the pixels' S5P ``precision``: what HARP's
+  ``bin_spatial`` writes under this name (a linear average, as if the pixels' errors were fully
+  correlated; it does not shrink with averaging, an upper bound);
+* ``…_uncertainty_random`` = sqrt(Σ (w·σ)²) / Σ w: the same σ taken as uncorrelated between
+  pixels, HARP's rule for ``*_uncertainty_random`` in ``bin_spatial``. S5P's precision is mostly
+  a random error, so this is the better estimate of a cell mean's random error; NaN where unknown
+  (e.g. read from a HARP file that has only ``…_uncertainty``);
 * ``weight`` = Σ w with w = overlap area / cell area (area binning) or 1 per point (point
   binning); for an equal-weight composite, the number of inputs with data in the cell;
 * ``pixel_count`` = number of pixels with a positive overlap with the cell (-1: unknown, e.g.
@@ -43,15 +48,16 @@ from s5p_lockdown.gridding.grid import GridSpec
 
 VALUE = "tropospheric_NO2_column_number_density"
 UNCERTAINTY = f"{VALUE}_uncertainty"
+UNCERTAINTY_RANDOM = f"{VALUE}_uncertainty_random"
 WEIGHT = "weight"
 PIXEL_COUNT = "pixel_count"
 COUNT = "count"
 #: Composite weightings: by Σ w ("weight") or each input equal ("equal").
 WEIGHTINGS = ("weight", "equal")
 #: Names of the schema's variables and coordinates (other variables may not take them).
-RESERVED_NAMES = (VALUE, UNCERTAINTY, WEIGHT, PIXEL_COUNT, COUNT, "datetime_start",
-                  "datetime_stop", "latitude_bounds", "longitude_bounds", "time", "latitude",
-                  "longitude")
+RESERVED_NAMES = (VALUE, UNCERTAINTY, UNCERTAINTY_RANDOM, WEIGHT, PIXEL_COUNT, COUNT,
+                  "datetime_start", "datetime_stop", "latitude_bounds", "longitude_bounds", "time",
+                  "latitude", "longitude")
 
 _VARIABLE_ATTRS = {
     VALUE: {
@@ -59,13 +65,21 @@ _VARIABLE_ATTRS = {
         "long_name": "tropospheric vertical column of NO2, area-weighted mean",
         "units": "mol m-2",
         "description": "sum(w*x)/sum(w), w = overlap area / cell area in planar degrees",
-        "ancillary_variables": f"{UNCERTAINTY} {WEIGHT} {PIXEL_COUNT}",
+        "ancillary_variables": f"{UNCERTAINTY} {UNCERTAINTY_RANDOM} {WEIGHT} {PIXEL_COUNT}",
     },
     UNCERTAINTY: {
         "standard_name": "troposphere_mole_content_of_nitrogen_dioxide standard_error",
+        "long_name": "uncertainty of the tropospheric vertical column of NO2, linear average",
+        "units": "mol m-2",
+        "description": "sum(w*sigma)/sum(w), sigma = pixel precision: HARP bin_spatial's "
+                       "_uncertainty (pixel errors taken as fully correlated)",
+    },
+    UNCERTAINTY_RANDOM: {
+        "standard_name": "troposphere_mole_content_of_nitrogen_dioxide standard_error",
         "long_name": "random uncertainty of the tropospheric vertical column of NO2",
         "units": "mol m-2",
-        "description": "sqrt(sum((w*sigma)^2))/sum(w): pixel errors taken as uncorrelated",
+        "description": "sqrt(sum((w*sigma)^2))/sum(w), sigma = pixel precision: HARP "
+                       "bin_spatial's _uncertainty_random (pixel errors taken as uncorrelated)",
     },
     WEIGHT: {
         "long_name": "sum of weights (overlap area / cell area, or inputs for equal weighting)",
@@ -87,6 +101,7 @@ def build_dataset(
     *,
     value: np.ndarray,
     uncertainty: np.ndarray,
+    uncertainty_random: np.ndarray,
     weight: np.ndarray,
     pixel_count: np.ndarray,
     count: int,
@@ -105,6 +120,7 @@ def build_dataset(
     data = {
         VALUE: (dims, np.asarray(value, np.float64)[None]),
         UNCERTAINTY: (dims, np.asarray(uncertainty, np.float64)[None]),
+        UNCERTAINTY_RANDOM: (dims, np.asarray(uncertainty_random, np.float64)[None]),
         WEIGHT: (dims, np.asarray(weight, np.float64)[None]),
         PIXEL_COUNT: (dims, np.asarray(pixel_count, np.int32)[None]),
         COUNT: (("time",), np.array([count], np.int32)),
