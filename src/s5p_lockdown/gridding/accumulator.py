@@ -26,7 +26,7 @@ Composite weighting (``weighting``):
   ``weight`` is the number of inputs with data. Built with :meth:`GridAccumulator.normalized`
   or :func:`composite`.
 
-Differences from HARP (all deliberate, see ``shared/reference/harp-binning.md``): weights are
+Differences from HARP (all deliberate; sources in ``docs/references.md``): weights are
 summed in float64 (HARP: float32, ≤ 2e-7 relative at 0.1°); pixels whose value or uncertainty is
 NaN/fill are ignored entirely (HARP still adds them to ``weight`` and ``count``); corners that are
 NaN anywhere in the ring are dropped (HARP: trailing ones only).
