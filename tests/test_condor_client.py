@@ -38,14 +38,25 @@ def no_pool_env(request, tmp_path) -> dict[str, str]:
     return {**os.environ, "CONDOR_CONFIG": condor_config}
 
 
-def test_batch_attach_says_where_to_run(no_pool_env, tmp_path):
-    code = ("from s5p_lockdown.batch import BatchJob\n"
+BATCH_CALLS = {
+    "attach": "BatchJob.attach(1)",
+    "submit": "submit(lambda source, target: None, ['orbit.nc'], 'out')",
+}
+
+
+@pytest.mark.parametrize("call", sorted(BATCH_CALLS))
+def test_batch_says_where_to_run(no_pool_env, tmp_path, call):
+    """``BatchJob.attach`` and ``submit`` (and so the monitor's buttons, which use the same
+    schedd) raise PoolUnreachableError with the sentence instead of HTCondorException."""
+    (tmp_path / "orbit.nc").write_bytes(b"")
+    code = ("from s5p_lockdown.batch import BatchJob, submit\n"
             "from s5p_lockdown.condor import PoolUnreachableError\n"
-            "try:\n    BatchJob.attach(1)\n"
-            "except PoolUnreachableError as error:\n    print(error)\n")
+            f"try:\n    {BATCH_CALLS[call]}\n"
+            "except PoolUnreachableError as error:\n    print(error)\n"
+            "else:\n    raise SystemExit('no error')\n")
     result = subprocess.run([sys.executable, "-c", code], env=no_pool_env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     message = result.stdout.strip()
     assert message.startswith("No HTCondor pool can be reached from here (")
     assert "workflow/scripts/condor-pool run -- python" in message
