@@ -50,6 +50,13 @@ def test_running_pool_of_another_checkout_is_not_taken_over(pool, tmp_path, monk
     assert f"serves the checkout {other}" in message
     assert f"{other}/workflow/scripts/condor-pool down" in message
     assert "S5P_CONDOR_ROOT=" in message and "S5P_CONDOR_PORT=" in message
+    # nor stopped from here (a refused `up` in a test fixture is followed by `down`)
+    monkeypatch.setattr(pool, "stop_pool", lambda timer: pytest.fail("stopped another's pool"))
+    monkeypatch.setattr(pool, "lock_path", lambda: str(tmp_path / "lock"))
+    Path(pool.ROOT).mkdir(exist_ok=True)
+    monkeypatch.setattr(pool.os, "geteuid", lambda: 0)
+    with pytest.raises(pool.PoolError, match="serves the checkout"):
+        pool.cmd_down()
 
 
 def test_stopped_or_own_pool_is_used(pool, tmp_path, monkeypatch):
