@@ -1,6 +1,6 @@
 """Integration tests of the single-machine HTCondor pool (workflow/scripts/condor-pool).
 
-These start a real pool (root build on first use: about 3 minutes, see
+These start a real pool (root build on first use: 1½-3 minutes, see
 docs/htcondor-local-pool.md; cached afterwards) and are never skipped: a machine that cannot run
 them fails them.
 """
