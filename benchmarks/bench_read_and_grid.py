@@ -10,7 +10,7 @@ five (and their best), as this virtual machine's speed varies from run to run.
 Interpreter start-up and imports are excluded, as in the issue's definition.
 
 HARP cannot be installed here; its figures were measured on this machine kind on a
-315,000-pixel segment (reference harp-binning.md): import + binning 0.49-0.64 s at 0.1 degree
+315,000-pixel segment (docs/references.md): import + binning 0.49-0.64 s at 0.1 degree
 and 5.9-7.4 s at 0.01 degree with 0.87-1.14 GB. Targets: >= 5x faster at 0.1, >= 10x at 0.01.
 
 Usage: ``python benchmarks/bench_read_and_grid.py [--workdir DIR]``

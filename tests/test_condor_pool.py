@@ -1,7 +1,8 @@
 """Integration tests of the single-machine HTCondor pool (workflow/scripts/condor-pool).
 
-These start a real pool (root build on first use: about a minute; cached afterwards) and are
-never skipped: a machine that cannot run them fails them.
+These start a real pool (root build on first use: 1½-3 minutes, see
+docs/htcondor-local-pool.md; cached afterwards) and are never skipped: a machine that cannot run
+them fails them.
 """
 
 from __future__ import annotations

@@ -193,8 +193,19 @@ def test_install_profiles_is_idempotent(tmp_path):
     assert os.readlink(link) == str(PROFILE)
     again = install()
     assert again.returncode == 0 and "already installed" in again.stdout
+    # a link to another checkout is left alone (two checkouts on one machine do not take each
+    # other's profile over), with a note; --force re-points it; a dangling link is replaced
+    other = tmp_path / "other-checkout" / "profiles" / "condor"
+    other.mkdir(parents=True)
     link.unlink()
-    link.symlink_to(tmp_path)  # a link to another checkout is replaced
+    link.symlink_to(other)
+    kept = install()
+    assert kept.returncode == 0 and os.readlink(link) == str(other), kept.stdout + kept.stderr
+    assert "left alone" in kept.stdout and "--profile profiles/condor" in kept.stdout
+    forced = install("--force")
+    assert forced.returncode == 0 and os.readlink(link) == str(PROFILE), forced.stderr
+    link.unlink()
+    link.symlink_to(tmp_path / "gone")
     assert install().returncode == 0 and os.readlink(link) == str(PROFILE)
     link.unlink()
     link.mkdir()  # a real directory is left alone, and reported

@@ -25,10 +25,7 @@ EUROPE_HALF_DEGREE = GridSpec.from_bbox(34, 72, -25, 45, 0.5)
 
 
 def lockdown_iso3() -> set[str]:
-    table = RESOURCES / "lockdown_dates.csv"
-    if not table.exists():
-        table = Path("/work/shared/reference/lockdown-dates.csv")
-    with open(table, newline="", encoding="utf-8") as f:
+    with open(RESOURCES / "lockdown_dates.csv", newline="", encoding="utf-8") as f:
         return {row["iso3"] for row in csv.DictReader(f)}
 
 

@@ -16,7 +16,7 @@ from s5p_lockdown.synth import orbit as orbit_geometry
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
 from s5p_lockdown.synth.scenario import Scenario
 
-# What HARP's S5P NO2 ingestion reads (reference: s5p-no2-product.md), with the real dtypes.
+# What HARP's S5P NO2 ingestion reads (sources: docs/references.md), with the real dtypes.
 HARP_REQUIRED = {
     "PRODUCT": {
         "time": "int32", "delta_time": "int32", "latitude": "float32", "longitude": "float32",

@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from s5p_lockdown.condor import PoolUnreachableError, require_pool
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
 
@@ -15,6 +16,16 @@ try:
     PLAN = make_plan(config)
 except S5PLockdownError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+
+onstart:
+    # --profile condor where no pool answers (e.g. on the host of the local test pool): one
+    # sentence saying what to run instead, before anything is submitted, never a traceback
+    try:
+        require_pool(getattr(workflow.executor_plugin, "name", None))
+    except PoolUnreachableError as error:
+        raise SystemExit(str(error)) from None
+
 
 R = str(PLAN.results)
 ARCHIVE = config["source"]["archive"]

@@ -50,6 +50,7 @@ import cloudpickle
 import htcondor2
 
 from s5p_lockdown.batch.layout import MANIFEST_VERSION, BatchLayout
+from s5p_lockdown.condor import local_schedd
 from s5p_lockdown.errors import S5PLockdownError
 
 STATES = ("idle", "running", "held", "done", "failed", "removed", "skipped")
@@ -256,7 +257,7 @@ def submit(
         Where outputs go, named ``output_name.format(stem=, name=, index=)`` (default
         ``"{stem}.nc"``).
     schedd
-        The schedd to submit to (default: the local one, ``htcondor2.Schedd()``).
+        The schedd to submit to (default: the local one, :func:`s5p_lockdown.condor.local_schedd`).
     **options
         ``params`` (dict of keyword arguments for ``function``), ``output_name``,
         ``files_per_job`` (default 1), ``overwrite`` (default False: inputs whose output
@@ -343,7 +344,7 @@ class BatchJob:
     def attach(cls, cluster_id: int, *, schedd: htcondor2.Schedd | None = None) -> BatchJob:
         """The batch that cluster ``cluster_id`` (any of its attempts) belongs to, looked up in
         the schedd's queue and then its history."""
-        schedd = schedd or htcondor2.Schedd()
+        schedd = schedd or local_schedd()
         constraint = f"ClusterId == {int(cluster_id)}"
         ads = schedd.query(constraint=constraint, projection=[BATCH_DIR_ATTR], limit=1)
         if not ads:
@@ -362,7 +363,7 @@ class BatchJob:
     @property
     def schedd(self) -> htcondor2.Schedd:
         if self._schedd is None:
-            self._schedd = htcondor2.Schedd()
+            self._schedd = local_schedd()
         return self._schedd
 
     @property

@@ -1,6 +1,6 @@
 """Numba kernels for HARP ``bin_spatial``-compatible area-weighted and point binning.
 
-Conventions (all as in HARP 1.30, see ``shared/reference/harp-binning.md``):
+Conventions (all as in HARP 1.30; sources in ``docs/references.md``):
 
 * Coordinates are degrees in a flat (longitude, latitude) plane: pixel edges are straight lines,
   areas are in square degrees, no cos(latitude), no great circles.
