@@ -167,6 +167,18 @@ def free_port() -> int:
 
 
 @dataclass
+def stop_process_group(process: subprocess.Popen | None, timeout: float) -> None:
+    """SIGTERM to the process group of ``process`` (started with ``start_new_session``), then
+    SIGKILL if it has not ended within ``timeout`` seconds."""
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 class VoilaServer:
     """``dashboards/serve`` on 127.0.0.1 and a free port, logging to ``log``."""
 
@@ -210,13 +222,7 @@ class VoilaServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM to its process group, the kernels included)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=20)
 
     def __enter__(self) -> VoilaServer:
         return self.start()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import ssl
 import subprocess
 import threading
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import websocket
 
-from dashboard_support import REPO, free_port
+from dashboard_support import REPO, free_port, stop_process_group
 
 DEPLOY = REPO / "dashboards" / "deploy"
 NGINX = "/usr/sbin/nginx"
@@ -321,13 +320,7 @@ class NginxProxy:
             return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=10)
 
     def __enter__(self) -> NginxProxy:
         return self.start()
