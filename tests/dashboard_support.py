@@ -166,7 +166,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass
 def stop_process_group(process: subprocess.Popen | None, timeout: float) -> None:
     """SIGTERM to the process group of ``process`` (started with ``start_new_session``), then
     SIGKILL if it has not ended within ``timeout`` seconds."""
@@ -179,6 +178,7 @@ def stop_process_group(process: subprocess.Popen | None, timeout: float) -> None
             process.wait()
 
 
+@dataclass
 class VoilaServer:
     """``dashboards/serve`` on 127.0.0.1 and a free port, logging to ``log``."""
 
