@@ -70,3 +70,14 @@ def test_stopped_or_own_pool_is_used(pool, tmp_path, monkeypatch):
     monkeypatch.setattr(pool, "master_pid", lambda: 4242)
     monkeypatch.setattr(pool, "PROJECT_DIR", str(other))
     pool.check_pool_owner()  # running for this very checkout
+
+
+def test_running_pool_of_a_deleted_checkout_is_taken_over(pool, tmp_path, monkeypatch):
+    """A pool left running for a checkout that no longer exists (a removed clone) cannot serve
+    it any more: another checkout may stop it or take it over."""
+    gone = tmp_path / "removed-clone"
+    gone.mkdir()
+    install_editable(pool, gone)
+    gone.rmdir()
+    monkeypatch.setattr(pool, "master_pid", lambda: 4242)
+    pool.check_pool_owner()
