@@ -31,8 +31,11 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def voila_server(workflow_results, tmp_path_factory):
-    """The dashboard on the workflow's results, with the production settings."""
-    with VoilaServer(workflow_results, tmp_path_factory.mktemp("voila") / "voila.log") as server:
+    """The dashboard on the workflow's results, with the production settings except the kernel
+    cap: the browser tests open a page (a kernel) each, faster than unconnected kernels are
+    culled; the cap itself is tested in test_dashboard_publish.py."""
+    with VoilaServer(workflow_results, tmp_path_factory.mktemp("voila") / "voila.log",
+                     extra_args=["--max-kernels", "64"]) as server:
         yield server
 
 

@@ -98,7 +98,7 @@ def cell_tables(
     daily_paths: list[str | Path],
     masks: xr.DataArray,
     dates: set[date] | None = None,
-    border_margin: float = 0.05,
+    border_margin: float = 0.02,
 ) -> dict[str, CellTable]:
     """A :class:`CellTable` per region of ``masks`` (dims region/country, latitude, longitude,
     on the daily grids' grid) from the daily grids ``YYYY-MM-DD.nc`` whose day is in ``dates``

@@ -209,7 +209,6 @@ def country_statistics(
             key = f"{period}_{role}"
             row[f"calendar_days_{key}"] = len(days)
             if table is None:
-                in_window = np.zeros(0, bool)
                 usable_days = None
                 row[f"coverage_{key}"] = 0.0
             else:

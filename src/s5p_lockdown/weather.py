@@ -199,23 +199,25 @@ def weather_statistics(
                 calm_support = calm
             with np.errstate(invalid="ignore", divide="ignore"):
                 low_wind[rows] = calm.means[:, 0] / calm.means[:, 1] - 1
-    row.update(_columns("weather_adjusted", adjusted[0], adjusted[1:], support, tail, replicates))
+    row.update(_columns("weather_adjusted", adjusted[0], adjusted[1:], support, tail, replicates,
+                        "the wind model could not be fitted"))
     if not enough_calm:
         row.update(change_columns("low_wind", np.nan, [], tail))
         row.update({"support_cells_low_wind": 0, "support_area_low_wind": 0.0,
                     "reason_low_wind": f"fewer than {min_days} calm days in a lockdown window"})
         return row
-    row.update(_columns("low_wind", low_wind[0], low_wind[1:], calm_support, tail, replicates))
+    row.update(_columns("low_wind", low_wind[0], low_wind[1:], calm_support, tail, replicates,
+                        "no grid cell has data on calm days of both lockdown windows"))
     return row
 
 
 def _columns(name: str, estimate: float, replicates: np.ndarray, support, tail: float,
-             n_replicates: int) -> dict:
+             n_replicates: int, reason_if_missing: str) -> dict:
     # an interval needs the change computable in most replicates
     columns = change_columns(name, estimate, replicates, tail, min_finite=n_replicates // 2)
     columns[f"support_cells_{name}"] = int(support.cells[0])
     columns[f"support_area_{name}"] = float(support.area_share[0])
-    columns[f"reason_{name}"] = "" if np.isfinite(estimate) else "the wind model could not be fitted"
+    columns[f"reason_{name}"] = "" if np.isfinite(estimate) else reason_if_missing
     return columns
 
 
