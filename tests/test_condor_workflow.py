@@ -86,8 +86,17 @@ def pool_snakemake_argv(*args: str, profile: str = "condor") -> list[str]:
 
 
 def run_on_pool(pool, workdir: Path, *args: str, timeout: float = 600):
+    """Snakemake with the condor profile inside the pool; a run that does not end within
+    ``timeout`` fails with the output it had written (kept for diagnosis)."""
     t0 = time.monotonic()
-    proc = pool.run(*pool_snakemake_argv(*args), cwd=workdir, check=False, timeout=timeout)
+    try:
+        proc = pool.run(*pool_snakemake_argv(*args), cwd=workdir, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else (o or "")
+                         for o in (expired.output, expired.stderr))
+        (Path(workdir) / "timed_out_run.log").write_text(output)
+        raise AssertionError(f"snakemake on the pool did not end within {timeout:.0f} s; "
+                             f"its output:\n{output[-5000:]}") from None
     return proc, proc.stdout + proc.stderr, time.monotonic() - t0
 
 
