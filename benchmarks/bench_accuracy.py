@@ -32,7 +32,7 @@ import tempfile
 import time
 import zlib
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from s5p_lockdown.regions import country_fraction_masks, load_countries
 from s5p_lockdown.stats import GROUPS, StatsSettings, country_daily, country_statistics
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
 from s5p_lockdown.synth.scenario import Scenario
-from s5p_lockdown.windows import WindowSettings, country_windows
+from s5p_lockdown.windows import WindowSettings, country_windows, required_days
 
 BOX = (43.0, 55.0, -2.0, 24.0)  # south, north, west, east (degrees)
 REDUCED = {"DEU": 0.22, "CZE": 0.27, "ITA": 0.38, "FRA": 0.30, "POL": 0.18, "AUT": 0.51, "HUN": 0.35}
@@ -75,14 +75,6 @@ def windows_of(pre_days: int, post_days: int) -> pd.DataFrame:
     return country_windows(dates, settings)
 
 
-def days_of(windows: pd.DataFrame) -> list[date]:
-    days = set()
-    for start, end in windows[["start", "end"]].itertuples(index=False):
-        start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
-        days.update(start + timedelta(days=i) for i in range((end - start).days + 1))
-    return sorted(days)
-
-
 def old_statistics(daily: pd.DataFrame, windows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
     """The previous estimator (see the module docstring), for comparison only."""
     daily = daily.assign(date=pd.to_datetime(daily["date"]).dt.date)
@@ -92,7 +84,7 @@ def old_statistics(daily: pd.DataFrame, windows: pd.DataFrame, settings: StatsSe
         rng = np.random.default_rng([settings.seed, zlib.crc32(iso3.encode())])
         means, boots = {}, {}
         for period, role in GROUPS:
-            days = set(days_of(w[(w["period"] == period) & (w["role"] == role)]))
+            days = set(required_days(w[(w["period"] == period) & (w["role"] == role)]))
             d = daily[(daily["iso3"] == iso3) & daily["date"].isin(days)]
             d = d[(d["sum_weight"] > 0) & (d["coverage"] >= settings.min_day_coverage)]
             s, a = d["sum_weighted_no2"].to_numpy(), d["sum_weight"].to_numpy()
@@ -119,7 +111,7 @@ def truth_of(truth_daily: pd.DataFrame, windows: pd.DataFrame, mode: str) -> pd.
     for iso3, w in windows.groupby("iso3"):
         m = {}
         for period, role in GROUPS:
-            days = set(days_of(w[(w["period"] == period) & (w["role"] == role)]))
+            days = set(required_days(w[(w["period"] == period) & (w["role"] == role)]))
             m[(period, role)] = truth[(truth["iso3"] == iso3) & truth["date"].isin(days)]["no2_truth"].mean()
         pa, pb, qa, qb = (m[k] for k in (("post", "analysis"), ("post", "baseline"), ("pre", "analysis"), ("pre", "baseline")))
         injected = -REDUCED.get(iso3, 0.0)
@@ -133,7 +125,7 @@ def truth_of(truth_daily: pd.DataFrame, windows: pd.DataFrame, mode: str) -> pd.
 def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
     folder = work / f"{mode}-{seed}"
     windows = windows_of(args.pre_days, args.post_days)
-    days = days_of(windows)
+    days = required_days(windows)
     settings = SynthSettings(seed=seed, box=BOX, lat_band=(BOX[0] - 2, BOX[1] + 2),
                              across_track_step=args.steps[0], along_track_step=args.steps[1], **MODES[mode])
     started = time.perf_counter()

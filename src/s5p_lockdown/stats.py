@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +58,7 @@ from s5p_lockdown.filenames import FileNameError, ProductName
 from s5p_lockdown.gridding import schema
 from s5p_lockdown.intervals import change_columns
 from s5p_lockdown.weather import weather_statistics
+from s5p_lockdown.windows import days_of, required_days
 
 GROUPS = (("pre", "analysis"), ("post", "analysis"), ("pre", "baseline"), ("post", "baseline"))
 
@@ -151,8 +151,7 @@ def _window_days(country_windows: pd.DataFrame, period: str, role: str) -> set:
     for p, r, start, end in zip(country_windows["period"], country_windows["role"],
                                 country_windows["start"], country_windows["end"]):
         if (p, r) == (period, role):
-            start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
-            days.update(start + timedelta(days=i) for i in range((end - start).days + 1))
+            days.update(days_of(pd.Timestamp(start).date(), pd.Timestamp(end).date()))
     return days
 
 
@@ -282,8 +281,5 @@ def statistics_from_grids(
 ) -> pd.DataFrame:
     """:func:`country_statistics` of the regions of ``masks`` read from the daily grids
     (only the days of ``windows`` are read)."""
-    days = set()
-    for start, end in windows[["start", "end"]].itertuples(index=False):
-        days.update(pd.date_range(start, end).date)
-    tables = cell_tables(daily_paths, masks, days, settings.border_margin)
+    tables = cell_tables(daily_paths, masks, set(required_days(windows)), settings.border_margin)
     return country_statistics(tables, windows, settings)
