@@ -34,14 +34,13 @@ def windows_frame(iso3: str = "AAA") -> pd.DataFrame:
 
 
 def table(values: np.ndarray, weights: np.ndarray, dates: list[date], area=None, wind=None,
-          weight_in_mean=None, code: str = "AAA") -> CellTable:
+          code: str = "AAA") -> CellTable:
     """A CellTable from cell values x (days, cells) and weights W (0 = no data)."""
     values = np.asarray(values, float)
     weights = np.asarray(weights, float)
     area = np.ones(values.shape[1]) if area is None else np.asarray(area, float)
     return CellTable(
         code, np.array(dates, dtype=object), area,
-        area.copy() if weight_in_mean is None else np.asarray(weight_in_mean, float),
         np.where(weights > 0, weights * np.nan_to_num(values), 0.0), weights,
         np.full(len(dates), np.nan) if wind is None else np.asarray(wind, float),
     )
@@ -51,16 +50,16 @@ def concat(tables: list[CellTable]) -> CellTable:
     """Tables of the same cells one after the other in time."""
     first = tables[0]
     return CellTable(first.code, np.concatenate([t.dates for t in tables]), first.area,
-                     first.weight_in_mean, np.concatenate([t.weighted_value for t in tables]),
+                     np.concatenate([t.weighted_value for t in tables]),
                      np.concatenate([t.weight for t in tables]),
                      np.concatenate([t.wind for t in tables]))
 
 
-def brute_force_change(windows: list[tuple[np.ndarray, np.ndarray]], cell_weight: np.ndarray,
+def brute_force_change(windows: list[tuple[np.ndarray, np.ndarray]],
                        area: np.ndarray) -> tuple[list[float], int, float]:
     """Common-support window means written as plainly as possible: loops over cells and days.
-    ``windows``: (values, weights) of each window's (resampled) days."""
-    n_cells = cell_weight.size
+    ``windows``: (values, weights) of each window's (resampled) days; cells weighted by area."""
+    n_cells = area.size
     composites = []
     for values, weights in windows:
         comp = [None] * n_cells
@@ -73,6 +72,6 @@ def brute_force_change(windows: list[tuple[np.ndarray, np.ndarray]], cell_weight
             comp[i] = s / n if n > 0 else None
         composites.append(comp)
     support = [i for i in range(n_cells) if all(c[i] is not None for c in composites)]
-    total = sum(cell_weight[i] for i in support)
-    means = [sum(cell_weight[i] * c[i] for i in support) / total for c in composites]
+    total = sum(area[i] for i in support)
+    means = [sum(area[i] * c[i] for i in support) / total for c in composites]
     return means, len(support), sum(area[i] for i in support) / area.sum()

@@ -156,6 +156,31 @@ def test_daily_grids_use_their_threshold(boundary_file, tmp_path, threshold_byte
         assert float(ds.attrs["qa_threshold"]) == threshold_byte / 100
 
 
+# --- pixel-centre attribution (the statistics' input) ---------------------------------------------
+def _attributed(boundary_file, **options):
+    """(mean column, pixel count) of the boundary file's pixels attributed to one region covering
+    the grid (they all lie in cell (1, 1))."""
+    import shapely
+
+    from s5p_lockdown.attribution import attribute_day
+    from s5p_lockdown.regions import Country, RegionSet, country_fraction_masks
+
+    everywhere = {"ALL": Country("ALL", "", "all", True, shapely.box(8, 43, 12, 47))}
+    regions = RegionSet(everywhere, country_fraction_masks(GRID, everywhere))
+    sums = attribute_day([boundary_file], date(2020, 3, 3), regions, **options)
+    assert list(sums.cell) == [1 * 2 + 1]
+    return float(sums.sums["no2_sum"][0] / sums.sums["pixel_count"][0]), int(sums.sums["pixel_count"][0])
+
+
+@pytest.mark.parametrize("threshold_byte", [None, 60, 74, 76])
+def test_attribution_keeps_strictly_above_its_threshold(boundary_file, threshold_byte):
+    options = {} if threshold_byte is None else {"qa_threshold": threshold_byte / 100}
+    kept = QA_BYTES > (75 if threshold_byte is None else threshold_byte)
+    mean, count = _attributed(boundary_file, **options)
+    assert count == (N_SCAN - 1) * kept.sum()
+    assert mean == pytest.approx(float(COLUMNS[kept].astype(np.float64).mean()), rel=1e-6)
+
+
 # --- the grid command -----------------------------------------------------------------------------
 @pytest.mark.parametrize("qa_option, threshold_byte",
                          [([], 75), (["--qa", "0.75"], 75), (["--qa", "0.6"], 60),
@@ -184,8 +209,9 @@ def test_harp_engine_threshold_is_the_same_rule(threshold_byte):
 
 # --- the workflow's qa_threshold ------------------------------------------------------------------
 def test_workflow_qa_threshold_reaches_the_daily_grids(boundary_file, tmp_path):
-    """One real ``grid_week`` job (Snakemake, local source) with ``qa_threshold: 0.76``: the
-    daily grid keeps only the 1.00 pixels (the default 0.75 would keep the 0.76 ones too)."""
+    """Real ``grid_week`` and ``attribute_week`` jobs (Snakemake, local source) with
+    ``qa_threshold: 0.76``: the daily grid and the pixels attributed to Italy are only the 1.00
+    pixels (the default 0.75 would keep the 0.76 ones too)."""
     import yaml
 
     day_dir = tmp_path / "archive" / "2020" / "03" / "03"
@@ -201,7 +227,14 @@ def test_workflow_qa_threshold_reaches_the_daily_grids(boundary_file, tmp_path):
         "qa_threshold": 0.76,
     }))
     week = results / "daily" / "2020-W10"
-    run_workflow(config, args=["--force-use-threads", "--", str(week)])
+    attribution = results / "attribution" / "countries" / "2020-W10.nc"
+    run_workflow(config, args=["--force-use-threads", "--", str(week), str(attribution)])
     with xr.open_dataset(week / "2020-03-03.nc") as ds:
         assert_cell(ds, 76)
+        assert float(ds.attrs["qa_threshold"]) == 0.76
+    with xr.open_dataset(attribution) as ds:
+        regions = list(ds["region"].values)
+        assert set(ds["region_index"].values) == {regions.index("ITA")}
+        assert int(ds["pixel_count"].sum()) == N_SCAN - 1  # the 1.00 column of every valid scanline
+        assert float(ds["no2_sum"].sum()) == pytest.approx((N_SCAN - 1) * float(COLUMNS[-1]), rel=1e-6)
         assert float(ds.attrs["qa_threshold"]) == 0.76

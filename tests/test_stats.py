@@ -22,14 +22,13 @@ def test_common_support_means_equal_brute_force_for_estimate_and_each_replicate(
     rng = np.random.default_rng(0)
     n_cells = 25
     area = rng.uniform(0.5, 1, n_cells)
-    cell_weight = area * rng.uniform(0.3, 1, n_cells)
     raw = [_random_window(rng, n, n_cells, level, clear) for n, level, clear in
            ((6, 1.0, 0.5), (9, 0.7, 0.3))]
     raw[1][1][:, :3] = 0.0  # three cells never seen in the second window: out of the support
-    tables = [table(v, w, window_dates("post_analysis", len(v)), area=area, weight_in_mean=cell_weight)
+    tables = [table(v, w, window_dates("post_analysis", len(v)), area=area)
               for v, w in raw]
     estimate = common_support_means(tables, [every_day(t) for t in tables])
-    means, cells, share = brute_force_change(raw, cell_weight, area)
+    means, cells, share = brute_force_change(raw, area)
     np.testing.assert_allclose(estimate.means[0], means, rtol=1e-12)
     assert estimate.cells[0] == cells <= n_cells - 3
     assert estimate.area_share[0] == pytest.approx(share, rel=1e-12)
@@ -41,7 +40,7 @@ def test_common_support_means_equal_brute_force_for_estimate_and_each_replicate(
     for r in range(5):
         resampled = [(v[np.repeat(np.arange(len(v)), c[r].astype(int))],
                       w[np.repeat(np.arange(len(v)), c[r].astype(int))]) for (v, w), c in zip(raw, counts)]
-        means, cells, share = brute_force_change(resampled, cell_weight, area)
+        means, cells, share = brute_force_change(resampled, area)
         np.testing.assert_allclose(replicates.means[r], means, rtol=1e-12)
         assert replicates.cells[r] == cells
 

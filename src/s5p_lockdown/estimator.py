@@ -4,12 +4,13 @@ For windows ``G_1 … G_k`` (sets of days) of one region (:class:`~s5p_lockdown.
 with day counts ``c_d`` (1 for every day of the window for the estimate; multinomial counts of
 a resample of the window's days, with replacement, for a bootstrap replicate):
 
-1. per-cell window composites ``X_ig = Σ_d c_d W_di x_di / Σ_d c_d W_di`` (the daily-grid
-   weights W pool a cell's days exactly as a period composite does);
-2. the common support ``C``: the cells with data (``Σ_d c_d W_di > 0``) in *every* window
+1. per-cell window composites ``X_ig = Σ_d c_d s_di / Σ_d c_d n_di``: the mean of the
+   region's pixels centred in cell i over the window's days (``s`` the sum of their columns,
+   ``n`` their number, see :mod:`s5p_lockdown.attribution`);
+2. the common support ``C``: the cells with data (``Σ_d c_d n_di > 0``) in *every* window
    compared;
 3. the region mean of each window over the same cells with the same weights
-   ``M_g = Σ_{i∈C} w_i X_ig / Σ_{i∈C} w_i``, ``w_i`` = cos(lat) × region fraction × purity.
+   ``M_g = Σ_{i∈C} w_i X_ig / Σ_{i∈C} w_i``, ``w_i`` = cos(lat_i) × region fraction of cell i.
 
 The spatial weights ``w_i`` do not depend on where or when the sky was clear, so a window in
 which the cities happened to be clear more often does not read higher: with a truth constant in
@@ -36,7 +37,7 @@ memory."""
 @dataclass(frozen=True)
 class WindowSums:
     """Per-cell sums over a window's days for R day-count vectors: ``value`` (R, n_cells)
-    ``Σ_d c_d W_di x_di`` (mol m-2) and ``weight`` (R, n_cells) ``Σ_d c_d W_di``."""
+    ``Σ_d c_d s_di`` (mol m-2) and ``weight`` (R, n_cells) ``Σ_d c_d n_di`` (pixels)."""
 
     value: np.ndarray
     weight: np.ndarray
@@ -48,7 +49,7 @@ class SupportMeans:
 
     ``means`` (R, k) in mol m-2 (NaN where the support is empty); ``cells`` (R,) the number of
     cells in the support; ``area_share`` (R,) their share of the region's area (0-1, by
-    cos(lat) × fraction, without purity)."""
+    cos(lat) × fraction)."""
 
     means: np.ndarray
     cells: np.ndarray
@@ -57,8 +58,8 @@ class SupportMeans:
 
 def day_counts(n_days: int, replicates: int, rng: np.random.Generator) -> np.ndarray:
     """(replicates, n_days) multinomial counts of ``n_days`` days drawn with replacement: each
-    row is one bootstrap resample of a window's days, keeping each day's cells (and its W and
-    W x) together."""
+    row is one bootstrap resample of a window's days, keeping each day's cells (and its pixel
+    counts and sums) together."""
     if not n_days:
         return np.zeros((replicates, 0))
     draws = rng.integers(0, n_days, size=(replicates, n_days))
@@ -82,11 +83,12 @@ def window_sums(table: CellTable, counts: np.ndarray) -> WindowSums:
     return WindowSums(counts @ table.weighted_value, counts @ table.weight)
 
 
-def support_means(windows: Sequence[WindowSums], cell_weight: np.ndarray, area: np.ndarray) -> SupportMeans:
+def support_means(windows: Sequence[WindowSums], area: np.ndarray) -> SupportMeans:
     """Region means of the windows' per-cell composites ``value / weight`` on the cells with
-    data in all of them, weighted by ``cell_weight`` (see the module docstring)."""
+    data in all of them, weighted by the cells' ``area`` in the region (see the module
+    docstring)."""
     support = np.logical_and.reduce([w.weight > 0 for w in windows])
-    support_weight = np.where(support, cell_weight, 0.0)
+    support_weight = np.where(support, area, 0.0)
     total = support_weight.sum(axis=1)
     means = np.full((support.shape[0], len(windows)), np.nan)
     for g, w in enumerate(windows):
@@ -104,7 +106,7 @@ def common_support_means(windows: Sequence[CellTable], counts: Sequence[np.ndarr
     replicates = counts[0].shape[0]
     first = windows[0]
     parts = [support_means([window_sums(t, c[rows]) for t, c in zip(windows, counts)],
-                           first.weight_in_mean, first.area)
+                           first.area)
              for rows in chunks(replicates, first.area.size)]
     return SupportMeans(*(np.concatenate([getattr(p, f) for p in parts])
                           for f in ("means", "cells", "area_share")))

@@ -367,6 +367,7 @@ def read_l2(
     bbox: Box | None = None,
     qa_threshold: float | None = None,
     optional: bool | Collection[str] = True,
+    bounds: bool = True,
 ) -> xr.Dataset:
     """Read an S5P L2 NO2 orbit file (see the module docstring for the returned schema).
 
@@ -387,6 +388,9 @@ def read_l2(
         Also read wind, cloud fraction and surface pressure when the file has them (True), none
         of them (False), or those named (output names, e.g. ``("eastward_wind",
         "northward_wind")``).
+    bounds
+        Also read the pixel corners (``latitude_bounds``, ``longitude_bounds``); False reads
+        only the centres, for uses that need no footprint (much less to decompress).
 
     An orbit without any pixel in ``bbox`` (or without a valid column) is not an error: the
     result has zero (or all-NaN) scanlines and a message is logged.
@@ -395,7 +399,8 @@ def read_l2(
     wanted = _optional_outputs(optional)
     with open_product(path) as nc:
         attrs = product_metadata(nc, path)
-        specs = [spec for spec in PIXEL_VARIABLES if spec.required or spec.output in wanted]
+        specs = [spec for spec in PIXEL_VARIABLES
+                 if (spec.required or spec.output in wanted) and (bounds or not spec.output.endswith("_bounds"))]
         found = {spec.output: _variable(nc, path, spec) for spec in specs}
         variables = {name: var for name, var in found.items() if var is not None}
         lat_var = variables["latitude"]

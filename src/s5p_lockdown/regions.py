@@ -434,3 +434,42 @@ def hotspot_masks(grid: GridSpec, path: str | Path | None = None) -> xr.DataArra
     """Fraction of each grid cell inside each hotspot circle (dims country=hotspot name,
     latitude, longitude); hotspots may overlap (e.g. Milan inside the Po Valley)."""
     return country_fraction_masks(grid, load_hotspots(path), exclusive=False)
+
+
+# --- region sets for pixel attribution ----------------------------------------------------------
+@dataclass(frozen=True)
+class RegionSet:
+    """Regions that pixels are attributed to, with their fractional masks on the grid.
+
+    ``masks`` is (region, latitude, longitude) as built by
+    :func:`s5p_lockdown.regions.country_fraction_masks`; ``regions`` holds the polygons of the
+    same codes (lon/lat degrees, in [-180, 180]). ``exclusive``: a pixel belongs to at most one
+    region (countries); otherwise to every region containing its centre (hotspots may overlap).
+    """
+
+    regions: Mapping[str, Country]
+    masks: xr.DataArray
+    exclusive: bool = True
+
+    @property
+    def codes(self) -> list[str]:
+        return [str(c) for c in self.masks[self.masks.dims[0]].values]
+
+    def grid(self) -> GridSpec:
+        return GridSpec.from_harp(self.masks.attrs["grid"])
+
+
+REGION_SETS = ("countries", "hotspots")
+"""The region sets the workflow attributes pixels to (``region_set``'s ``kind``)."""
+
+
+def region_set(kind: str, grid: GridSpec, masks_dir: str | Path, countries: Iterable[str] | None = None,
+               hotspots: str | Path | None = None) -> RegionSet:
+    """The workflow's ``countries`` (shipped boundaries, the codes ``countries``, exclusive;
+    masks cached in ``masks_dir``) or ``hotspots`` (the hotspot table ``hotspots``, default the
+    shipped one; circles may overlap) on ``grid``."""
+    if kind == "countries":
+        return RegionSet(load_countries(), load_or_build_masks(grid, masks_dir, countries), exclusive=True)
+    if kind == "hotspots":
+        return RegionSet(load_hotspots(hotspots), hotspot_masks(grid, hotspots), exclusive=False)
+    raise ValueError(f"unknown region set {kind!r}; known: {', '.join(REGION_SETS)}")

@@ -10,15 +10,16 @@ fractions)::
 
 **Changes** (:func:`country_statistics`; fractions, -0.3 = -30 %; "analysis" = lockdown year,
 "baseline" = baseline year(s), pooled). Each window's days are reduced to per-cell window
-composites ``X_ig = Σ_d W_di x_di / Σ_d W_di``, and two (or four) windows are compared over the
+composites ``X_ig = Σ_d s_di / Σ_d n_di``, the mean of the country's pixels centred in cell i
+over the window's days (``s`` the sum of their columns, ``n`` their number: pixels are
+attributed to cells and countries by their centre, :mod:`s5p_lockdown.attribution`, so a border
+cell's value holds no NO2 from the neighbour), and two (or four) windows are compared over the
 same cells with the same weights (:mod:`s5p_lockdown.estimator`)::
 
-    M_g = Σ_{i∈C} w_i X_ig / Σ_{i∈C} w_i,   w_i = cos(lat_i) x f_i x purity_i
+    M_g = Σ_{i∈C} w_i X_ig / Σ_{i∈C} w_i,   w_i = cos(lat_i) x f_i
 
 where ``C`` (the common support) is the set of the country's cells with data in every window
-compared, and ``purity_i`` the share of the cell's catchment inside the country
-(:mod:`s5p_lockdown.cells`; it lowers the weight of border and coast cells, whose pixels also
-see the neighbour or the sea). Then
+compared and ``f_i`` the fraction of cell i inside the country. Then
 
 - ``change_post_vs_baseline`` = M_post,analysis / M_post,baseline - 1  (C of these two windows)
 - ``change_post_vs_pre`` = M_post,analysis / M_pre,analysis - 1  (C of these two)
@@ -26,7 +27,7 @@ see the neighbour or the sea). Then
 
 Because ``w_i`` does not depend on when or where the sky was clear, a window in which the
 cities happened to be clear more often does not read higher (the bias of pooling every
-cell-day by its weight, ``Σ_d S / Σ_d A``, which the previous estimator had). The CSV records
+cell-day by its daily-grid weight, ``Σ_d S / Σ_d A``, which the previous estimator had). The CSV records
 for each change the cells of its support (``support_cells_*``) and their share of the
 country's area (``support_area_*``).
 
@@ -70,7 +71,6 @@ class StatsSettings:
     bootstrap: int = 1000
     confidence: float = 0.95
     seed: int = 0
-    border_margin: float = 0.02
 
 
 def _cell_area_weights(latitude: np.ndarray, n_lon: int) -> np.ndarray:
@@ -254,7 +254,7 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
         for rows in chunks(replicates + 1, first.area.size):
             sums = {k: window_sums(usable[k], counts[k][rows]) for k in valid}
             for name in computable:
-                means = support_means([sums[k] for k in CHANGE_WINDOWS[name]], first.weight_in_mean, first.area)
+                means = support_means([sums[k] for k in CHANGE_WINDOWS[name]], first.area)
                 values[name][rows] = _ratio(name, means.means)
                 if rows.start == 0:
                     support[name] = (int(means.cells[0]), float(means.area_share[0]))
@@ -273,13 +273,13 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
     return columns
 
 
-def statistics_from_grids(
-    daily_paths: list[str | Path],
+def statistics_from_attribution(
+    attribution_paths: list[str | Path],
     masks: xr.DataArray,
     windows: pd.DataFrame,
     settings: StatsSettings = StatsSettings(),
 ) -> pd.DataFrame:
-    """:func:`country_statistics` of the regions of ``masks`` read from the daily grids
-    (only the days of ``windows`` are read)."""
-    tables = cell_tables(daily_paths, masks, set(required_days(windows)), settings.border_margin)
+    """:func:`country_statistics` of the regions of ``masks`` from pixel-centre attribution
+    files (:mod:`s5p_lockdown.attribution`; only the days of ``windows`` are used)."""
+    tables = cell_tables(attribution_paths, masks, set(required_days(windows)))
     return country_statistics(tables, windows, settings)

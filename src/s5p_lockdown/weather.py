@@ -7,7 +7,8 @@ tables (:mod:`s5p_lockdown.cells`) with the common-support estimator of
 
 **Wind model** (``change_weather_adjusted``). Each day ``d`` of the four windows gets a
 cloud-independent *day index*: the day's NO2 relative to a fixed reference map at the cells it
-saw, ``y_d = Σ_i w_i W_di x_di / Σ_i w_i W_di μ_i``, with ``w_i`` the estimator's cell weight and
+saw, ``y_d = Σ_i w_i W_di x_di / Σ_i w_i W_di μ_i``, with ``w_i`` the estimator's cell weight,
+``W_di`` the number of the region's pixels centred in the cell that day, ``x_di`` their mean, and
 ``μ_i`` the cell's level in the multiplicative decomposition ``x_di ≈ μ_i y_d`` of all days
 (:func:`reference_and_day_index`; a plain composite of each cell would carry the levels of the
 days it happened to be seen on). Then, by least squares weighted
@@ -64,7 +65,7 @@ def reference_and_day_index(tables: list[CellTable], iterations: int = 50,
     plain cell composites, this removes from μ which days each cell happened to be seen on."""
     weighted_value = np.concatenate([t.weighted_value for t in tables])
     weight = np.concatenate([t.weight for t in tables])
-    cell_weight = tables[0].weight_in_mean
+    cell_weight = tables[0].area
     seen = weight.sum(axis=0) > 0
     y = np.ones(weight.shape[0])
     mu = np.zeros(weight.shape[1])
@@ -112,7 +113,7 @@ def _wind_factor_ratio(post_a: CellTable, post_b: CellTable, sums_a: WindowSums,
     """K (R,): the ratio of the post windows' region means that the winds alone give, on the
     common support of each row of counts (see the module docstring)."""
     support = (sums_a.weight > 0) & (sums_b.weight > 0)
-    mu_weight = np.where(support, np.nan_to_num(reference) * post_a.weight_in_mean, 0.0)
+    mu_weight = np.where(support, np.nan_to_num(reference) * post_a.area, 0.0)
     means = []
     for table, sums, counts in ((post_a, sums_a, counts_a), (post_b, sums_b, counts_b)):
         factor = np.exp(b[:, None] * np.log(table.wind)[None, :])  # (R, n_days)
@@ -186,7 +187,7 @@ def weather_statistics(
     for rows in chunks(replicates + 1, post_a.area.size):
         c_a, c_b = counts[POST_A][rows], counts[POST_B][rows]
         sums_a, sums_b = window_sums(post_a, c_a), window_sums(post_b, c_b)
-        means = support_means([sums_a, sums_b], post_a.weight_in_mean, post_a.area)
+        means = support_means([sums_a, sums_b], post_a.area)
         if rows.start == 0:
             support = means
         k = _wind_factor_ratio(post_a, post_b, sums_a, sums_b, c_a, c_b, b[rows], reference)
@@ -194,7 +195,7 @@ def weather_statistics(
             adjusted[rows] = means.means[:, 0] / means.means[:, 1] / k - 1
         if enough_calm:
             calm = support_means([window_sums(post_a, c_a * calm_a), window_sums(post_b, c_b * calm_b)],
-                                 post_a.weight_in_mean, post_a.area)
+                                 post_a.area)
             if rows.start == 0:
                 calm_support = calm
             with np.errstate(invalid="ignore", divide="ignore"):

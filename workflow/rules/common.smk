@@ -56,6 +56,11 @@ def week_dirs():
     return [PLAN.week_dir(w) for w in PLAN.weeks]
 
 
+def attribution_files(regions):
+    """The week files of the pixel-centre attribution to ``regions`` (countries, hotspots)."""
+    return [f"{R}/attribution/{regions}/{w}.nc" for w in PLAN.weeks]
+
+
 def final_outputs():
     outputs = [
         f"{R}/composites",

@@ -1,4 +1,5 @@
-# Country statistics: daily country means, then window means, changes and intervals.
+# Country statistics: daily country means (from the daily grids, for the time series), then
+# window means, changes and intervals (from the pixel-centre attribution, see grid.smk).
 from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.outputs import provenance, write_json
 
@@ -31,7 +32,7 @@ rule country_daily:
 rule country_stats:
     input:
         daily=f"{R}/stats/country_daily.csv",
-        weeks=week_dirs(),
+        attribution=attribution_files("countries"),
     output:
         stats=f"{R}/stats/country_stats.csv",
         windows=f"{R}/stats/windows.csv",
@@ -51,14 +52,13 @@ rule country_stats:
         import pandas as pd
 
         from s5p_lockdown.regions import load_or_build_masks
-        from s5p_lockdown.stats import StatsSettings, statistics_from_grids
+        from s5p_lockdown.stats import StatsSettings, statistics_from_attribution
 
         with log_to(log[0]):
             # country_daily (an input) has built and cached the masks
             masks = load_or_build_masks(GridSpec.from_harp(params.grid), f"{R}/masks", params.countries)
-            daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
-            stats = statistics_from_grids(daily, masks, pd.DataFrame(params.windows),
-                                          StatsSettings(**params.settings))
+            stats = statistics_from_attribution(input.attribution, masks, pd.DataFrame(params.windows),
+                                                StatsSettings(**params.settings))
             write_csv(PLAN.windows, output.windows, index=False)
             write_csv(stats, output.stats, index=False)
             sources = [f for d in PLAN.days for f in PLAN.files_by_day.get(d, [])]
@@ -91,7 +91,7 @@ rule hotspot_daily:
 
 rule hotspot_stats:
     input:
-        weeks=week_dirs(),
+        attribution=attribution_files("hotspots"),
     output:
         f"{R}/stats/hotspot_stats.csv",
     params:
@@ -109,11 +109,10 @@ rule hotspot_stats:
         import pandas as pd
 
         from s5p_lockdown.regions import hotspot_masks
-        from s5p_lockdown.stats import StatsSettings, statistics_from_grids
+        from s5p_lockdown.stats import StatsSettings, statistics_from_attribution
 
         with log_to(log[0]):
             masks = hotspot_masks(GridSpec.from_harp(params.grid), params.hotspots)
-            daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
-            stats = statistics_from_grids(daily, masks, pd.DataFrame(params.windows),
-                                          StatsSettings(**params.settings))
+            stats = statistics_from_attribution(input.attribution, masks, pd.DataFrame(params.windows),
+                                                StatsSettings(**params.settings))
             write_csv(stats.rename(columns={"iso3": "hotspot", "country": "iso3"}), output[0], index=False)

@@ -82,6 +82,17 @@ def _usable(values: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
         )
 
 
+def usable_pixels(ds: xr.Dataset, qa_threshold: float | None = 0.75) -> np.ndarray:
+    """Boolean (scanline, ground_pixel): the pixels of an L2 orbit (as read by
+    :func:`s5p_lockdown.io.read_l2`) that are binned: ``qa_value > qa_threshold`` (no qa filter
+    when None) and a finite, non-fill column and precision."""
+    usable = _usable(ds[L2_VALUE].values, ds[L2_PRECISION].values)
+    if qa_threshold is not None:
+        with np.errstate(invalid="ignore"):
+            usable &= ds["qa_value"].values > qa_threshold
+    return usable
+
+
 def _per_weight(total: np.ndarray, weight: np.ndarray, empty: float) -> np.ndarray:
     """``total / weight`` where ``weight > 0``, ``empty`` elsewhere (no division by zero), in
     one new array (no grid-sized temporaries besides the mask: finalising a 0.01° grid)."""
@@ -352,11 +363,8 @@ class GridAccumulator:
         ``companions`` as in :meth:`add_pixels` (arrays shaped like the column). Returns the
         number of pixels counted; an orbit without usable pixels adds nothing.
         """
-        values = ds[L2_VALUE].values
         uncertainty = ds[L2_PRECISION].values
-        if qa_threshold is not None:
-            with np.errstate(invalid="ignore"):
-                values = np.where(ds["qa_value"].values > qa_threshold, values, np.nan)
+        values = np.where(usable_pixels(ds, qa_threshold), ds[L2_VALUE].values, np.nan)
         time = None
         if "time" in ds.variables and ds["time"].dims == ("scanline",):
             time = ds["time"].values[:, None]
