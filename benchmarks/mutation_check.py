@@ -88,9 +88,33 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "workflow-ignores-qa-threshold", "workflow/rules/grid.smk",
-        'qa_threshold=config["qa_threshold"],',
-        "qa_threshold=0.75,",
+        'qa_threshold=config["qa_threshold"],\n        skip_invalid=config["source"]["skip_invalid_files"],\n    threads:',
+        'qa_threshold=0.75,\n        skip_invalid=config["source"]["skip_invalid_files"],\n    threads:',
         "the grid_week rule ignores the config's qa_threshold",
+    ),
+    Mutation(
+        "attribution-ignores-qa-threshold", "workflow/rules/grid.smk",
+        'qa_threshold=config["qa_threshold"],\n        skip_invalid=config["source"]["skip_invalid_files"],\n        countries=',
+        'qa_threshold=0.75,\n        skip_invalid=config["source"]["skip_invalid_files"],\n        countries=',
+        "the attribute_week rule ignores the config's qa_threshold",
+    ),
+    Mutation(
+        "attribution-without-qa-filter", "src/s5p_lockdown/attribution.py",
+        "usable_pixels(ds, qa_threshold)",
+        "usable_pixels(ds, None)",
+        "pixels attributed to regions without the qa filter",
+    ),
+    Mutation(
+        "attribution-partial-cell-as-whole", "src/s5p_lockdown/attribution.py",
+        "whole = fraction[first] >= _WHOLE_CELL",
+        "whole = fraction[first] > 0",
+        "a cell partly in one region (e.g. on a coast) gives it every pixel, even those at sea",
+    ),
+    Mutation(
+        "cell-area-without-fraction", "src/s5p_lockdown/cells.py",
+        "area = cos_lat[cells] * fractions[k, cells]",
+        "area = cos_lat[cells]",
+        "a cell weighs cos(lat) in a region mean, whatever part of it lies in the region",
     ),
     Mutation(
         "point-binning-sigma-not-squared", "src/s5p_lockdown/gridding/kernel.py",

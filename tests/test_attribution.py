@@ -1,8 +1,8 @@
 """Pixel-centre attribution to regions and cells, and the cells × days tables built from it.
 
 Toy grid: 0.1 degree cells over 50-50.6 N, 10-12 E; country AAA west of 11.0625 E and BBB east
-of it (a longitude that binary floating point holds exactly), so the border runs through
-column 10.
+of it up to a coast at 11.953125 E, the sea beyond (longitudes that binary floating point holds
+exactly): the border runs through column 10, the coast through column 19.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from s5p_lockdown.regions import Country, RegionSet, country_fraction_masks, cou
 
 GRID = GridSpec.from_bbox(50.0, 50.6, 10.0, 12.0, 0.1)
 BORDER = 11.0625
+COAST = 11.953125
 
 
 def _countries() -> dict[str, Country]:
     return {
         "AAA": Country("AAA", "", "West", True, shapely.box(9.0, 49.0, BORDER, 52.0)),
-        "BBB": Country("BBB", "", "East", True, shapely.box(BORDER, 49.0, 13.0, 52.0)),
+        "BBB": Country("BBB", "", "East", True, shapely.box(BORDER, 49.0, COAST, 52.0)),
     }
 
 
@@ -58,6 +59,7 @@ def test_each_pixel_goes_to_the_country_containing_its_centre():
     np.testing.assert_array_equal(pixel, np.flatnonzero(inside & (expected != "")))
     np.testing.assert_array_equal(np.array(regions.codes)[region], expected[pixel])
     assert set(np.array(regions.codes)[region[np.isin(pixel, np.arange(50))]]) == {"AAA"}
+    assert not np.isin(np.flatnonzero(lon > COAST), pixel).any()  # at sea: no country
 
 
 def test_overlapping_regions_each_count_a_shared_pixel():
@@ -73,10 +75,10 @@ def test_overlapping_regions_each_count_a_shared_pixel():
 
 def _pixels_across_the_border(rng, n=20000, size=0.06):
     """Square pixels (``size`` degrees) with centres all over the grid; each pixel's column is
-    its country's value at the centre (AAA 1, BBB 3, mol m-2 scaled by 1e-5)."""
+    its country's value at the centre (AAA 1, BBB 3, the sea 10; x 1e-5 mol m-2)."""
     lat = rng.uniform(50.0, 50.6, n)
     lon = rng.uniform(10.0, 12.0, n)
-    value = np.where(lon < BORDER, 1e-5, 3e-5)
+    value = np.where(lon < BORDER, 1e-5, np.where(lon < COAST, 3e-5, 10e-5))
     half = size / 2
     lat_bounds = np.stack([lat - half, lat - half, lat + half, lat + half], axis=-1)
     lon_bounds = np.stack([lon - half, lon + half, lon + half, lon - half], axis=-1)
@@ -98,8 +100,8 @@ def _day_sums(day, lat, lon, value, regions) -> DaySums:
 
 def test_border_attribution_removes_the_dilution_of_the_daily_grid(tmp_path):
     """Area binning (the daily grid) spreads each pixel over every cell its footprint touches:
-    AAA's area-weighted mean reads some of BBB's NO2. Attributed by their centres, AAA's pixels
-    give exactly AAA's value and BBB's exactly BBB's."""
+    AAA's area-weighted mean reads some of BBB's NO2, BBB's some of the sea's. Attributed by
+    their centres, AAA's pixels give exactly AAA's value and BBB's exactly BBB's."""
     rng = np.random.default_rng(0)
     lat, lon, value, lat_bounds, lon_bounds = _pixels_across_the_border(rng)
     regions = _region_set()
