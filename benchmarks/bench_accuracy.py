@@ -150,7 +150,7 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
         stats_settings = StatsSettings(bootstrap=args.bootstrap, seed=seed)
         attribution = folder / f"attribution-{resolution}.nc"
         if not attribution.exists():
-            attribute_days(files, RegionSet(countries, masks), attribution)
+            attribute_days(files, {"countries": RegionSet(countries, masks)}, {"countries": attribution})
         estimates = {
             "old": old_statistics(country_daily(paths, masks), windows, stats_settings),
             "new": country_statistics(cell_tables([attribution], masks, set(days)), windows, stats_settings),

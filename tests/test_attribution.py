@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 import shapely
 
-from s5p_lockdown.attribution import DaySums, _CellIndex, attribute_day, attribute_pixels, pixel_cells, write_attribution
+from s5p_lockdown.attribution import (
+    DaySums,
+    _CellIndex,
+    attribute_day,
+    attribute_days,
+    attribute_pixels,
+    pixel_cells,
+    write_attribution,
+)
 from s5p_lockdown.cells import cell_tables
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.estimator import common_support_means, every_day
@@ -162,7 +170,7 @@ def test_attribute_day_counts_the_daily_grids_pixels(orbit_file):
     grid = GridSpec.from_bbox(44.0, 56.0, 0.0, 20.0, 0.5)
     everywhere = {"ALL": Country("ALL", "", "all", True, shapely.box(-1, 43, 21, 57))}
     regions = RegionSet(everywhere, country_fraction_masks(grid, everywhere))
-    sums = attribute_day([orbit_file], date(2020, 3, 25), regions)
+    sums = attribute_day([orbit_file], date(2020, 3, 25), {"all": regions})["all"]
     accumulator = GridAccumulator(grid)
     accumulator.add_dataset(read_l2(orbit_file, bbox=grid.bounds), point=True)
     points = accumulator.finalize()
@@ -178,9 +186,34 @@ def test_attribute_day_counts_the_daily_grids_pixels(orbit_file):
 def test_attribute_day_names_an_invalid_file_or_skips_it(orbit_file, tmp_path):
     bad = tmp_path / "S5P_OFFL_L2__NO2____20200325T000000_20200325T010000_12345_01_010302_20200326T000000.nc"
     bad.write_bytes(b"\x89HDF truncated")
-    regions = _region_set()
+    regions = {"countries": _region_set()}
     with pytest.raises(InvalidProductError, match=bad.name):
         attribute_day([bad], date(2020, 3, 25), regions)
     skipped = attribute_day([bad, orbit_file], date(2020, 3, 25), regions, skip_invalid=True)
     alone = attribute_day([orbit_file], date(2020, 3, 25), regions)
-    np.testing.assert_array_equal(skipped.sums["pixel_count"], alone.sums["pixel_count"])
+    np.testing.assert_array_equal(skipped["countries"].sums["pixel_count"], alone["countries"].sums["pixel_count"])
+
+
+def test_attribute_days_reads_each_orbit_once_for_every_region_set(orbit_file, tmp_path):
+    """Countries (exclusive) and overlapping circles from one pass over the files, each set in
+    its own file; a day without usable pixels is still listed (a day without data)."""
+    grid = GridSpec.from_bbox(44.0, 56.0, 0.0, 20.0, 0.5)
+    country_shapes = {"WWW": Country("WWW", "", "west", True, shapely.box(0, 44, 10, 56)),
+                      "EEE": Country("EEE", "", "east", True, shapely.box(10, 44, 20, 56))}
+    circles = {name: Country(name, "", name, True, shapely.Point(x, 50).buffer(3.0))
+               for name, x in (("A", 9.0), ("B", 11.0))}
+    sets = {"countries": RegionSet(country_shapes, country_fraction_masks(grid, country_shapes)),
+            "circles": RegionSet(circles, country_fraction_masks(grid, circles, exclusive=False), exclusive=False)}
+    paths = {name: tmp_path / name / "2020-W13.nc" for name in sets}
+    attribute_days({date(2020, 3, 25): [orbit_file], date(2020, 3, 26): []}, sets, paths)
+    import xarray as xr
+
+    with xr.open_dataset(paths["countries"]) as countries, xr.open_dataset(paths["circles"]) as circles_ds:
+        assert list(countries["day"].values) == ["2020-03-25", "2020-03-26"]
+        assert set(countries["day_index"].values) == {0}
+        assert list(circles_ds["region"].values) == ["A", "B"]
+        # the circles overlap between 8 and 12 E: cells there hold pixels of both
+        region, cell = circles_ds["region_index"].values, circles_ds["cell_index"].values
+        assert set(cell[region == 0]) & set(cell[region == 1])
+        total = int(countries["pixel_count"].sum())
+        assert total == attribute_day([orbit_file], date(2020, 3, 25), {"c": sets["countries"]})["c"].sums["pixel_count"].sum()

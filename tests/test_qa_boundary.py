@@ -167,7 +167,7 @@ def _attributed(boundary_file, **options):
 
     everywhere = {"ALL": Country("ALL", "", "all", True, shapely.box(8, 43, 12, 47))}
     regions = RegionSet(everywhere, country_fraction_masks(GRID, everywhere))
-    sums = attribute_day([boundary_file], date(2020, 3, 3), regions, **options)
+    sums = attribute_day([boundary_file], date(2020, 3, 3), {"all": regions}, **options)["all"]
     assert list(sums.cell) == [1 * 2 + 1]
     return float(sums.sums["no2_sum"][0] / sums.sums["pixel_count"][0]), int(sums.sums["pixel_count"][0])
 

@@ -136,50 +136,28 @@ class DaySums:
     sums: dict[str, np.ndarray]  # name -> (n,)
 
 
-def attribute_day(
-    files: Sequence[str | Path],
-    day: date,
-    region_set: RegionSet,
-    qa_threshold: float = 0.75,
-    skip_invalid: bool = False,
-    index: _CellIndex | None = None,
-) -> DaySums:
-    """Attribute the qa-filtered pixels of ``files`` (one day's orbits) to regions and cells.
-
-    An invalid file raises :class:`InvalidProductError` naming it, or with ``skip_invalid`` is
-    logged and left out (as by :func:`s5p_lockdown.daily.grid_day`)."""
+def _orbit_pixels(path: Path, grid: GridSpec, qa_threshold: float) -> dict[str, np.ndarray]:
+    """The usable pixels of one orbit (the daily grid's: qa-filtered, valid column and
+    precision) near ``grid``: ``latitude``, ``longitude`` (degrees), ``no2`` (mol m-2) and
+    ``wind`` (m s-1, NaN without wind). Corners are not read."""
     # imported here: the statistics read attribution files without the reader and numba
     from s5p_lockdown.gridding.accumulator import usable_pixels
     from s5p_lockdown.io import read_l2
 
-    grid = region_set.grid()
-    index = index or _CellIndex(region_set)
-    n_cells = grid.shape[0] * grid.shape[1]
-    keys, no2, wind = [], [], []
-    for path in map(Path, files):
-        try:
-            ds = read_l2(path, bbox=grid.bounds, optional=("eastward_wind", "northward_wind"), bounds=False)
-        except InvalidProductError as exc:
-            if not skip_invalid:
-                raise
-            log.warning("skipping invalid file: %s", exc)
-            continue
-        usable = np.flatnonzero(usable_pixels(ds, qa_threshold).ravel())
-        latitude = ds["latitude"].values.ravel()[usable]
-        longitude = ds["longitude"].values.ravel()[usable]
-        cells = pixel_cells(latitude, longitude, grid)
-        pixel, region = attribute_pixels(latitude, longitude, cells, index)
-        keys.append(region.astype(np.int64) * n_cells + cells[pixel])
-        no2.append(ds["nitrogendioxide_tropospheric_column"].values.ravel()[usable][pixel])
-        if "eastward_wind" in ds and "northward_wind" in ds:
-            speed = np.hypot(ds["eastward_wind"].values, ds["northward_wind"].values).ravel()[usable][pixel]
-        else:
-            speed = np.full(pixel.size, np.nan)
-        wind.append(speed)
-        log.info("%s %s: %d pixels attributed", day, path.name, pixel.size)
-    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
-    no2 = np.concatenate(no2) if no2 else np.zeros(0)
-    wind = np.concatenate(wind) if wind else np.zeros(0)
+    ds = read_l2(path, bbox=grid.bounds, optional=("eastward_wind", "northward_wind"), bounds=False)
+    usable = np.flatnonzero(usable_pixels(ds, qa_threshold).ravel())
+    pixels = {"latitude": ds["latitude"].values.ravel()[usable],
+              "longitude": ds["longitude"].values.ravel()[usable],
+              "no2": ds["nitrogendioxide_tropospheric_column"].values.ravel()[usable]}
+    if "eastward_wind" in ds and "northward_wind" in ds:
+        pixels["wind"] = np.hypot(ds["eastward_wind"].values, ds["northward_wind"].values).ravel()[usable]
+    else:
+        pixels["wind"] = np.full(usable.size, np.nan)
+    return pixels
+
+
+def _day_sums(day: date, key: np.ndarray, no2: np.ndarray, wind: np.ndarray, n_cells: int) -> DaySums:
+    """Sums per distinct ``key`` = region x n_cells + cell, in key order."""
     unique, inverse = np.unique(key, return_inverse=True)
     has_wind = np.isfinite(wind)
     sums = {
@@ -191,19 +169,66 @@ def attribute_day(
     return DaySums(day, unique // n_cells, unique % n_cells, sums)
 
 
-def attribute_days(
-    files_by_day: Mapping[date, Sequence[str | Path]],
-    region_set: RegionSet,
-    out_path: str | Path,
+def _common_grid(region_sets: Mapping[str, RegionSet]) -> GridSpec:
+    grids = {name: regions.masks.attrs["grid"] for name, regions in region_sets.items()}
+    if len(set(grids.values())) != 1:
+        raise ValueError(f"region sets on different grids: {grids}")
+    return next(iter(region_sets.values())).grid()
+
+
+def attribute_day(
+    files: Sequence[str | Path],
+    day: date,
+    region_sets: Mapping[str, RegionSet],
     qa_threshold: float = 0.75,
     skip_invalid: bool = False,
-) -> Path:
-    """:func:`attribute_day` for every day of ``files_by_day``, written to one netCDF file
-    (atomically; see :func:`write_attribution`)."""
-    index = _CellIndex(region_set)
-    days = [attribute_day(files, day, region_set, qa_threshold, skip_invalid, index)
+    indexes: Mapping[str, _CellIndex] | None = None,
+) -> dict[str, DaySums]:
+    """Attribute the qa-filtered pixels of ``files`` (one day's orbits, each read once) to the
+    regions and cells of each region set (all on one grid); one :class:`DaySums` per set.
+
+    An invalid file raises :class:`InvalidProductError` naming it, or with ``skip_invalid`` is
+    logged and left out (as by :func:`s5p_lockdown.daily.grid_day`)."""
+    grid = _common_grid(region_sets)
+    indexes = indexes or {name: _CellIndex(regions) for name, regions in region_sets.items()}
+    n_cells = grid.shape[0] * grid.shape[1]
+    parts = {name: {"key": [], "no2": [], "wind": []} for name in region_sets}
+    for path in map(Path, files):
+        try:
+            pixels = _orbit_pixels(path, grid, qa_threshold)
+        except InvalidProductError as exc:
+            if not skip_invalid:
+                raise
+            log.warning("skipping invalid file: %s", exc)
+            continue
+        cells = pixel_cells(pixels["latitude"], pixels["longitude"], grid)
+        for name, part in parts.items():
+            pixel, region = attribute_pixels(pixels["latitude"], pixels["longitude"], cells, indexes[name])
+            part["key"].append(region.astype(np.int64) * n_cells + cells[pixel])
+            part["no2"].append(pixels["no2"][pixel])
+            part["wind"].append(pixels["wind"][pixel])
+            log.info("%s %s: %d of %d usable pixels attributed to %s", day, path.name, pixel.size,
+                     cells.size, name)
+    return {name: _day_sums(day, *(np.concatenate(part[k]) if part[k] else np.zeros(0, dtype)
+                                   for k, dtype in (("key", np.int64), ("no2", float), ("wind", float))),
+                            n_cells)
+            for name, part in parts.items()}
+
+
+def attribute_days(
+    files_by_day: Mapping[date, Sequence[str | Path]],
+    region_sets: Mapping[str, RegionSet],
+    out_paths: Mapping[str, str | Path],
+    qa_threshold: float = 0.75,
+    skip_invalid: bool = False,
+) -> list[Path]:
+    """:func:`attribute_day` for every day of ``files_by_day``; each region set's days are
+    written to its file in ``out_paths`` (netCDF, atomically; see :func:`write_attribution`)."""
+    indexes = {name: _CellIndex(regions) for name, regions in region_sets.items()}
+    days = [attribute_day(files, day, region_sets, qa_threshold, skip_invalid, indexes)
             for day, files in sorted(files_by_day.items())]
-    return write_attribution(days, region_set, out_path, qa_threshold)
+    return [write_attribution([d[name] for d in days], regions, out_paths[name], qa_threshold)
+            for name, regions in region_sets.items()]
 
 
 def write_attribution(days: Sequence[DaySums], region_set: RegionSet, path: str | Path,

@@ -29,17 +29,15 @@ rule grid_week:
                       skip_invalid=params.skip_invalid, threads=threads, config=config)
 
 
-# Pixel-centre attribution, one job per region set and ISO week: every qa-filtered pixel of the
-# week's orbits counted in the cell and the region(s) containing its centre, for the statistics
-# (no border dilution; see s5p_lockdown.attribution). A new hotspot table reruns only these jobs
-# of the hotspots, never the gridding.
+# Pixel-centre attribution, one job per ISO week: every qa-filtered pixel of the week's orbits
+# (read once, without corners) counted in the cell and the region(s) containing its centre, for
+# each region set (countries, hotspots), for the statistics: no border dilution (see
+# s5p_lockdown.attribution). New region definitions rerun these jobs, never the gridding.
 rule attribute_week:
     input:
         orbit_inputs,
     output:
-        f"{R}/attribution/{{regions}}/{{week}}.nc",
-    wildcard_constraints:
-        regions="|".join(REGION_SETS),
+        **{regions: f"{R}/attribution/{regions}/{{week}}.nc" for regions in REGION_SETS},
     params:
         grid=PLAN.grid.harp_operation(),
         qa_threshold=config["qa_threshold"],
@@ -49,15 +47,16 @@ rule attribute_week:
     resources:
         **job_resources(mem_mb=800, disk_mb=200),
     log:
-        f"{R}/logs/attribute_week/{{regions}}/{{week}}.log",
+        f"{R}/logs/attribute_week/{{week}}.log",
     message:
-        "Attributing the pixels of {wildcards.week} to {wildcards.regions}"
+        "Attributing the pixels of {wildcards.week} to countries and hotspots"
     run:
         from s5p_lockdown.attribution import attribute_days
         from s5p_lockdown.regions import region_set
 
         with log_to(log[0]):
-            regions = region_set(wildcards.regions, GridSpec.from_harp(params.grid), f"{R}/masks",
-                                 params.countries, params.hotspots)
-            attribute_days(orbit_files_by_day(wildcards.week, input), regions, output[0],
+            grid = GridSpec.from_harp(params.grid)
+            region_sets = {kind: region_set(kind, grid, f"{R}/masks", params.countries, params.hotspots)
+                           for kind in REGION_SETS}
+            attribute_days(orbit_files_by_day(wildcards.week, input), region_sets, dict(output.items()),
                            qa_threshold=params.qa_threshold, skip_invalid=params.skip_invalid)
