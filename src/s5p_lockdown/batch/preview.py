@@ -223,8 +223,9 @@ class PreviewMap:
             value=tuple(self._indices(preview)), description="preview files",
             rows=min(6, len(self.inputs)), layout={"width": "95%"},
             style={"description_width": "initial"})
-        self.status = w.HTML()
-        self.readout = w.HTML("move the cursor over the map for values")
+        self.status = w.HTML().add_class("s5p-preview-status")
+        self.readout = w.HTML("move the cursor over the map for values").add_class(
+            "s5p-preview-readout")
         self.submit_button = w.Button(
             description=f"Run on all {len(self.inputs)} files", icon="play",
             button_style="success", layout={"width": "auto"},
