@@ -10,6 +10,8 @@ Screenshots go to test-artifacts/preview/.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
+import nbformat
 import pytest
 import xarray as xr
 from condor_fixtures import CONDOR_POOL, condor_pool, condor_workdir  # noqa: F401
@@ -53,10 +56,12 @@ def demo_archive(folder: Path) -> list[Path]:
 
 
 def start_voila(command: list[str], workdir: Path, port: int, log: Path,
-                timeout: float = 120.0) -> subprocess.Popen:
-    """Start Voilà (``command``) in ``workdir`` and wait until it answers on ``port``."""
-    process = subprocess.Popen(command, cwd=workdir, stdout=open(log, "w"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+                env: dict[str, str] | None = None, timeout: float = 120.0) -> subprocess.Popen:
+    """Start Voilà (``command``, with ``env`` added to the environment) in ``workdir`` and
+    wait until it answers on ``port``."""
+    process = subprocess.Popen(command, cwd=workdir, env={**os.environ, **(env or {})},
+                               stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -73,7 +78,7 @@ def start_voila(command: list[str], workdir: Path, port: int, log: Path,
 
 def voila_args(port: int) -> list[str]:
     return ["preview_example.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-            "--template=s5p"]
+            "--template=s5p", "--show_tracebacks=True"]
 
 
 def status(page) -> dict:
@@ -96,12 +101,20 @@ def wait_new_preview(page, previous: str, timeout_ms: float = 60_000) -> dict:
     return status(page)
 
 
-def open_preview(browser, url: str):
+def open_preview(browser, url: str, log: Path):
+    """A page of the notebook with its preview drawn (the server's ``log`` and the page's
+    text in the error otherwise)."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.watch = PageWatch().attach(page)
     page.goto(url, wait_until="commit", timeout=120_000)
-    page.wait_for_selector("img.leaflet-image-layer", timeout=120_000)
+    try:
+        page.wait_for_selector("img.leaflet-image-layer", timeout=180_000)
+    except Exception as error:
+        context.close()
+        raise AssertionError(f"no preview drawn: {error}\n--- page ---\n"
+                             f"{page.inner_text('body')[-3000:]}\n--- voila log ---\n"
+                             f"{log.read_text()[-5000:]}") from None
     page.locator(".leaflet-container").scroll_into_view_if_needed()
     return context, page
 
@@ -152,7 +165,8 @@ def drive_preview(page) -> dict:
     page.wait_for_function("""(s) => /° N, .*° E: /.test(document.querySelector(s).innerText)""",
                            arg=READOUT, timeout=10_000)
     text = page.inner_text(READOUT)
-    assert re.search(r"[\d.]+° N, [-\d.]+° E: (\S+ molecules cm-2|no data) \(preview\)", text), text
+    assert re.search(r"[\d.]+° N, [-\d.]+° E: (\S+ molecules cm-2|no data) \(preview\)",
+                     text), text
     return tuned
 
 
@@ -173,12 +187,12 @@ def test_preview_follows_the_map_and_the_parameters(browser, tmp_path):
     shutil.copy(NOTEBOOK, tmp_path)
     demo_archive(tmp_path / "archive")
     port = free_port()
-    env_command = ["env", f"JUPYTER_PATH={TEMPLATES}", f"S5P_PREVIEW_ARCHIVE={tmp_path / 'archive'}",
-                   f"S5P_PREVIEW_OUTPUT={tmp_path / 'out'}", "CONDOR_CONFIG=/dev/null"]
-    process = start_voila([*env_command, sys.executable, "-m", "voila", *voila_args(port)],
-                          tmp_path, port, tmp_path / "voila.log")
+    env = {"JUPYTER_PATH": str(TEMPLATES), "S5P_PREVIEW_ARCHIVE": str(tmp_path / "archive"),
+           "S5P_PREVIEW_OUTPUT": str(tmp_path / "out"), "CONDOR_CONFIG": "/dev/null"}
+    process = start_voila([sys.executable, "-m", "voila", *voila_args(port)], tmp_path, port,
+                          tmp_path / "voila.log", env)
     try:
-        context, page = open_preview(browser, f"http://127.0.0.1:{port}/")
+        context, page = open_preview(browser, f"http://127.0.0.1:{port}/", tmp_path / "voila.log")
         try:
             tuned = drive_preview(page)
             page.locator(".leaflet-container").screenshot(path=ARTIFACTS / "host_preview.png")
@@ -214,7 +228,8 @@ def test_submit_from_the_map_on_the_pool(browser, condor_pool, condor_workdir):
                "--", "voila", *voila_args(port)]
     process = start_voila(command, condor_workdir, port, condor_workdir / "voila.log")
     try:
-        context, page = open_preview(browser, f"http://127.0.0.1:{port}/")
+        context, page = open_preview(browser, f"http://127.0.0.1:{port}/",
+                                     condor_workdir / "voila.log")
         try:
             tuned = drive_preview(page)
             page.click(f"button:has-text('Run on all {len(files)} files')")
@@ -231,6 +246,14 @@ def test_submit_from_the_map_on_the_pool(browser, condor_pool, condor_workdir):
                 f"() => document.body.innerText.includes('{len(files)} / {len(files)}')",
                 timeout=60_000)
             page.locator(".leaflet-container").screenshot(path=ARTIFACTS / "pool_outputs.png")
+            # the read-out now gives the outputs' values, naming the file
+            box = page.locator(".leaflet-container").bounding_box()
+            for fx in (0.3, 0.4, 0.5, 0.6, 0.7):  # somewhere with data
+                page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * 0.5)
+                page.wait_for_timeout(300)
+                if "molecules cm-2 (S5P_" in page.inner_text(READOUT):
+                    break
+            assert re.search(r": \S+ molecules cm-2 \(S5P_\S+\.nc\)", page.inner_text(READOUT))
             assert page.watch.problems() == []
         finally:
             context.close()
@@ -244,3 +267,23 @@ def test_submit_from_the_map_on_the_pool(browser, condor_pool, condor_workdir):
         assert float(ds["latitude"][1] - ds["latitude"][0]) == pytest.approx(0.05)
         assert ds.sizes["latitude"] == round((62.0 - 35.0) / 0.05)  # full grid, not the view
     assert tuned["qa"] == 0.3
+
+
+def test_preview_notebook_runs_unattended_on_the_pool(condor_pool, condor_workdir):
+    """``S5P_PREVIEW_SUBMIT=now``: the notebook executed inside the pool previews a view from
+    code, submits, waits for the batch and draws every output in place of the preview."""
+    shutil.copy(NOTEBOOK, condor_workdir)
+    files = demo_archive(condor_workdir / "archive")
+    condor_pool.run(
+        "jupyter-execute", "--output=executed.ipynb", NOTEBOOK.name, cwd=condor_workdir,
+        env={"S5P_PREVIEW_ARCHIVE": str(condor_workdir / "archive"),
+             "S5P_PREVIEW_OUTPUT": str(condor_workdir / "out"), "S5P_PREVIEW_SUBMIT": "now",
+             "S5P_PREVIEW_TIMEOUT": "300"}, timeout=600)
+    executed = nbformat.read(condor_workdir / "executed.ipynb", as_version=4)
+    summary = json.loads(executed.cells[-1].outputs[-1]["text"].strip().splitlines()[-1])
+    rows, columns = summary["preview_cells"]
+    assert rows * columns > 0 and summary["preview_seconds"] < 30
+    assert summary["counts"]["done"] == len(files)
+    assert sorted(Path(p).stem for p in summary["outputs"]) == sorted(p.stem for p in files)
+    assert summary["parameters"] == {"qa_threshold": 0.75, "min_pixels": 1}
+    assert summary["map_layers"] == len(files) and summary["preview_removed"]

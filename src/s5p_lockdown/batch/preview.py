@@ -447,10 +447,8 @@ class PreviewMap:
         lat, lon = event["coordinates"]
         value, source = self.value_at(lat, lon)
         where = f"{lat:.3f}° N, {lon:.3f}° E"
-        if value is None:
-            text = f"{where}: outside the preview"
-        elif not np.isfinite(value):
-            text = f"{where}: no data ({source})"
+        if value is None or not np.isfinite(value):
+            text = f"{where}: no data" + (f" ({source})" if source else "")
         else:
             units = self.current.image.units if self.current else ""
             text = f"{where}: {value:.4g} {units} ({source})"
@@ -481,10 +479,12 @@ class PreviewMap:
         return job
 
     def _hand_over(self, change) -> None:
-        """Remove the preview (image and colour bar) once the monitor drew an output."""
-        if self.monitor is None or self.overlay is None:
+        """Remove the preview (image and colour bar) once the monitor drew an output (after
+        :meth:`submit` only the monitor adds images to the map)."""
+        if self.overlay is None:
             return
-        if any(layer in change["new"] for layer in self.monitor.layers.values()):
+        added = set(change["new"]) - set(change["old"])
+        if any(isinstance(layer, ImageOverlay) and layer is not self.overlay for layer in added):
             self.map.unobserve(self._hand_over, names="layers")
             self.map.remove(self.overlay)
             if self.colorbar is not None:
