@@ -9,6 +9,7 @@ smallest and largest batch values of its cell. The browser tests are in
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import date
@@ -19,7 +20,14 @@ import pytest
 import xarray as xr
 
 from s5p_lockdown.batch import BatchFunctionError, prepare, runner, write_grid
-from s5p_lockdown.batch.preview import PreviewMap, combine, image_value, parameter_widgets
+from s5p_lockdown.batch.preview import (
+    PreviewMap,
+    colorbar,
+    combine,
+    image_value,
+    nice_range,
+    parameter_widgets,
+)
 from s5p_lockdown.batch.render import GridImage, read_grid
 from s5p_lockdown.batch.viewport import (
     OutsideView,
@@ -144,6 +152,26 @@ def test_value_lookup_and_combining_files():
         combine([image, GridImage("v", "u", np.ones((1, 1)), ((0, 0), (1, 1)))])
 
 
+def test_colorbar_labels_large_values_in_a_power_of_ten():
+    bar = colorbar("preview: NO2", "molecules cm-2", 2.7e15, 9.1e15)
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", bar.widget.value)
+    assert labels == ["2.7", "3.8", "4.8", "5.9", "7.0", "8.0", "9.1",
+                      "preview: NO2 (×1e15 molecules cm-2)"]
+    small = re.findall(r"<text[^>]*>([^<]*)</text>",
+                       colorbar("v", "mol m-2", 0.5, 2.0).widget.value)
+    assert small[0] == "0.5" and small[-2:] == ["2.0", "v (mol m-2)"]
+
+
+def test_nice_colour_ranges():
+    assert nice_range(2.715e14, 5.92e15) == pytest.approx((2e14, 6e15))
+    assert nice_range(-0.013, 0.4) == pytest.approx((-0.02, 0.4))
+    assert nice_range(1.0, 1.0) == (1.0, 1.0)
+    assert nice_range(0.0, 0.0) == (0.0, 0.0)
+    low, high = nice_range(2.715e14, 5.92e15)
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", colorbar("NO2", "u", low, high).widget.value)
+    assert (labels[0], labels[-2]) == ("0.2", "6.0")
+
+
 def test_parameter_widgets_from_the_signature_or_controls():
     def f(input_path, output_path, *, box, qa_threshold=0.75, mode="mean", fill=True,
           items=(1, 2)):
@@ -223,6 +251,11 @@ def test_previews_are_debounced_run_one_at_a_time_and_cancelled(orbits, tmp_path
         assert calls[-1] == (views[5], 2.0) and preview.current.params == {"level": 2.0}
         assert running["max"] == 1
         assert preview.current.value_at(45.5, 0.5) == 2.0
+        preview._interaction(type="mousemove", coordinates=[45.5, 0.5])  # as from the map
+        assert preview.readout.value.startswith("45.500° N, 0.500° E: 2 ")
+        assert preview.readout.value.endswith("(preview)")
+        preview._interaction(type="mousemove", coordinates=[45.5, 1.5])
+        assert preview.readout.value == "45.500° N, 1.500° E: no data (preview)"
         assert "level=2.0" in preview.status.value
     finally:
         preview.close()

@@ -33,7 +33,7 @@ result is never drawn (a Python function cannot be interrupted elsewhere: code o
 runs between two helper calls finishes first).
 
 Colours: ``vmin``/``vmax`` if given, else the 2nd-98th percentile of the first preview with
-data, kept afterwards (the colour bar then means the same thing as the map changes) and given
+data widened to two significant digits (:func:`nice_range`), kept afterwards (the colour bar then means the same thing as the map changes) and given
 to the monitor.
 """
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import math
 import shutil
 import tempfile
 import threading
@@ -54,7 +55,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 from branca.colormap import LinearColormap
-from ipyleaflet import ColormapControl, GeoJSON, ImageOverlay, Map, projections
+from ipyleaflet import GeoJSON, ImageOverlay, Map, WidgetControl, projections
 from ipywidgets.widgets.interaction import interactive
 
 from s5p_lockdown.batch.gui import BatchMonitor, countries_geojson
@@ -92,6 +93,30 @@ class Preview:
         """The preview's value in the cell holding (``lat``, ``lon``) (degrees), NaN for a cell
         without data, None outside the preview."""
         return image_value(self.image, lat, lon)
+
+
+def colorbar(title: str, units: str, vmin: float, vmax: float) -> WidgetControl:
+    """A colour bar of :data:`~s5p_lockdown.batch.render.COLORS` from ``vmin`` to ``vmax`` as a
+    map control: branca's SVG in an HTML widget, so it is drawn whichever thread creates it.
+    Values of 1000 or more (or below 0.001) are labelled in a power of ten given in the
+    caption, e.g. ``(×1e15 molecules cm-2)``."""
+    largest = max(abs(vmin), abs(vmax))
+    exponent = math.floor(math.log10(largest)) if largest > 0 else 0
+    scale = 10.0**exponent if abs(exponent) >= 3 else 1.0
+    unit = f"×1e{exponent} {units}" if scale != 1.0 else units
+    colormap = LinearColormap(COLORS, vmin=round(vmin / scale, 9), vmax=round(vmax / scale, 9),
+                              caption=f"{title} ({unit})")
+    return WidgetControl(widget=w.HTML(colormap._repr_html_()), position="bottomright")
+
+
+def nice_range(vmin: float, vmax: float) -> tuple[float, float]:
+    """(``vmin``, ``vmax``) widened to two significant digits of the larger magnitude (so the
+    colour bar's end labels are short and exact), e.g. (2.715e14, 5.92e15) → (2e14, 6e15)."""
+    largest = max(abs(vmin), abs(vmax))
+    if largest == 0:
+        return vmin, vmax
+    step = 10.0 ** (math.floor(math.log10(largest)) - 1)
+    return math.floor(vmin / step) * step, math.ceil(vmax / step) * step
 
 
 def image_value(image: GridImage, lat: float, lon: float) -> float | None:
@@ -214,7 +239,7 @@ class PreviewMap:
         self.outlines = GeoJSON(data=countries_geojson(countries), name="countries",
                                 style={"color": "#333333", "weight": 1, "fillOpacity": 0.0})
         self.overlay: ImageOverlay | None = None
-        self.colorbar: ColormapControl | None = None
+        self.colorbar: WidgetControl | None = None
         # explicit layers and EPSG:4326: no basemap tiles are requested (works offline)
         self.map = Map(crs=projections.EPSG4326, layers=(self.outlines,), center=center,
                        zoom=zoom, scroll_wheel_zoom=True, layout={"height": "520px"})
@@ -371,6 +396,7 @@ class PreviewMap:
             image = combine(images)
             url = self._draw(image)
             context.check()
+            self._place(image, url)
         except PreviewCancelled:
             return  # a newer request is queued; it will draw
         except Exception as exc:  # the user's function: shown, never raised in a thread
@@ -379,7 +405,6 @@ class PreviewMap:
             self.errors.append(message)
             self.status.value = f"<span style='color:#c62828'>{html.escape(message)}</span>"
             return
-        self._place(image, url)
         seconds = time.perf_counter() - start
         self.current = Preview(image, context.viewport, params, files, seconds,
                                list(context.grids))
@@ -389,17 +414,15 @@ class PreviewMap:
         if self.vmin is None or self.vmax is None:
             value_range = image.value_range()
             if value_range is not None:
-                self.vmin, self.vmax = value_range
+                self.vmin, self.vmax = nice_range(*value_range)
         if self.vmin is None:  # no data anywhere yet: transparent image, no colour bar
             return image.png_data_url(0.0, 1.0)
         return image.png_data_url(self.vmin, self.vmax)
 
     def _place(self, image: GridImage, url: str) -> None:
         if self.colorbar is None and self.vmin is not None:
-            self.colorbar = ColormapControl(
-                caption=f"preview: {image.variable} ({image.units})",
-                colormap=LinearColormap(COLORS), value_min=self.vmin, value_max=self.vmax,
-                position="bottomright")
+            self.colorbar = colorbar(f"preview: {image.variable}", image.units, self.vmin,
+                                     self.vmax)
             self.map.add(self.colorbar)
         overlay = ImageOverlay(url=url, bounds=image.bounds, name="preview", opacity=0.8)
         if self.overlay is None:
@@ -426,31 +449,32 @@ class PreviewMap:
             f"{preview.seconds:.2f} s; {params}")
 
     # --- read-out ----------------------------------------------------------------------------
-    def value_at(self, lat: float, lon: float) -> tuple[float | None, str]:
-        """The value drawn at (``lat``, ``lon``) and where it comes from (``"preview"`` or an
-        output file name); after a submit, the outputs drawn so far come first."""
+    def value_at(self, lat: float, lon: float) -> tuple[float | None, str, str]:
+        """The value drawn at (``lat``, ``lon``), its units and where it comes from
+        (``"preview"`` or an output file name); after a submit, the outputs drawn so far come
+        first. (None, "", "") where nothing is drawn."""
         if self.monitor is not None:
             for index in sorted(self.monitor.layers, reverse=True):
                 if index not in self._outputs:
                     self._outputs[index] = read_grid(self.job.output_paths[index],
                                                      self.monitor.variable)
-                value = image_value(self._outputs[index], lat, lon)
+                output = self._outputs[index]
+                value = image_value(output, lat, lon)
                 if value is not None and np.isfinite(value):
-                    return value, self.job.output_paths[index].name
+                    return value, output.units, self.job.output_paths[index].name
         if self.current is not None and self.overlay is not None:
-            return self.current.value_at(lat, lon), "preview"
-        return None, ""
+            return self.current.value_at(lat, lon), self.current.image.units, "preview"
+        return None, "", ""
 
     def _interaction(self, **event) -> None:
         if event.get("type") != "mousemove":
             return
         lat, lon = event["coordinates"]
-        value, source = self.value_at(lat, lon)
+        value, units, source = self.value_at(lat, lon)
         where = f"{lat:.3f}° N, {lon:.3f}° E"
         if value is None or not np.isfinite(value):
             text = f"{where}: no data" + (f" ({source})" if source else "")
         else:
-            units = self.current.image.units if self.current else ""
             text = f"{where}: {value:.4g} {units} ({source})"
         self.readout.value = html.escape(text)
 
