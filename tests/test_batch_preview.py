@@ -335,3 +335,38 @@ def test_preview_agrees_with_the_batch_output(central_orbit, tmp_path):
     block_counts = blocks(np.isfinite(fine)).sum(axis=(1, 3))
     unweighted = block_sums / np.maximum(block_counts, 1)
     np.testing.assert_allclose(fitted.values[seen], unweighted[seen], rtol=1e-12)
+
+
+def test_submit_hands_the_map_to_the_monitor(central_orbit, tmp_path):
+    """Every output exists already, so ``submit`` submits nothing (all files skipped) and
+    needs no pool: the monitor draws the outputs on the preview's map, the preview goes, and
+    the read-out gives the outputs' values."""
+    layout = prepare(no2_grid, [central_orbit], tmp_path / "out")
+    assert runner.main([str(layout.root), "local", "0"]) == 0
+    preview = PreviewMap(no2_grid, [central_orbit], tmp_path / "out")
+    shown = preview.show(Viewport.from_map_state(46.1, 54.9, 3.1, 16.9, 69))
+    preview_layers = [layer.name for layer in preview.map.layers]
+    bar = preview.colorbar
+    assert preview_layers == ["countries", "preview"] and bar in preview.map.controls
+    job = preview.submit()
+    assert job.cluster_ids == [] and job.status().counts["skipped"] == 1
+    preview.monitor.stop()
+    assert preview.monitor.map is preview.map
+    assert preview.map not in preview.monitor.widget.children  # shown once, above the monitor
+    assert list(preview.monitor_box.children) == [preview.monitor.widget]
+    assert [layer.name for layer in preview.map.layers] == ["countries", central_orbit.stem[:40]]
+    assert preview.overlay is None and bar not in preview.map.controls
+    assert preview.submit_button.disabled and preview.controls["qa_threshold"].disabled
+    with pytest.raises(RuntimeError, match="already submitted"):
+        preview.submit()
+    with pytest.raises(RuntimeError, match="closed"):
+        preview.show(shown.viewport)
+    # the read-out now reads the output at full resolution
+    output = read_grid(tmp_path / "out" / (central_orbit.stem + ".nc"))
+    rows, columns = np.nonzero(np.isfinite(output.values))
+    (south, west), (north, _) = output.bounds
+    lat = north - (rows[0] + 0.5) * FULL_RESOLUTION
+    lon = west + (columns[0] + 0.5) * FULL_RESOLUTION
+    value, units, source = preview.value_at(lat, lon)
+    assert value == output.values[rows[0], columns[0]] and source == central_orbit.stem + ".nc"
+    assert units == output.units
