@@ -33,8 +33,8 @@ result is never drawn (a Python function cannot be interrupted elsewhere: code o
 runs between two helper calls finishes first).
 
 Colours: ``vmin``/``vmax`` if given, else the 2nd-98th percentile of the first preview with
-data widened to two significant digits (:func:`nice_range`), kept afterwards (the colour bar then means the same thing as the map changes) and given
-to the monitor.
+data widened to two significant digits (:func:`nice_range`), kept afterwards (the colour bar
+then means the same thing as the map changes) and given to the monitor.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def nice_range(vmin: float, vmax: float) -> tuple[float, float]:
 
 
 def image_value(image: GridImage, lat: float, lon: float) -> float | None:
-    """Value of ``image`` in the cell holding (``lat``, ``lon``), None outside it (cells are
-    ``[south, north) × [west, east)``, the last row and column closed)."""
+    """Value of ``image`` in the cell holding (``lat``, ``lon``) (degrees), None outside the
+    image; a point on the edge between two cells is in the southern, or the eastern, one."""
     (south, west), (north, east) = image.bounds
     rows, columns = image.values.shape
     if not (south <= lat <= north and west <= lon <= east):
