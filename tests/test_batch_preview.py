@@ -356,6 +356,11 @@ def test_submit_hands_the_map_to_the_monitor(central_orbit, tmp_path):
     assert list(preview.monitor_box.children) == [preview.monitor.widget]
     assert [layer.name for layer in preview.map.layers] == ["countries", central_orbit.stem[:40]]
     assert preview.overlay is None and bar not in preview.map.controls
+    # the colour bar stays, for the outputs (the monitor uses the preview's range)
+    assert preview.colorbar in preview.map.controls
+    assert "preview" not in preview.colorbar.widget.value
+    assert "tropospheric_NO2_column_number_density (" in preview.colorbar.widget.value
+    assert (preview.monitor.vmin, preview.monitor.vmax) == (preview.vmin, preview.vmax)
     assert preview.submit_button.disabled and preview.controls["qa_threshold"].disabled
     with pytest.raises(RuntimeError, match="already submitted"):
         preview.submit()

@@ -12,7 +12,7 @@ expression):
 * a button *Run on all N files* (and :meth:`PreviewMap.submit`): :func:`~s5p_lockdown.batch.submit`
   of ``f`` with the parameters as set, over every input, and a
   :class:`~s5p_lockdown.batch.gui.BatchMonitor` drawing on the same map, whose full-resolution
-  outputs replace the preview as they arrive.
+  outputs replace the preview as they arrive (on the same colour range).
 
 How a preview is computed: ``f(input_path, output_path, **params)`` is called on each previewed
 file, with a temporary ``output_path``, inside :func:`s5p_lockdown.batch.viewport.previewing`,
@@ -503,17 +503,21 @@ class PreviewMap:
         return job
 
     def _hand_over(self, change) -> None:
-        """Remove the preview (image and colour bar) once the monitor drew an output (after
-        :meth:`submit` only the monitor adds images to the map)."""
+        """Remove the preview image once the monitor drew an output (after :meth:`submit` only
+        the monitor adds images to the map). The colour bar stays, titled for the outputs:
+        the monitor colours them on the same range."""
         if self.overlay is None:
             return
         added = set(change["new"]) - set(change["old"])
         if any(isinstance(layer, ImageOverlay) and layer is not self.overlay for layer in added):
             self.map.unobserve(self._hand_over, names="layers")
             self.map.remove(self.overlay)
+            self.overlay = None
             if self.colorbar is not None:
-                self.map.remove(self.colorbar)
-            self.overlay = self.colorbar = None
+                image = self.current.image
+                outputs = colorbar(image.variable, image.units, self.vmin, self.vmax)
+                self.map.substitute(self.colorbar, outputs)
+                self.colorbar = outputs
 
     def _guarded(self, action) -> None:
         try:
