@@ -8,6 +8,11 @@
   (:class:`~s5p_lockdown.batch.gui.BatchMonitor`) with per-state progress, a job table, buttons
   and a live map (needs ipywidgets and ipyleaflet).
 - :mod:`s5p_lockdown.batch.runner` – the job side (``python -m s5p_lockdown.batch.runner``).
+- :mod:`s5p_lockdown.batch.preview` – :class:`~s5p_lockdown.batch.preview.PreviewMap`: the
+  function previewed on a map for the visible area at screen resolution, then submitted over
+  every file with the map handed to the monitor; :mod:`s5p_lockdown.batch.viewport` – the
+  helpers a function calls to honour the preview's view (``preview_grid``,
+  ``current_viewport``).
 
 See :mod:`s5p_lockdown.batch.submit` for how the function reaches the execute side.
 """

@@ -62,6 +62,9 @@ class BatchMonitor:
         ISO3 codes of the outlines to draw (default: every shipped country).
     center, zoom
         Initial map view (degrees north, east; Leaflet zoom in EPSG:4326).
+    map
+        Draw on this map (e.g. a :class:`~s5p_lockdown.batch.preview.PreviewMap`'s) instead of
+        a new one; the monitor's widget then leaves the map out.
     interval
         Seconds between refreshes of :meth:`start`.
     """
@@ -70,7 +73,7 @@ class BatchMonitor:
                  vmin: float | None = None, vmax: float | None = None,
                  countries: Iterable[str] | None = None,
                  center: tuple[float, float] = (52.0, 10.0), zoom: int = 3,
-                 interval: float = 3.0):
+                 interval: float = 3.0, map: Map | None = None):
         self.job = job
         self.variable = variable
         self.vmin, self.vmax = vmin, vmax
@@ -107,12 +110,15 @@ class BatchMonitor:
         self.retry_button.on_click(lambda _: self._guarded(self._retry))
         self.log_select.observe(lambda _: self._show_logs(), names="value")
 
-        self.outlines = GeoJSON(data=countries_geojson(countries), name="countries",
-                                style={"color": "#333333", "weight": 1, "fillOpacity": 0.0})
-        # explicit layers and EPSG:4326: no basemap tiles are requested, outputs align exactly
-        self.map = Map(crs=projections.EPSG4326, layers=(self.outlines,), center=center,
-                       zoom=zoom, scroll_wheel_zoom=True, layout={"height": "480px"})
-        self.map.add(LayersControl(position="topright"))
+        own_map = map is None
+        if own_map:
+            outlines = GeoJSON(data=countries_geojson(countries), name="countries",
+                               style={"color": "#333333", "weight": 1, "fillOpacity": 0.0})
+            # explicit layers and EPSG:4326: no basemap tiles are requested, outputs align
+            map = Map(crs=projections.EPSG4326, layers=(outlines,), center=center, zoom=zoom,
+                      scroll_wheel_zoom=True, layout={"height": "480px"})
+            map.add(LayersControl(position="topright"))
+        self.map = map
 
         bars = [w.HBox([self.progress[s], self.counts[s]]) for s in STATES]
         buttons = w.HBox([self.refresh_button, self.remove_button, self.retry_button])
@@ -120,8 +126,7 @@ class BatchMonitor:
             self.title, w.HBox([w.VBox(bars), w.VBox([buttons, self.message])]),
             w.Accordion(children=[self.table, w.VBox([self.log_select, self.log_view])],
                         titles=("jobs", "logs"), selected_index=0),
-            self.map,
-        ])
+        ] + ([self.map] if own_map else []))
         self.refresh()
 
     def _repr_mimebundle_(self, **kwargs):
