@@ -151,9 +151,11 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
         attribution = folder / f"attribution-{resolution}.nc"
         if not attribution.exists():
             attribute_days(files, {"countries": RegionSet(countries, masks)}, {"countries": attribution})
+        daily = country_daily(paths, masks)
         estimates = {
-            "old": old_statistics(country_daily(paths, masks), windows, stats_settings),
-            "new": country_statistics(cell_tables([attribution], masks, set(days)), windows, stats_settings),
+            "old": old_statistics(daily, windows, stats_settings),
+            "new": country_statistics(cell_tables([attribution], masks, set(days)), windows, stats_settings,
+                                      observed=daily),
         }
         for estimator, frame in estimates.items():
             for _, row in frame.iterrows():

@@ -4,12 +4,13 @@ and closed-form references (fast tests on hand-made cells × days tables)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from s5p_lockdown.estimator import common_support_means, day_counts, every_day
 from s5p_lockdown.intervals import change_columns
 from s5p_lockdown.stats import StatsSettings, country_statistics
-from stats_support import brute_force_change, concat, table, window_dates, windows_frame
+from stats_support import START, brute_force_change, concat, table, window_dates, windows_frame
 
 
 def _random_window(rng, n_days, n_cells, level, clear=0.6):
@@ -105,6 +106,25 @@ def test_country_statistics_recovers_known_changes_with_two_sided_intervals():
         assert row[f"significant_{name}"]
         assert row[f"support_cells_{name}"] == 30 and row[f"support_area_{name}"] == pytest.approx(1.0)
         assert row[f"reason_{name}"] == ""
+
+
+def test_usable_days_follow_the_observed_coverage_when_given():
+    """With the daily table's coverage (pixel footprints), a day is usable when that coverage
+    reaches min_day_coverage, whatever share of cells holds a pixel centre; a day missing from
+    the table counts as not seen."""
+    rng = np.random.default_rng(5)
+    cells, _ = _country(rng, LEVELS, noise=0.05)
+    post = [d for d in cells.dates if d >= START["post_analysis"]]
+    observed = pd.DataFrame({"date": [d.isoformat() for d in cells.dates], "iso3": "AAA",
+                             "coverage": [0.05 if d in post[:10] else 0.8 for d in cells.dates]})
+    observed = observed[observed["date"] != post[-1].isoformat()]
+    settings = StatsSettings(bootstrap=200, min_day_coverage=0.1)
+    row = country_statistics({"AAA": cells}, windows_frame(), settings, observed).iloc[0]
+    assert row["days_post_analysis"] == len(post) - 11
+    assert row["coverage_post_analysis"] == pytest.approx((10 * 0.05 + (len(post) - 11) * 0.8) / 30)
+    assert row["days_pre_analysis"] == 14
+    alone = country_statistics({"AAA": cells}, windows_frame(), settings).iloc[0]
+    assert alone["days_post_analysis"] == len(post)  # ~70 % of the cells hold a pixel centre each day
 
 
 def test_interval_width_matches_the_closed_form_standard_error():

@@ -133,7 +133,8 @@ def test_hotspot_recovers_a_city_only_reduction(workflow_run):
 
 def test_country_means_are_the_attributed_pixels_means(workflow_run):
     """A window's country mean in the statistics is, over the country's cells with data on the
-    window's usable days (at least ``min_day_coverage`` of the country's area with data), the
+    window's usable days (pixel footprints over at least ``min_day_coverage`` of the country's
+    area that day, the daily table's coverage), the
     cos(lat) x fraction weighted mean of each cell's mean of the pixels attributed to it,
     recomputed here from the attribution files by plain loops. The daily table's Σ S / Σ A
     (days pooled by weight) is the window's composite file weighted by its weight, an identity
@@ -160,8 +161,9 @@ def test_country_means_are_the_attributed_pixels_means(workflow_run):
                     entry = by_day.setdefault(days[d], {}).setdefault(cell, [0, 0.0])
                     entry[0] += n
                     entry[1] += s
-    usable = [d for d, cells in by_day.items()
-              if sum(area[c] for c in cells) / sum(area.values()) >= StatsSettings().min_day_coverage]
+    daily = pd.read_csv(results / "stats" / "country_daily.csv")
+    observed = dict(zip(daily.loc[daily["iso3"] == iso3, "date"], daily.loc[daily["iso3"] == iso3, "coverage"]))
+    usable = [d for d in by_day if observed[d] >= StatsSettings().min_day_coverage]
     assert len(usable) == row["days_post_analysis"]
     counts, sums = {}, {}
     for day in usable:
@@ -177,7 +179,6 @@ def test_country_means_are_the_attributed_pixels_means(workflow_run):
         latitude = ds["latitude"].values
     cell_area = np.cos(np.radians(latitude))[:, None] * masks.values[region]
     ok = np.isfinite(value) & (weight > 0)
-    daily = pd.read_csv(results / "stats" / "country_daily.csv")
     days = daily[(daily["iso3"] == iso3) & daily["date"].between(row["post_start"], row["post_end"])]
     assert len(days) == row["calendar_days_post_analysis"] == 14
     pooled = cell_area * weight

@@ -34,8 +34,9 @@ country's area (``support_area_*``).
 Confidence intervals: percentile bootstrap over days: each window's days resampled with
 replacement (a day's cells, values and weights kept together, so spatial correlation within a
 day is kept), the per-cell composites, the support and the ratio recomputed for every
-replicate. A window with fewer than ``min_days`` usable days (a day is usable when at least
-``min_day_coverage`` of the country's area has data) makes the changes that use it NaN, each
+replicate. A window with fewer than ``min_days`` usable days (a day is usable when the day's
+pixel footprints covered at least ``min_day_coverage`` of the country's area, the daily table's
+``coverage``) makes the changes that use it NaN, each
 with its own ``reason_*`` in plain words; the other changes stand.
 
 Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) use the same
@@ -175,12 +176,17 @@ def country_statistics(
     tables: dict[str, CellTable],
     windows: pd.DataFrame,
     settings: StatsSettings = StatsSettings(),
+    observed: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per country (or hotspot) of ``windows`` (see ``config/README.md`` for the columns).
 
     ``tables`` come from :func:`s5p_lockdown.cells.cell_tables` (a region without any cell in
     the grid may be missing: its changes are NaN with a reason); ``windows`` from
-    :func:`s5p_lockdown.windows.country_windows`.
+    :func:`s5p_lockdown.windows.country_windows`. ``observed``: the daily table of
+    :func:`country_daily` (``date``, ``iso3``, ``coverage``), whose coverage, the share of the
+    region's area that the day's pixel footprints covered, decides which days are usable; without
+    it, the share of the area in cells with an attributed pixel centre (which understates what
+    was seen when pixels are larger than the cells).
     """
     rows = []
     tail = (1 - settings.confidence) / 2
@@ -212,7 +218,7 @@ def country_statistics(
                 row[f"coverage_{key}"] = 0.0
             else:
                 in_window = np.array([d in days for d in table.dates], dtype=bool)
-                coverage = table.coverage
+                coverage = _coverage(table, observed)
                 row[f"coverage_{key}"] = float(coverage[in_window].sum() / len(days)) if days else 0.0
                 usable_days = table.days(in_window & (coverage >= settings.min_day_coverage)
                                          & (table.weight.sum(axis=1) > 0))
@@ -235,6 +241,15 @@ def country_statistics(
         row["reason"] = "; ".join(dict.fromkeys(window_reason[k] for k in GROUPS if k in window_reason))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _coverage(table: CellTable, observed: pd.DataFrame | None) -> np.ndarray:
+    """(n_days,) the region's coverage on the table's days (see :func:`country_statistics`)."""
+    if observed is None:
+        return table.coverage
+    mine = observed[observed["iso3"] == table.code]
+    by_day = dict(zip(pd.to_datetime(mine["date"]).dt.date, mine["coverage"]))
+    return np.array([by_day.get(d, 0.0) for d in table.dates], dtype=np.float64)
 
 
 def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.random.Generator,
@@ -278,8 +293,10 @@ def statistics_from_attribution(
     masks: xr.DataArray,
     windows: pd.DataFrame,
     settings: StatsSettings = StatsSettings(),
+    observed: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:func:`country_statistics` of the regions of ``masks`` from pixel-centre attribution
-    files (:mod:`s5p_lockdown.attribution`; only the days of ``windows`` are used)."""
+    files (:mod:`s5p_lockdown.attribution`; only the days of ``windows`` are used), days usable
+    by the coverage of ``observed`` (the daily table, see :func:`country_statistics`)."""
     tables = cell_tables(attribution_paths, masks, set(required_days(windows)))
-    return country_statistics(tables, windows, settings)
+    return country_statistics(tables, windows, settings, observed)

@@ -58,7 +58,7 @@ rule country_stats:
             # country_daily (an input) has built and cached the masks
             masks = load_or_build_masks(GridSpec.from_harp(params.grid), f"{R}/masks", params.countries)
             stats = statistics_from_attribution(input.attribution, masks, pd.DataFrame(params.windows),
-                                                StatsSettings(**params.settings))
+                                                StatsSettings(**params.settings), pd.read_csv(input.daily))
             write_csv(PLAN.windows, output.windows, index=False)
             write_csv(stats, output.stats, index=False)
             sources = [f for d in PLAN.days for f in PLAN.files_by_day.get(d, [])]
@@ -91,6 +91,7 @@ rule hotspot_daily:
 
 rule hotspot_stats:
     input:
+        daily=f"{R}/stats/hotspot_daily.csv",
         attribution=attribution_files("hotspots"),
     output:
         f"{R}/stats/hotspot_stats.csv",
@@ -114,5 +115,5 @@ rule hotspot_stats:
         with log_to(log[0]):
             masks = hotspot_masks(GridSpec.from_harp(params.grid), params.hotspots)
             stats = statistics_from_attribution(input.attribution, masks, pd.DataFrame(params.windows),
-                                                StatsSettings(**params.settings))
+                                                StatsSettings(**params.settings), pd.read_csv(input.daily))
             write_csv(stats.rename(columns={"iso3": "hotspot", "country": "iso3"}), output[0], index=False)
