@@ -6,9 +6,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from s5p_lockdown.condor import PoolUnreachableError, require_pool
+from s5p_lockdown.condor import PoolUnreachableError, avoid_status_thread_race, require_pool
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
+from s5p_lockdown.retry import exit_with_bad_input_code
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=True)
 
@@ -16,6 +17,16 @@ try:
     PLAN = make_plan(config)
 except S5PLockdownError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+
+# before the executor starts: with --profile condor, a resumed run would otherwise wait forever
+# for jobs that have finished (s5p_lockdown.condor.avoid_status_thread_race)
+avoid_status_thread_race()
+
+if workflow.remote_exec:
+    # a job of the pool (the HTCondor executable): it exits with retry.BAD_INPUT_EXIT_CODE when
+    # a rule failed on bad input, which the condor profile's retry_until does not retry
+    exit_with_bad_input_code()
 
 
 onstart:
