@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.software import require_same_software
 
 #: How to run a client inside the project's local test pool (append the command).
 LOCAL_POOL_RUN = "workflow/scripts/condor-pool run --"
@@ -50,13 +51,16 @@ def local_schedd(instead: str = f"{LOCAL_POOL_RUN} python YOUR_SCRIPT.py"):
 
 
 def require_pool(executor: str | None) -> None:
-    """Check, before a workflow submits anything, that the ``htcondor`` executor has a pool.
+    """Check, before a workflow submits anything, that the ``htcondor`` executor has a pool and
+    that its jobs will run the project venv's software.
 
     ``executor`` is the name of Snakemake's executor plugin (``workflow.executor_plugin.name``);
-    other executors need no pool and pass.  Raises :class:`PoolUnreachableError`.
+    other executors need no pool and pass.  Raises :class:`PoolUnreachableError` or
+    :class:`s5p_lockdown.software.SoftwareMismatchError`.
     """
     if executor == "htcondor":
         local_schedd(instead=WORKFLOW_COMMAND)
+        require_same_software()
 
 
 #: Module of the Snakemake executor plugin for HTCondor.

@@ -10,6 +10,7 @@ from s5p_lockdown.condor import PoolUnreachableError, avoid_status_thread_race, 
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
 from s5p_lockdown.retry import exit_with_bad_input_code
+from s5p_lockdown.software import SoftwareMismatchError
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=True)
 
@@ -30,11 +31,12 @@ if workflow.remote_exec:
 
 
 onstart:
-    # --profile condor where no pool answers (e.g. on the host of the local test pool): one
-    # sentence saying what to run instead, before anything is submitted, never a traceback
+    # --profile condor where no pool answers (e.g. on the host of the local test pool), or whose
+    # jobs would run other software than the project venv: one sentence saying what to run
+    # instead, before anything is submitted, never a traceback
     try:
         require_pool(getattr(workflow.executor_plugin, "name", None))
-    except PoolUnreachableError as error:
+    except (PoolUnreachableError, SoftwareMismatchError) as error:
         raise SystemExit(str(error)) from None
 
 

@@ -52,6 +52,7 @@ import htcondor2
 from s5p_lockdown.batch.layout import MANIFEST_VERSION, BatchLayout
 from s5p_lockdown.condor import local_schedd
 from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.software import require_same_software
 
 STATES = ("idle", "running", "held", "done", "failed", "removed", "skipped")
 #: States from which a file will not move on its own (``held`` waits for the user).
@@ -405,6 +406,7 @@ class BatchJob:
             return None
         size = self.manifest["files_per_job"]
         chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
+        require_same_software()  # the jobs run this interpreter (unless python= says otherwise)
         description = htcondor2.Submit(self.manifest["submit"])
         items = [{"indices": " ".join(map(str, chunk))} for chunk in chunks]
         start = time.perf_counter()
