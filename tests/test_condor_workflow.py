@@ -1,4 +1,5 @@
-"""The workflow on a real HTCondor pool with ``--profile condor`` (issue #6).
+"""The workflow on a real HTCondor pool with ``--profile condor`` (issues #6 and #16: which
+failures are retried, pool outputs byte-identical to local ones).
 
 Everything runs on the local single-machine pool of ``workflow/scripts/condor-pool`` (fixture
 ``condor_pool``); the Snakemake client runs inside the pool's root as the job user, like a user
