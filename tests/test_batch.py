@@ -133,6 +133,12 @@ def test_prepare_skips_existing_outputs_unless_overwrite(tmp_path):
     assert prepare(tiny_grid, inputs, tmp_path / "out").read_manifest()["skipped"] == [1]
     layout = prepare(tiny_grid, inputs, tmp_path / "out", overwrite=True)
     assert layout.read_manifest()["skipped"] == []
+    # reruns with nothing to run rewrite one folder instead of leaving one each
+    (tmp_path / "out" / "file0.nc").write_text("already there")
+    first = prepare(tiny_grid, inputs, tmp_path / "out")
+    again = prepare(tiny_grid, inputs, tmp_path / "out")
+    assert first.root == again.root and again.read_manifest()["skipped"] == [0, 1]
+    assert len(list((tmp_path / "out" / ".batch").iterdir())) == 3  # 2 with work + that one
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +173,20 @@ def test_grid_image_is_north_up_with_transparent_gaps(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+def test_write_grid_compresses_2d_grids(tmp_path):
+    """A grid without its time dimension is written compressed like a 3-D one."""
+    grid = GridSpec.from_bbox(0.0, 10.0, 0.0, 10.0, 0.1)
+    acc = GridAccumulator(grid, threads=1)
+    acc.add_points(np.array([1.0]), np.array([0.1]), np.array([5.0]), np.array([5.0]))
+    ds = acc.finalize().isel(time=0)
+    write_grid(ds, tmp_path / "grid2d.nc")
+    with xr.open_dataset(tmp_path / "grid2d.nc") as out:
+        grids = [v for v in out.data_vars.values() if v.dims == ("latitude", "longitude")]
+        assert grids and all(v.encoding.get("zlib") and v.encoding["complevel"] == 4
+                             for v in grids), {v.name: v.encoding for v in grids}
+        np.testing.assert_array_equal(out[grids[0].name].values, ds[grids[0].name].values)
+
+
 # On the real pool
 # --------------------------------------------------------------------------------------------
 NO2_MODULE = '''

@@ -7,7 +7,9 @@ them fails them.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import textwrap
 import time
 
@@ -52,6 +54,22 @@ def test_up_is_idempotent(condor_pool):
     status = condor_pool_cli("status")
     assert "pool: up" in status.stdout
     assert "slot1@" in status.stdout
+
+
+def test_pool_venv_runs_the_project_venvs_software(condor_pool, condor_workdir):
+    """Jobs and clients of the pool run a copy of the project venv: the same Python build and
+    exactly its packages (s5p_lockdown.software compares them, as every client of the pool
+    does before it submits)."""
+    code = ("import json, sys\n"
+            "from s5p_lockdown.software import project_venv, running_software, venv_software\n"
+            "here, there = running_software(), venv_software(project_venv())\n"
+            "print(json.dumps([sys.prefix, sys.version, here.differences(there),"
+            " len(here.packages)]))\n")
+    prefix, version, differences, count = json.loads(
+        condor_pool.run("python", "-c", code, cwd=condor_workdir).stdout)
+    assert prefix == "/opt/htc-venv" and differences == [] and count > 100
+    assert version == sys.version  # the same build: version, date and compiler
+    print(f"pool venv: Python {version.split()[0]}, {count} packages as in the project venv")
 
 
 def test_run_outside_workdir_fails_clearly(condor_pool, tmp_path):

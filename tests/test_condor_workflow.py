@@ -1,4 +1,5 @@
-"""The workflow on a real HTCondor pool with ``--profile condor`` (issue #6).
+"""The workflow on a real HTCondor pool with ``--profile condor`` (issues #6 and #16: which
+failures are retried, pool outputs byte-identical to local ones).
 
 Everything runs on the local single-machine pool of ``workflow/scripts/condor-pool`` (fixture
 ``condor_pool``); the Snakemake client runs inside the pool's root as the job user, like a user
@@ -22,8 +23,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 import yaml
@@ -33,7 +32,10 @@ from condor_fixtures import (  # noqa: F401  (fixtures are used by name)
     PROJECT_DIR,
     condor_pool,
     condor_workdir,
+    processes_in_root,
 )
+from s5p_lockdown.outputs import SOURCE_DATE_EPOCH
+from s5p_lockdown.retry import BAD_INPUT_EXIT_CODE
 from workflow_helpers import SNAKEMAKE
 
 pytestmark = pytest.mark.slow
@@ -41,7 +43,10 @@ pytestmark = pytest.mark.slow
 SNAKEFILE = PROJECT_DIR / "Snakefile"
 PROFILE = PROJECT_DIR / "profiles" / "condor"
 INSTALL_PROFILES = PROJECT_DIR / "workflow" / "scripts" / "install-profiles"
-RETRIES = yaml.safe_load((PROFILE / "config.yaml").read_text())["retries"]
+PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.yaml").read_text())
+#: how often HTCondor runs a failed job again (Snakemake itself retries nothing on the pool)
+MAX_RETRIES = PROFILE_SETTINGS["default-resources"]["max_retries"]
+HELD_TIMEOUT = PROFILE_SETTINGS["htcondor-held-timeout"]
 
 #: 2 countries (France: lockdown 17 March; Sweden: none, reference window), 0.5 degree grid,
 #: windows of 4-7 days -> 4 ISO weeks, coarse synthetic orbits: about a dozen jobs.
@@ -62,11 +67,13 @@ CORRUPT_NAME = ("S5P_OFFL_L2__NO2____20200318T113000_20200318T131130_12345_01_01
 # helpers
 # ------------------------------------------------------------------------------------------
 
-def demo_config(folder: Path, **overrides) -> Path:
-    """config.yaml in ``folder`` with results and archive under it."""
+def demo_config(folder: Path, relative: bool = False, **overrides) -> Path:
+    """config.yaml in ``folder`` with results and archive under it (``relative``: named
+    relative to the working directory, so that runs in two folders record the same config)."""
     config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEMO_CONFIG.items()}
-    config["results"] = str(folder / "results")
-    config["source"] = {"kind": "synthetic", "archive": str(folder / "archive")}
+    base = Path() if relative else folder
+    config["results"] = str(base / "results")
+    config["source"] = {"kind": "synthetic", "archive": str(base / "archive")}
     config.update(overrides)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -85,12 +92,15 @@ def pool_snakemake_argv(*args: str, profile: str = "condor") -> list[str]:
             "--configfile", "config.yaml"]
 
 
-def run_on_pool(pool, workdir: Path, *args: str, timeout: float = 600):
-    """Snakemake with the condor profile inside the pool; a run that does not end within
-    ``timeout`` fails with the output it had written (kept for diagnosis)."""
+def run_on_pool(pool, workdir: Path, *args: str, timeout: float = 600,
+                env: dict[str, str] | None = None):
+    """Snakemake with the condor profile inside the pool (``env``: more variables for it and,
+    through ``getenv``, its jobs); a run that does not end within ``timeout`` fails with the
+    output it had written (kept for diagnosis)."""
     t0 = time.monotonic()
     try:
-        proc = pool.run(*pool_snakemake_argv(*args), cwd=workdir, check=False, timeout=timeout)
+        proc = pool.run(*pool_snakemake_argv(*args), cwd=workdir, check=False, timeout=timeout,
+                        env=env)
     except subprocess.TimeoutExpired as expired:
         output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else (o or "")
                          for o in (expired.output, expired.stderr))
@@ -124,12 +134,13 @@ def job_stats(log: str) -> Counter:
     return counts
 
 
-HISTORY_ATTRS = ("ClusterId", "JobBatchName", "JobStatus", "ExitCode", "Args")
+HISTORY_ATTRS = ("ClusterId", "JobBatchName", "JobStatus", "ExitCode", "NumJobStarts", "Args")
 
 
 def condor_jobs(pool, workdir: Path, after: int = 0, queue: bool = False) -> list[dict]:
     """Jobs submitted from ``workdir`` (their Iwd) with ClusterId > after, from the history
-    (or the queue); ``target`` is Snakemake's ``--target-jobs`` of the job."""
+    (or the queue); ``target`` is Snakemake's ``--target-jobs`` of the job, ``starts`` how often
+    HTCondor started it (its attempts)."""
     constraint = f'Iwd == "{workdir}" && ClusterId > {after}'
     cmd = (["condor_q", "-allusers"] if queue else ["condor_history"])
     out = pool.run(*cmd, "-constraint", constraint, "-af:t", *HISTORY_ATTRS, cwd=workdir).stdout
@@ -137,11 +148,12 @@ def condor_jobs(pool, workdir: Path, after: int = 0, queue: bool = False) -> lis
     for line in out.splitlines():
         if not line.strip():
             continue
-        cluster, batch, status, exit_code, args = line.split("\t", 4)
+        cluster, batch, status, exit_code, starts, args = line.split("\t", 5)
         target = re.search(r"--target-jobs (\S+)", args)
         attempt = re.search(r"--attempt (\d+)", args)
         rows.append({"cluster": int(cluster), "batch": batch, "status": int(status),
-                     "exit": exit_code, "target": target.group(1) if target else None,
+                     "exit": exit_code, "starts": int(starts) if starts.isdigit() else 0,
+                     "target": target.group(1) if target else None,
                      "attempt": int(attempt.group(1)) if attempt else None})
     return rows
 
@@ -166,23 +178,33 @@ def wait_queue_empty(pool, workdir: Path, seconds: float) -> list[dict]:
         time.sleep(0.5)
 
 
+#: Outputs of a run, relative to its working directory (its logs, with times, left out).
+OUTPUT_DIRS = ("results", "archive")
+#: date_created of both runs of the comparison (outputs.SOURCE_DATE_EPOCH)
+SOURCE_DATE = {SOURCE_DATE_EPOCH: "1584489600"}
+
+
+def output_files(folder: Path) -> dict[str, Path]:
+    """Every output file of the run in ``folder`` by its relative path, logs left out."""
+    files = {}
+    for top in OUTPUT_DIRS:
+        for path in sorted((folder / top).rglob("*")):
+            rel = path.relative_to(folder)
+            if path.is_file() and rel.parts[:2] != ("results", "logs"):
+                files[str(rel)] = path
+    return files
+
+
 def assert_same_results(local: Path, pool: Path):
-    a = pd.read_csv(local / "results" / "stats" / "country_stats.csv")
-    b = pd.read_csv(pool / "results" / "stats" / "country_stats.csv")
-    assert list(a.columns) == list(b.columns) and len(a) == len(b) == 2
-    numeric = a.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric))
-    np.testing.assert_allclose(a[numeric].to_numpy(float), b[numeric].to_numpy(float),
-                               rtol=1e-9, atol=0, equal_nan=True)
-    rel = Path("results") / "daily" / "2020-W12" / "2020-03-18.nc"
-    with xr.open_dataset(local / rel) as x, xr.open_dataset(pool / rel) as y:
-        xr.testing.assert_identical(x.assign_attrs(), y.assign_attrs(x.attrs))
-        # the recorded configuration names each run's own results and archive folders
-        y.attrs["config"] = y.attrs["config"].replace(str(pool), str(local))
-        differ = {k for k in set(x.attrs) | set(y.attrs) if x.attrs.get(k) != y.attrs.get(k)}
-        # the jobs run the pool venv's Python; the creation time differs by nature
-        assert differ <= {"python", "date_created"}, differ
+    """Every output of the pool run byte-identical to the local run's."""
+    a, b = output_files(local), output_files(pool)
+    assert sorted(a) == sorted(b)
+    assert any(name.endswith(".csv") for name in a) and any(name.endswith(".nc") for name in a)
+    differ = [name for name in a if a[name].read_bytes() != b[name].read_bytes()]
+    assert not differ, f"{len(differ)} of {len(a)} outputs differ: {differ}"
+    with xr.open_dataset(local / "results" / "daily" / "2020-W12" / "2020-03-18.nc") as x:
         assert x.attrs["harp_operation"] == "bin_spatial(59,41,0.5,61,-5,0.5)"
+    print(f"{len(a)} outputs byte-identical")
 
 
 # ------------------------------------------------------------------------------------------
@@ -257,27 +279,31 @@ def test_profile_resolves_and_combines_with_workflow_profile(condor_pool, condor
     assert settings["condor"] == settings[str(PROFILE)]
     s = settings["condor"]
     assert (s["executor"], s["jobs"], s["retries"], s["held"], s["jobdir"]) == \
-        ("htcondor", 4, RETRIES, 0, ".snakemake/htcondor")
+        ("htcondor", 4, 0, HELD_TIMEOUT, ".snakemake/htcondor")
     # from profiles/default: cores caps the threads of one job (not the number of jobs: that is
     # `jobs`), rerun-incomplete lets an interrupted run resume
     assert s["cores"] == 2 and s["rerun_incomplete"] is True
-    assert {"getenv", "htcondor_request_mem_mb", "htcondor_request_disk_mb"} <= set(s["defaults"])
+    assert {"getenv", "max_retries", "retry_until", "htcondor_request_mem_mb",
+            "htcondor_request_disk_mb"} <= set(s["defaults"])
 
 
 def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir):
     """The demo on the pool: interrupted with SIGINT (its jobs leave the queue), resumed (only
-    unfinished jobs run), every Snakemake job an HTCondor job that exited 0, results identical
-    to a local run of the same config."""
+    unfinished jobs run; the resumed client once waited forever, see
+    condor.avoid_status_thread_race), every Snakemake job an HTCondor job that exited 0, every
+    output byte-identical to a local run of the same config in the project venv (the pool venv
+    is a copy of it: same Python, same packages)."""
     pool_dir = new_dir(condor_workdir / "pool")
     local_dir = new_dir(condor_workdir / "local")
-    demo_config(pool_dir)
-    demo_config(local_dir)
+    demo_config(pool_dir, relative=True)
+    demo_config(local_dir, relative=True)
 
-    # local reference run on the host, at the same time
+    # local reference run on the host (the project venv), at the same time
     local_log = open(local_dir / "snakemake.log", "w")
     local = subprocess.Popen([*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--configfile",
                               "config.yaml"], cwd=local_dir, stdout=local_log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env={**os.environ, **SOURCE_DATE})
     try:
         # ---- run 1: interrupt once one job finished and another waits idle in the queue.
         # The synthesis jobs request 2 of the pool's 4 CPUs, so of the 4 jobs Snakemake submits
@@ -291,7 +317,8 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
             # ignored, and a child inherits that; condor-pool run execs the chroot, which execs
             # snakemake: one process
             argv = pool_snakemake_argv("--set-threads", "synthesize_week=2")
-            run1 = subprocess.Popen([str(CONDOR_POOL), "run", "--", *argv],
+            env = [f"--env={k}={v}" for k, v in SOURCE_DATE.items()]
+            run1 = subprocess.Popen([str(CONDOR_POOL), "run", *env, "--", *argv],
                                     cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True,
                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -338,7 +365,7 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
 
         # ---- run 2: resume
         before2 = condor_pool.max_cluster_id()
-        proc, text2, seconds2 = run_on_pool(condor_pool, pool_dir)
+        proc, text2, seconds2 = run_on_pool(condor_pool, pool_dir, env=SOURCE_DATE)
         (pool_dir / "run2.log").write_text(text2)
         assert proc.returncode == 0, text2[-5000:]
         sub2, done2 = submitted(text2), finished(text2)
@@ -380,9 +407,10 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
     assert_same_results(local_dir, pool_dir)
 
 
-def test_failing_job_is_retried_then_reported(condor_pool, condor_workdir):
-    """A corrupt L2 file in a `local` archive: the week's gridding job fails on the pool, is
-    resubmitted `retries` times, then the run fails naming the rule, the log and the file."""
+def test_bad_input_fails_once_and_is_reported(condor_pool, condor_workdir):
+    """A corrupt L2 file in a `local` archive: the week's gridding job fails on the pool with the
+    bad-input exit code and HTCondor does not run it again (one cluster, one start), although
+    the profile retries other failures; the run fails naming the rule, the log and the file."""
     day = condor_workdir / "archive" / "2020" / "03" / "18"
     day.mkdir(parents=True)
     (day / CORRUPT_NAME).write_bytes(os.urandom(4096))
@@ -393,20 +421,69 @@ def test_failing_job_is_retried_then_reported(condor_pool, condor_workdir):
     proc, out, seconds = run_on_pool(condor_pool, condor_workdir, str(week))
     assert proc.returncode != 0, out[-3000:]
     rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
-    attempts = RETRIES + 1
-    assert len(rows) == attempts, rows
-    assert {r["batch"] for r in rows} == {"grid_week-0"}
-    assert {r["target"] for r in rows} == {"grid_week:week=2020-W12"}
-    assert sorted(r["attempt"] for r in rows) == list(range(1, attempts + 1))
-    assert all((r["status"], r["exit"]) == (4, "1") for r in rows), rows
-    assert out.count("Error in rule grid_week") == attempts
-    assert out.count("Trying to restart job 0.") == RETRIES
-    assert out.count(f"{week.parents[1]}/logs/grid_week/2020-W12.log") >= attempts
+    assert MAX_RETRIES > 0
+    assert [(r["batch"], r["target"], r["starts"], r["status"], r["exit"]) for r in rows] == \
+        [("grid_week-0", "grid_week:week=2020-W12", 1, 4, str(BAD_INPUT_EXIT_CODE))], rows
+    assert out.count("Error in rule grid_week") == 1
+    assert f"completed but failed with ExitCode {BAD_INPUT_EXIT_CODE}" in out
+    assert "Trying to restart job" not in out
+    assert f"{week.parents[1]}/logs/grid_week/2020-W12.log" in out
     # show-failed-logs (profiles/default) prints the job's log: it names the bad file
-    assert out.count(f"ERROR s5p_lockdown: {day / CORRUPT_NAME}") >= attempts
+    assert f"ERROR s5p_lockdown: {day / CORRUPT_NAME}" in out
     assert "At least one job did not complete successfully" in out
     assert not week.exists()
-    print(f"{attempts} attempts failed and reported in {seconds:.1f} s")
+    # the job's own output says why it was not retried
+    err = condor_workdir / ".snakemake" / "htcondor" / "grid_week" / \
+        f"grid_week-0_{rows[0]['cluster']}.err"
+    assert f"exit code {BAD_INPUT_EXIT_CODE}, not retried" in err.read_text()
+    print(f"bad input: 1 attempt, failed and reported in {seconds:.1f} s")
+
+
+def job_process(pool, workdir: Path, rule: str, seconds: float) -> int:
+    """PID of the running pool job of ``rule`` started from ``workdir`` (the job's own
+    ``snakemake --mode remote``: the HTCondor executable), waited for up to ``seconds``."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for pid in processes_in_root(pool.root):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            args = args.split("\0")
+            if "remote" in args and any(a.startswith(f"{rule}:") for a in args) \
+                    and any(a.startswith(f"{workdir}/") for a in args):
+                return pid
+        time.sleep(0.2)
+    raise AssertionError(f"no job of rule {rule} ran from {workdir} within {seconds:.0f} s")
+
+
+def test_killed_job_is_run_again_by_htcondor(condor_pool, condor_workdir):
+    """A job killed while it runs (what a lost execute node or the kernel's OOM killer does to
+    it; a transient failure) is run again by HTCondor, in the same cluster, and the run
+    finishes: one cluster started twice, exit code 0, output complete."""
+    demo_config(condor_workdir)
+    target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
+    before = condor_pool.max_cluster_id()
+    log = condor_workdir / "run.log"
+    with open(log, "w") as fh:
+        run = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv(str(target))],
+                               cwd=condor_workdir, stdout=fh, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    try:
+        os.kill(job_process(condor_pool, condor_workdir, "synthesize_week", 120), signal.SIGKILL)
+        rc = run.wait(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    out = log.read_text()
+    assert rc == 0, out[-5000:]
+    rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
+    assert [(r["batch"], r["starts"], r["status"], r["exit"]) for r in rows] == \
+        [("synthesize_week-0", 2, 4, "0")], rows
+    assert "Trying to restart job" not in out  # HTCondor ran it again, not Snakemake
+    assert target.is_file() and target.read_text().strip()
+    print(f"killed job: started twice by HTCondor, run finished: {rows}")
 
 
 def test_held_job_is_reported_not_waited_on(condor_pool, condor_workdir):
@@ -418,8 +495,8 @@ def test_held_job_is_reported_not_waited_on(condor_pool, condor_workdir):
     rule_dir.mkdir(parents=True)
     rule_dir.chmod(0o555)  # also masks the job user's ACL entry
     target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
-    proc, out, seconds = run_on_pool(condor_pool, condor_workdir, str(target), "--retries", "0",
-                                     timeout=300)
+    proc, out, seconds = run_on_pool(condor_pool, condor_workdir, str(target),
+                                     "--htcondor-held-timeout", "0", timeout=300)
     try:
         assert proc.returncode != 0, out[-3000:]
         assert seconds < 120, f"the held job was waited on for {seconds:.0f} s"
@@ -435,3 +512,48 @@ def test_held_job_is_reported_not_waited_on(condor_pool, condor_workdir):
                         cwd=condor_workdir, check=False)
         rule_dir.chmod(0o755)
     assert wait_queue_empty(condor_pool, condor_workdir, 30) == []
+
+
+def test_held_job_that_is_released_goes_on(condor_pool, condor_workdir):
+    """A hold that passes: the job's log directory cannot be written, so the job goes on hold;
+    once the directory is fixed and the job released (what a pool's periodic release or the
+    user does) within the profile's htcondor-held-timeout, the same job runs and the run
+    finishes."""
+    demo_config(condor_workdir)
+    rule_dir = condor_workdir / ".snakemake" / "htcondor" / "synthesize_week"
+    rule_dir.mkdir(parents=True)
+    rule_dir.chmod(0o555)
+    target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
+    before = condor_pool.max_cluster_id()
+    log = condor_workdir / "run.log"
+    with open(log, "w") as fh:
+        run = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv(str(target))],
+                               cwd=condor_workdir, stdout=fh, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 120
+        while not [r for r in condor_jobs(condor_pool, condor_workdir, before, queue=True)
+                   if r["status"] == 5]:
+            assert run.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < end, f"no job held in 120 s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        rule_dir.chmod(0o775)  # group bits = the ACL mask: the job user's entry applies again
+        condor_pool.run("condor_release", "-constraint", f'Iwd == "{condor_workdir}"',
+                        cwd=condor_workdir)
+        rc = run.wait(timeout=HELD_TIMEOUT + 120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        rule_dir.chmod(0o755)
+    out = log.read_text()
+    assert rc == 0, out[-5000:]
+    rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
+    assert [(r["batch"], r["status"], r["exit"]) for r in rows] == \
+        [("synthesize_week-0", 4, "0")], rows
+    # the job's HTCondor events: held (012), released (013), then it ended (005)
+    events = (condor_workdir / ".snakemake" / "htcondor" / "snakemake-rules.log").read_text()
+    cluster = f"({rows[0]['cluster']:03d}.000.000)"
+    codes = [line.split()[0] for line in events.splitlines() if cluster in line]
+    assert [c for c in codes if c in ("012", "013", "005")] == ["012", "013", "005"], events
+    assert target.is_file()

@@ -13,7 +13,10 @@ Both clients of the pool, the workflow (``--profile condor``, checked in ``onsta
 
 from __future__ import annotations
 
+import sys
+
 from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.software import require_same_software
 
 #: How to run a client inside the project's local test pool (append the command).
 LOCAL_POOL_RUN = "workflow/scripts/condor-pool run --"
@@ -48,10 +51,41 @@ def local_schedd(instead: str = f"{LOCAL_POOL_RUN} python YOUR_SCRIPT.py"):
 
 
 def require_pool(executor: str | None) -> None:
-    """Check, before a workflow submits anything, that the ``htcondor`` executor has a pool.
+    """Check, before a workflow submits anything, that the ``htcondor`` executor has a pool and
+    that its jobs will run the project venv's software.
 
     ``executor`` is the name of Snakemake's executor plugin (``workflow.executor_plugin.name``);
-    other executors need no pool and pass.  Raises :class:`PoolUnreachableError`.
+    other executors need no pool and pass.  Raises :class:`PoolUnreachableError` or
+    :class:`s5p_lockdown.software.SoftwareMismatchError`.
     """
     if executor == "htcondor":
         local_schedd(instead=WORKFLOW_COMMAND)
+        require_same_software()
+
+
+#: Module of the Snakemake executor plugin for HTCondor.
+PLUGIN_MODULE = "snakemake_executor_plugin_htcondor"
+#: Seconds the plugin's status thread waits before its first check (see below).
+FIRST_STATUS_CHECK_SECONDS = 1
+
+
+def avoid_status_thread_race() -> None:
+    """Delay the first job status check of the HTCondor executor plugin by
+    :data:`FIRST_STATUS_CHECK_SECONDS` (call before the executor starts: when Snakemake parses
+    the Snakefile).
+
+    Plugin 0.3.0 declares ``init_seconds_before_status_checks=0``, and
+    ``snakemake-interface-executor-plugins`` starts the status thread in the executor's
+    ``__init__``, before the plugin's ``__post_init__`` has made the attributes that thread
+    uses.  When the plugin's event log (``<jobdir>/snakemake-rules.log``) already exists, as in
+    every rerun or resumed run in the same directory, the first check reads it at once, fails
+    with ``AttributeError: ... '_event_logs'``, and the thread ends silently: the jobs run and
+    finish, but the client never learns it and waits forever
+    (htcondor/snakemake-executor-plugin-htcondor#60).  A first check one second later finds the
+    executor initialised.  A no-op when the plugin is not loaded (Snakemake loads every
+    installed executor plugin for its command line) or already waits.
+    """
+    plugin = sys.modules.get(PLUGIN_MODULE)
+    settings = getattr(plugin, "common_settings", None)
+    if settings is not None and not settings.init_seconds_before_status_checks:
+        settings.init_seconds_before_status_checks = FIRST_STATUS_CHECK_SECONDS

@@ -13,7 +13,17 @@ class S5PLockdownError(Exception):
     """Base class of the project's own errors."""
 
 
-class InvalidProductError(S5PLockdownError):
+class BadInputError(S5PLockdownError):
+    """Bad input that fails the same way on every attempt: a corrupt or wrong product, an
+    invalid configuration or boundary file, missing or refused credentials.
+
+    A job of the HTCondor pool that fails with one exits with
+    :data:`s5p_lockdown.retry.BAD_INPUT_EXIT_CODE`, which the condor profile tells HTCondor not
+    to retry; any other failure (an I/O error, a download cut off, a killed job) is retried
+    (profiles/README.md, "What happens when things go wrong")."""
+
+
+class InvalidProductError(BadInputError):
     """A file is not a usable Sentinel-5P L2 NO2 product.
 
     Attributes
@@ -30,5 +40,5 @@ class InvalidProductError(S5PLockdownError):
         super().__init__(f"{self.path}: {reason}")
 
 
-class ConfigError(S5PLockdownError):
+class ConfigError(BadInputError):
     """A configuration value is missing or invalid; the message names the key."""

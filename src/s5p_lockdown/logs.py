@@ -6,7 +6,8 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.errors import BadInputError, S5PLockdownError
+from s5p_lockdown.retry import record_bad_input
 
 
 @contextmanager
@@ -15,7 +16,8 @@ def log_to(path: str | Path, level: int = logging.INFO):
 
     An exception is logged before it propagates: the project's own errors (bad input, bad
     configuration, missing credentials) as their one-line message, anything else with its
-    traceback."""
+    traceback.  Bad input is also recorded for the exit code of a pool job
+    (:mod:`s5p_lockdown.retry`: HTCondor does not retry it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
@@ -28,6 +30,8 @@ def log_to(path: str | Path, level: int = logging.INFO):
         yield
     except S5PLockdownError as error:
         logging.getLogger("s5p_lockdown").error("%s", error)
+        if isinstance(error, BadInputError):
+            record_bad_input(error)
         raise
     except Exception:
         logging.getLogger("s5p_lockdown").exception("job failed")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s5p_lockdown import __version__
+from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.filenames import FileNameError, ProductName
 
 if TYPE_CHECKING:  # annotations only: importing xarray costs every Snakemake job ~0.4 s
@@ -82,14 +83,32 @@ def processor_versions(names: Iterable[str]) -> list[str]:
     return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
+#: Environment variable that fixes ``date_created`` (seconds since 1970-01-01 UTC), the
+#: reproducible-builds convention (https://reproducible-builds.org/specs/source-date-epoch/):
+#: two runs with the same value write byte-identical outputs.
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+
+
+def creation_time() -> datetime:
+    """When outputs are created: now, or :data:`SOURCE_DATE_EPOCH` when it is set (UTC)."""
+    epoch = os.environ.get(SOURCE_DATE_EPOCH)
+    if epoch is None:
+        return datetime.now(timezone.utc)
+    try:
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    except ValueError:
+        raise ConfigError(f"environment variable {SOURCE_DATE_EPOCH}={epoch!r} is not a whole "
+                          f"number of seconds") from None
+
+
 def provenance(config: dict | None = None, inputs: Iterable[str] = ()) -> dict:
-    """Provenance attributes for an output: software version, time, inputs digest, processor
-    versions, and the configuration (as JSON)."""
+    """Provenance attributes for an output: software version, time (:func:`creation_time`),
+    inputs digest, processor versions, and the configuration (as JSON)."""
     names = sorted({Path(n).name for n in inputs})
     attrs = {
         "software": f"s5p-lockdown {__version__}",
         "python": platform.python_version(),
-        "date_created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date_created": creation_time().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "input_count": len(names),
         "input_digest": digest(names),
         "processor_versions": ",".join(processor_versions(names)),

@@ -37,7 +37,7 @@ import shapely
 import shapely.affinity
 import xarray as xr
 
-from s5p_lockdown.errors import ConfigError, S5PLockdownError
+from s5p_lockdown.errors import BadInputError, ConfigError
 from s5p_lockdown.gridding.grid import GridSpec
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ MASK_VARIABLE = "country_fraction"
 _BLOCK_DEGREES = 1.0
 
 
-class BoundaryFileError(S5PLockdownError):
+class BoundaryFileError(BadInputError):
     """A country boundary file is missing or unusable; the message names the file."""
 
     def __init__(self, path: str | Path, reason: str):

@@ -6,9 +6,11 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from s5p_lockdown.condor import PoolUnreachableError, require_pool
+from s5p_lockdown.condor import PoolUnreachableError, avoid_status_thread_race, require_pool
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
+from s5p_lockdown.retry import exit_with_bad_input_code
+from s5p_lockdown.software import SoftwareMismatchError
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=True)
 
@@ -18,12 +20,23 @@ except S5PLockdownError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
 
+# before the executor starts: with --profile condor, a resumed run would otherwise wait forever
+# for jobs that have finished (s5p_lockdown.condor.avoid_status_thread_race)
+avoid_status_thread_race()
+
+if workflow.remote_exec:
+    # a job of the pool (the HTCondor executable): it exits with retry.BAD_INPUT_EXIT_CODE when
+    # a rule failed on bad input, which the condor profile's retry_until does not retry
+    exit_with_bad_input_code()
+
+
 onstart:
-    # --profile condor where no pool answers (e.g. on the host of the local test pool): one
-    # sentence saying what to run instead, before anything is submitted, never a traceback
+    # --profile condor where no pool answers (e.g. on the host of the local test pool), or whose
+    # jobs would run other software than the project venv: one sentence saying what to run
+    # instead, before anything is submitted, never a traceback
     try:
         require_pool(getattr(workflow.executor_plugin, "name", None))
-    except PoolUnreachableError as error:
+    except (PoolUnreachableError, SoftwareMismatchError) as error:
         raise SystemExit(str(error)) from None
 
 

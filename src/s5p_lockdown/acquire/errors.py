@@ -5,18 +5,18 @@ Messages say what failed and what to do; they never contain a password or a toke
 
 from __future__ import annotations
 
-from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.errors import BadInputError, S5PLockdownError
 
 
 class AcquireError(S5PLockdownError):
     """Searching or downloading from CDSE failed."""
 
 
-class CredentialsError(AcquireError):
+class CredentialsError(AcquireError, BadInputError):
     """No CDSE credentials were found, or the credentials file cannot be read."""
 
 
-class AuthenticationError(AcquireError):
+class AuthenticationError(AcquireError, BadInputError):
     """CDSE refused the credentials or a token (never retried: that would lock the account)."""
 
 

@@ -1,6 +1,7 @@
 """On-disk layout of one batch: the files shared by the submitter, the jobs and the GUI.
 
-A batch directory (default ``<output_dir>/.batch/<name>-<UTC time>``) holds::
+A batch directory (default ``<output_dir>/.batch/<name>-<UTC time>``, or
+``<name>-all-skipped`` when every output exists already, rewritten by each such rerun) holds::
 
     manifest.json       inputs, outputs, parameters, submit description, attempts (clusters)
     function.pkl        cloudpickle of (function, params)

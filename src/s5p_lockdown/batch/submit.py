@@ -52,6 +52,7 @@ import htcondor2
 from s5p_lockdown.batch.layout import MANIFEST_VERSION, BatchLayout
 from s5p_lockdown.condor import local_schedd
 from s5p_lockdown.errors import S5PLockdownError
+from s5p_lockdown.software import require_same_software
 
 STATES = ("idle", "running", "held", "done", "failed", "removed", "skipped")
 #: States from which a file will not move on its own (``held`` waits for the user).
@@ -189,7 +190,10 @@ def prepare(
         raise ValueError(f"files_per_job must be >= 1, got {files_per_job}")
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", getattr(function, "__name__", "batch"))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    layout = BatchLayout(Path(batch_dir or output_dir / ".batch" / f"{name}-{stamp}").resolve())
+    skipped = [] if overwrite else [i for i, p in enumerate(outputs) if p.exists()]
+    # nothing to run (every output exists): each such rerun rewrites one folder per name
+    folder = f"{name}-all-skipped" if len(skipped) == len(outputs) else f"{name}-{stamp}"
+    layout = BatchLayout(Path(batch_dir or output_dir / ".batch" / folder).resolve())
     output_dir.mkdir(mode=0o777, parents=True, exist_ok=True)
     layout.create()
     layout.function.write_bytes(pickled)
@@ -226,7 +230,7 @@ def prepare(
         "output_dir": str(output_dir),
         "inputs": [str(p) for p in sources],
         "outputs": [str(p) for p in outputs],
-        "skipped": [] if overwrite else [i for i, p in enumerate(outputs) if p.exists()],
+        "skipped": skipped,
         "files_per_job": files_per_job,
         "submit": description,
         "attempts": [],
@@ -405,6 +409,7 @@ class BatchJob:
             return None
         size = self.manifest["files_per_job"]
         chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
+        require_same_software()  # the jobs run this interpreter (unless python= says otherwise)
         description = htcondor2.Submit(self.manifest["submit"])
         items = [{"indices": " ".join(map(str, chunk))} for chunk in chunks]
         start = time.perf_counter()

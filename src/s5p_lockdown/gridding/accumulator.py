@@ -535,7 +535,8 @@ def composite(
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write an L3 Dataset as compressed netCDF-4 (zlib level 4, float64 kept)."""
+    """Write an L3 Dataset as compressed netCDF-4 (zlib level 4, float64 kept): its 3-D
+    variables (time, latitude, longitude) and 2-D grids (latitude, longitude)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding: dict[str, dict] = {}
@@ -543,6 +544,8 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
         enc: dict = {}
         if var.ndim == 3:
             enc.update(zlib=True, complevel=4, chunksizes=(1, *_chunks(var.shape[1:])))
+        elif var.dims == ("latitude", "longitude"):
+            enc.update(zlib=True, complevel=4, chunksizes=_chunks(var.shape))
         if name in ("latitude", "longitude", schema.COUNT) or name.endswith("_bounds"):
             enc["_FillValue"] = None
         if np.issubdtype(var.dtype, np.datetime64):
