@@ -20,9 +20,9 @@ import pytest
 import xarray as xr
 
 from s5p_lockdown.batch import BatchFunctionError, prepare, runner, write_grid
+from s5p_lockdown.batch.render import colorbar
 from s5p_lockdown.batch.preview import (
     PreviewMap,
-    colorbar,
     combine,
     image_value,
     nice_range,
@@ -356,10 +356,12 @@ def test_submit_hands_the_map_to_the_monitor(central_orbit, tmp_path):
     assert list(preview.monitor_box.children) == [preview.monitor.widget]
     assert [layer.name for layer in preview.map.layers] == ["countries", central_orbit.stem[:40]]
     assert preview.overlay is None and bar not in preview.map.controls
-    # the colour bar stays, for the outputs (the monitor uses the preview's range)
-    assert preview.colorbar in preview.map.controls
-    assert "preview" not in preview.colorbar.widget.value
-    assert "tropospheric_NO2_column_number_density (" in preview.colorbar.widget.value
+    # one colour bar, the monitor's, for the outputs (on the preview's range)
+    outputs_bar = preview.monitor.colorbar
+    assert outputs_bar in preview.map.controls and preview.colorbar is None
+    assert sum(isinstance(c, type(bar)) and "svg" in c.widget.value for c in preview.map.controls) == 1
+    assert "preview" not in outputs_bar.widget.value
+    assert "tropospheric_NO2_column_number_density (" in outputs_bar.widget.value
     assert (preview.monitor.vmin, preview.monitor.vmax) == (preview.vmin, preview.vmax)
     assert preview.submit_button.disabled and preview.controls["qa_threshold"].disabled
     with pytest.raises(RuntimeError, match="already submitted"):

@@ -25,10 +25,10 @@ from collections.abc import Iterable
 
 import ipywidgets as w
 import shapely
-from branca.colormap import LinearColormap
-from ipyleaflet import ColormapControl, GeoJSON, ImageOverlay, LayersControl, Map, projections
+from ipyleaflet import GeoJSON, ImageOverlay, LayersControl, Map, WidgetControl, projections
 
-from s5p_lockdown.batch.render import COLORS, read_grid
+from s5p_lockdown.batch.render import colorbar as colorbar_control
+from s5p_lockdown.batch.render import read_grid
 from s5p_lockdown.batch.submit import STATES, BatchJob, BatchStatus
 from s5p_lockdown.regions import load_countries
 
@@ -73,7 +73,8 @@ class BatchMonitor:
                  vmin: float | None = None, vmax: float | None = None,
                  countries: Iterable[str] | None = None,
                  center: tuple[float, float] = (52.0, 10.0), zoom: int = 3,
-                 interval: float = 3.0, map: Map | None = None):
+                 interval: float = 3.0, map: Map | None = None,
+                 colorbar: WidgetControl | None = None):
         self.job = job
         self.variable = variable
         self.vmin, self.vmax = vmin, vmax
@@ -83,7 +84,10 @@ class BatchMonitor:
         self.not_drawn: dict[int, str] = {}
         """Outputs that are not drawable grids (index → reason)."""
         self._shown_problems: set[int] = set()
-        self.colorbar: ColormapControl | None = None
+        self.colorbar = colorbar
+        """The map's colour bar; one given (e.g. the preview's, on ``map``) is replaced by the
+        outputs' when the first output is drawn."""
+        self._colorbar_drawn = False
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -187,11 +191,13 @@ class BatchMonitor:
             if value_range is None:
                 return  # nothing to draw yet, and no range to take; try the next output
             self.vmin, self.vmax = value_range
-        if self.colorbar is None:
-            self.colorbar = ColormapControl(
-                caption=f"{grid.variable} ({grid.units})", colormap=LinearColormap(COLORS),
-                value_min=self.vmin, value_max=self.vmax, position="bottomright")
-            self.map.add(self.colorbar)
+        if not self._colorbar_drawn:  # an HTML widget: drawn from the refresh thread too
+            bar = colorbar_control(grid.variable, grid.units, self.vmin, self.vmax)
+            if self.colorbar in self.map.controls:
+                self.map.substitute(self.colorbar, bar)
+            else:
+                self.map.add(bar)
+            self.colorbar, self._colorbar_drawn = bar, True
         layer = ImageOverlay(url=grid.png_data_url(self.vmin, self.vmax), bounds=grid.bounds,
                              name=path.stem[:40], opacity=0.8)
         self.map.add(layer)

@@ -54,12 +54,11 @@ from typing import Any
 
 import ipywidgets as w
 import numpy as np
-from branca.colormap import LinearColormap
 from ipyleaflet import GeoJSON, ImageOverlay, Map, WidgetControl, projections
 from ipywidgets.widgets.interaction import interactive
 
 from s5p_lockdown.batch.gui import BatchMonitor, countries_geojson
-from s5p_lockdown.batch.render import COLORS, GridImage, read_grid
+from s5p_lockdown.batch.render import GridImage, colorbar, read_grid
 from s5p_lockdown.batch.submit import BatchJob, resolve_inputs, serialise_function, submit
 from s5p_lockdown.batch.viewport import (
     OutsideView,
@@ -93,20 +92,6 @@ class Preview:
         """The preview's value in the cell holding (``lat``, ``lon``) (degrees), NaN for a cell
         without data, None outside the preview."""
         return image_value(self.image, lat, lon)
-
-
-def colorbar(title: str, units: str, vmin: float, vmax: float) -> WidgetControl:
-    """A colour bar of :data:`~s5p_lockdown.batch.render.COLORS` from ``vmin`` to ``vmax`` as a
-    map control: branca's SVG in an HTML widget, so it is drawn whichever thread creates it.
-    Values of 1000 or more (or below 0.001) are labelled in a power of ten given in the
-    caption, e.g. ``(×1e15 molecules cm-2)``."""
-    largest = max(abs(vmin), abs(vmax))
-    exponent = math.floor(math.log10(largest)) if largest > 0 else 0
-    scale = 10.0**exponent if abs(exponent) >= 3 else 1.0
-    unit = f"×1e{exponent} {units}" if scale != 1.0 else units
-    colormap = LinearColormap(COLORS, vmin=round(vmin / scale, 9), vmax=round(vmax / scale, 9),
-                              caption=f"{title} ({unit})")
-    return WidgetControl(widget=w.HTML(colormap._repr_html_()), position="bottomright")
 
 
 def nice_range(vmin: float, vmax: float) -> tuple[float, float]:
@@ -495,7 +480,7 @@ class PreviewMap:
             widget.disabled = True
         self.map.observe(self._hand_over, names="layers")
         self.monitor = BatchMonitor(job, variable=self.variable, vmin=self.vmin,
-                                    vmax=self.vmax, map=self.map)
+                                    vmax=self.vmax, map=self.map, colorbar=self.colorbar)
         self.monitor_box.children = [self.monitor.widget]
         self.status.value = html.escape(f"submitted {job.name}: clusters {job.cluster_ids}; "
                                         "outputs replace the preview as they arrive")
@@ -504,8 +489,8 @@ class PreviewMap:
 
     def _hand_over(self, change) -> None:
         """Remove the preview image once the monitor drew an output (after :meth:`submit` only
-        the monitor adds images to the map). The colour bar stays, titled for the outputs:
-        the monitor colours them on the same range."""
+        the monitor adds images to the map), and the preview's colour bar for the monitor's:
+        the same range, titled for the outputs."""
         if self.overlay is None:
             return
         added = set(change["new"]) - set(change["old"])
@@ -513,11 +498,7 @@ class PreviewMap:
             self.map.unobserve(self._hand_over, names="layers")
             self.map.remove(self.overlay)
             self.overlay = None
-            if self.colorbar is not None:
-                image = self.current.image
-                outputs = colorbar(image.variable, image.units, self.vmin, self.vmax)
-                self.map.substitute(self.colorbar, outputs)
-                self.colorbar = outputs
+            self.colorbar = None  # the monitor replaced it: same range, titled for the outputs
 
     def _guarded(self, action) -> None:
         try:

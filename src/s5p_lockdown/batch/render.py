@@ -9,6 +9,7 @@ cells when placed on ``bounds``.
 from __future__ import annotations
 
 import base64
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -116,3 +117,22 @@ def png_bytes(rgba: np.ndarray) -> bytes:
 
 def png_data_url(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(rgba)).decode("ascii")
+
+
+def colorbar(title: str, units: str, vmin: float, vmax: float) -> "WidgetControl":
+    """A colour bar of :data:`~s5p_lockdown.batch.render.COLORS` from ``vmin`` to ``vmax`` as a
+    map control: branca's SVG in an HTML widget, so it is drawn whichever thread creates it.
+    Values of 1000 or more (or below 0.001) are labelled in a power of ten given in the
+    caption, e.g. ``(×1e15 molecules cm-2)``. Shared by the preview and the batch monitor."""
+    # imported here: jobs import this module to write grids, without any widget library
+    import ipywidgets as w
+    from branca.colormap import LinearColormap
+    from ipyleaflet import WidgetControl
+
+    largest = max(abs(vmin), abs(vmax))
+    exponent = math.floor(math.log10(largest)) if largest > 0 else 0
+    scale = 10.0**exponent if abs(exponent) >= 3 else 1.0
+    unit = f"×1e{exponent} {units}" if scale != 1.0 else units
+    colormap = LinearColormap(COLORS, vmin=round(vmin / scale, 9), vmax=round(vmax / scale, 9),
+                              caption=f"{title} ({unit})")
+    return WidgetControl(widget=w.HTML(colormap._repr_html_()), position="bottomright")
