@@ -189,3 +189,25 @@ def _country_codes(path: Path, codes: list[str], values: list[str]) -> list[str]
                                           "(ISO 3166-1 alpha-2 or alpha-3 of a shipped country)")
         out.append(iso3)
     return out
+
+
+OUTLINE_TOLERANCE = 0.005
+"""Simplification of the region outlines written for maps (degrees, ~0.5 km)."""
+
+
+def write_region_outlines(region_file: RegionFile, path: str | Path) -> Path:
+    """The regions as GeoJSON for maps (the dashboard): properties ``region`` (id), ``name``,
+    ``iso3`` (its country), lon/lat polygons simplified by :data:`OUTLINE_TOLERANCE` degrees
+    (topology kept per polygon), written atomically."""
+    import geopandas
+
+    from s5p_lockdown.outputs import write_atomically
+
+    codes = list(region_file.regions)
+    frame = geopandas.GeoDataFrame(
+        {"region": codes, "name": [region_file.regions[c].name for c in codes],
+         "iso3": [region_file.country_of[c] for c in codes]},
+        geometry=[shapely.simplify(region_file.regions[c].geometry, OUTLINE_TOLERANCE) for c in codes],
+        crs=LONLAT_CRS)
+    return write_atomically(path, lambda tmp: frame.to_file(tmp, driver="GeoJSON", engine="pyogrio",
+                                                            COORDINATE_PRECISION=4))

@@ -39,8 +39,9 @@ replicate. A window with fewer than ``min_days`` usable days (a day is usable wh
 with its own ``reason_*`` in plain words; the other changes stand.
 
 Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) use the same
-estimator (:mod:`s5p_lockdown.weather`). The same functions serve hotspots: their "iso3" is the
-hotspot's code and their windows are those of the hotspot's country.
+estimator (:mod:`s5p_lockdown.weather`). The same functions serve hotspots and the regions of a
+region file (:func:`region_table`): their "iso3" is the hotspot's or region's code and their
+windows are those of their country (a region with its own lockdown dates: its own).
 """
 
 from __future__ import annotations
@@ -283,3 +284,17 @@ def statistics_from_attribution(
     files (:mod:`s5p_lockdown.attribution`; only the days of ``windows`` are used)."""
     tables = cell_tables(attribution_paths, masks, set(required_days(windows)))
     return country_statistics(tables, windows, settings)
+
+
+def region_table(stats: pd.DataFrame, region_file, windows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`country_statistics` rows of regions (``iso3`` = region id, ``country`` = its
+    country) as written to ``region_stats.csv``: ``region`` (id), ``name``, ``iso3`` (its
+    country) and ``dates_from`` (``region``: its own row of the regional lockdown table;
+    ``country``: its country's dates) first, then the statistics' columns.
+    ``region_file`` is a :class:`s5p_lockdown.region_files.RegionFile`; ``windows`` the
+    regions' windows (:func:`s5p_lockdown.windows.region_windows`)."""
+    dates_from = windows.drop_duplicates("iso3").set_index("iso3")["dates_from"]
+    table = stats.rename(columns={"iso3": "region", "country": "iso3"})
+    table.insert(1, "name", [region_file.regions[r].name for r in table["region"]])
+    table.insert(3, "dates_from", table["region"].map(dates_from).to_numpy())
+    return table
