@@ -286,6 +286,28 @@ def statistics_from_attribution(
     return country_statistics(tables, windows, settings)
 
 
+def attributed_daily(attribution_paths: list[str | Path], masks) -> pd.DataFrame:
+    """Daily region means from pixel-centre attribution files (the time series of regions,
+    which have no daily-grid table): one row per (date, iso3 = region code) with ``mean_no2``
+    (mol m-2: Σ_i w_i X_di / Σ_i w_i over the region's cells i with pixels that day, ``X_di``
+    the mean of the pixels centred there, ``w_i = cos(lat_i) x f_i``; NaN without data),
+    ``coverage`` (0-1, share of the region's area with data), ``pixels`` (pixels attributed)
+    and ``wind_speed`` (m s-1)."""
+    frames = []
+    for code, table in cell_tables(attribution_paths, masks).items():
+        seen = table.weight > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(seen, table.weighted_value / np.where(seen, table.weight, 1.0), 0.0)
+            area = seen @ table.area
+            mean = np.where(area > 0, (value @ table.area) / np.where(area > 0, area, 1.0), np.nan)
+        frames.append(pd.DataFrame({"date": [d.isoformat() for d in table.dates], "iso3": code,
+                                    "mean_no2": mean, "coverage": table.coverage,
+                                    "pixels": table.weight.sum(axis=1).astype(np.int64),
+                                    "wind_speed": table.wind}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["date", "iso3", "mean_no2", "coverage", "pixels", "wind_speed"])
+
+
 def region_table(stats: pd.DataFrame, region_file, windows: pd.DataFrame) -> pd.DataFrame:
     """:func:`country_statistics` rows of regions (``iso3`` = region id, ``country`` = its
     country) as written to ``region_stats.csv``: ``region`` (id), ``name``, ``iso3`` (its

@@ -72,7 +72,8 @@ def final_outputs():
         f"{R}/stats/windows.csv",
     ]
     if PLAN.region_file is not None:
-        outputs += [f"{R}/stats/region_stats.csv", f"{R}/stats/regions.geojson"]
+        outputs += [f"{R}/stats/region_stats.csv", f"{R}/stats/region_daily.csv",
+                    f"{R}/stats/regions.geojson"]
     if PLAN.source == "synthetic":
         outputs += [f"{ARCHIVE}/truth_daily.csv", f"{ARCHIVE}/scenario.csv"]
     return outputs

@@ -119,7 +119,8 @@ rule hotspot_stats:
 
 
 # Region statistics (the config's regions section): the same estimator on the pixels attributed
-# to the regions of the region file, each region with its own lockdown dates or its country's.
+# to the regions of the region file, each region with its own lockdown dates or its country's;
+# their daily means (the dashboard's time series) from the same attribution.
 if PLAN.region_file is not None:
 
     rule region_stats:
@@ -127,6 +128,7 @@ if PLAN.region_file is not None:
             attribution=attribution_files("regions"),
         output:
             stats=f"{R}/stats/region_stats.csv",
+            daily=f"{R}/stats/region_daily.csv",
             outlines=f"{R}/stats/regions.geojson",
         params:
             settings=config["stats"],
@@ -144,7 +146,8 @@ if PLAN.region_file is not None:
 
             from s5p_lockdown.region_files import write_region_outlines
             from s5p_lockdown.regions import load_or_build_region_masks
-            from s5p_lockdown.stats import StatsSettings, region_table, statistics_from_attribution
+            from s5p_lockdown.stats import (StatsSettings, attributed_daily, region_table,
+                                            statistics_from_attribution)
 
             with log_to(log[0]):
                 # the attribution jobs (inputs) have built and cached the masks
@@ -154,4 +157,5 @@ if PLAN.region_file is not None:
                 stats = statistics_from_attribution(input.attribution, masks, windows,
                                                     StatsSettings(**params.settings))
                 write_csv(region_table(stats, PLAN.region_file, windows), output.stats, index=False)
+                write_csv(attributed_daily(input.attribution, masks), output.daily, index=False)
                 write_region_outlines(PLAN.region_file, output.outlines)
