@@ -109,6 +109,16 @@ def test_plan_with_regions_needs_the_regional_days(tmp_path):
     assert date(2020, 3, 1) in plan.days and date(2020, 3, 1) not in without.days
 
 
+def test_synthetic_archive_depends_on_regions_only_when_the_scenario_reduces_some(tmp_path):
+    regions = {"file": str(_region_file(tmp_path)), "id": "NUTS_ID", "name": "NAME_LATN"}
+    assert _plan(tmp_path, regions=regions).synthetic_regions is None
+    dated = {**regions, "lockdown_dates": str(ITALIAN_EXAMPLE)}
+    assert _plan(tmp_path, regions=dated).synthetic_regions == dated
+    scenario = tmp_path / "scenario.csv"
+    scenario.write_text("iso3,reduction,start,end,hotspot,region\nITA,0.3,2020-03-10,,,\n")
+    assert _plan(tmp_path, regions=dated, synthetic={"scenario": str(scenario)}).synthetic_regions is None
+
+
 def test_plan_regions_errors_name_the_key(tmp_path):
     path = str(_region_file(tmp_path))
     with pytest.raises(ConfigError, match=r"regions.file: none of the 3 regions .* lies in an analysed country"):

@@ -105,6 +105,19 @@ class Plan:
         return settings
 
     @property
+    def synthetic_regions(self) -> dict | None:
+        """The ``regions`` section when the synthetic scenario reduces regions (region rows in
+        the scenario file, or, for the default scenario, a regional lockdown table), else None:
+        a region file that only adds statistics does not change the synthetic archive."""
+        from s5p_lockdown.synth.scenario import Scenario
+
+        section = self.config["regions"]
+        if not section:
+            return None
+        scenario = Scenario.load(self.config["synthetic"]["scenario"], section.get("lockdown_dates"))
+        return section if len(scenario.regions) else None
+
+    @property
     def synthetic_settings(self) -> dict:
         s = dict(self.config["synthetic"])
         s.pop("scenario", None)

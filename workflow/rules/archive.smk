@@ -41,7 +41,7 @@ if PLAN.source == "synthetic":
         params:
             settings=PLAN.synthetic_settings,
             scenario=config["synthetic"]["scenario"],
-            regions=config["regions"],
+            regions=PLAN.synthetic_regions,
         log:
             f"{R}/logs/synthesize_week/{{week}}.log",
         message:
@@ -63,7 +63,7 @@ if PLAN.source == "synthetic":
             scenario=f"{ARCHIVE}/scenario.csv",
         params:
             scenario=config["synthetic"]["scenario"],
-            region_dates=(config["regions"] or {}).get("lockdown_dates"),
+            region_dates=(PLAN.synthetic_regions or {}).get("lockdown_dates"),
         log:
             f"{R}/logs/synthetic_truth.log",
         message:
