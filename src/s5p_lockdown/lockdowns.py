@@ -4,7 +4,8 @@ The national table (CSV, one row per country) has columns ``iso3, iso2, country,
 lockdown_start, lockdown_end, measure, note``. A regional table (CSV, one row per region, keyed
 by the region ids of a region file, e.g. NUTS ids) has columns ``region, iso3, name,
 lockdown_start, lockdown_end, measure, note``: a region with a row takes its own dates, every
-other region its country's (``iso3``: the region's country, for reading the table). Dates are
+other region its country's (``iso3``: the region's country, for the reader and for synthetic
+scenarios; the workflow takes a region's country from the region file). Dates are
 ISO local calendar days; ``lockdown_end`` may be blank (gradual easing); ``measure`` is one of
 :data:`MEASURES`, and ``none`` rows have no dates.
 

@@ -1,4 +1,7 @@
-"""Country boundaries: point look-up and per-grid-cell country fractions.
+"""Country boundaries: point look-up and per-grid-cell country fractions; the region sets the
+pixels are attributed to (countries, hotspots, and the regions of a region file read by
+:mod:`s5p_lockdown.region_files`, whose many small regions get sparse masks,
+:func:`sparse_fraction_masks`).
 
 Conventions
 -----------
