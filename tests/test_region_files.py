@@ -147,3 +147,32 @@ def test_sparse_masks_equal_dense_masks_and_are_cached(tmp_path, monkeypatch):
     again = regions.load_or_build_region_masks(grid, tmp_path / "masks", read)
     assert calls == [] and mask_codes(again) == list(POLYGONS)
     np.testing.assert_array_equal(again["fraction"].values, sparse["fraction"].values)
+
+
+def test_attribution_and_cell_tables_are_the_same_with_sparse_masks(orbit_file, tmp_path):
+    """Demo regions of a real-sized region set: attributing an orbit and building the cell
+    tables from sparse masks gives exactly what the dense masks give."""
+    from datetime import date
+
+    from s5p_lockdown.attribution import attribute_days
+    from s5p_lockdown.cells import cell_tables
+    from s5p_lockdown.regions import RegionSet, load_countries
+    from s5p_lockdown.synth.regions import voronoi_regions
+
+    path = tmp_path / "demo.fgb"
+    voronoi_regions(load_countries(), 30, seed=4, iso3_list=["DEU", "POL", "CZE"]).to_file(path)
+    read = read_region_file(RegionFileSpec(str(path), "region_id", "name", country="iso3"))
+    grid = GridSpec.from_bbox(44.0, 56.0, 0.0, 25.0, 0.25)
+    dense = RegionSet(read.regions, regions.country_fraction_masks(grid, read.regions))
+    sparse = regions.region_set("regions", grid, tmp_path / "masks", regions=read)
+    out = {name: tmp_path / name / "2020-W13.nc" for name in ("dense", "sparse")}
+    attribute_days({date(2020, 3, 25): [orbit_file]}, {"dense": dense, "sparse": sparse}, out)
+    with_dense = cell_tables([out["dense"]], dense.masks)
+    with_sparse = cell_tables([out["sparse"]], sparse.masks)
+    assert list(with_sparse) == list(read.regions) == sparse.codes
+    assert sum(t.weight.sum() for t in with_sparse.values()) > 100  # pixels were attributed
+    for code, table in with_dense.items():
+        np.testing.assert_array_equal(with_sparse[code].area, table.area)
+        np.testing.assert_array_equal(with_sparse[code].weight, table.weight)
+        np.testing.assert_array_equal(with_sparse[code].weighted_value, table.weighted_value)
+    assert read.country_of == dict(zip(read.regions, [c.split("-")[0] for c in read.regions]))
