@@ -188,6 +188,24 @@ MUTATIONS: tuple[Mutation, ...] = (
         "dummies = np.ones((window.size, 1))",
         "the wind fit without one intercept per window (season and lockdown leak into b)",
     ),
+    Mutation(
+        "region-windows-ignore-own-dates", "src/s5p_lockdown/windows.py",
+        "        if region in own.index:",
+        "        if False:",
+        "every region takes its country's dates, never its own row of the regional table",
+    ),
+    Mutation(
+        "scenario-region-weaker-measure", "src/s5p_lockdown/synth/scenario.py",
+        "out[inside] = np.maximum(out[inside], reduction)",
+        "out[inside] = reduction",
+        "a region's reduction replaces its country's even when the country's is stronger",
+    ),
+    Mutation(
+        "region-ids-not-checked-unique", "src/s5p_lockdown/region_files.py",
+        "    if ids.duplicated().any():",
+        "    if False:",
+        "a region file whose ids repeat is read without an error",
+    ),
 )
 
 

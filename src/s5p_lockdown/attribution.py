@@ -41,7 +41,7 @@ import xarray as xr
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.outputs import write_atomically
-from s5p_lockdown.regions import RegionSet
+from s5p_lockdown.regions import RegionSet, mask_entries
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,12 @@ class _CellIndex:
     """The masks as sparse (cell, region) pairs, sorted by cell, for looking up pixel cells."""
 
     def __init__(self, region_set: RegionSet):
-        masks = region_set.masks.values
-        n_regions = masks.shape[0]
-        flat = masks.reshape(n_regions, -1)
-        regions, cells = np.nonzero(flat)
+        regions, cells, fractions = mask_entries(region_set.masks)
         order = np.lexsort((regions, cells))  # by cell, then region order
         self.pair_cell = cells[order]
         self.pair_region = regions[order]
-        fraction = flat[self.pair_region, self.pair_cell]
-        n_cells = flat.shape[1]
+        fraction = fractions[order]
+        n_cells = region_set.masks.sizes["latitude"] * region_set.masks.sizes["longitude"]
         self.start = np.searchsorted(self.pair_cell, np.arange(n_cells), side="left")
         self.stop = np.searchsorted(self.pair_cell, np.arange(n_cells), side="right")
         # a cell wholly inside one region, with no other region in it: its pixels need no test

@@ -27,6 +27,7 @@ import xarray as xr
 
 from s5p_lockdown.attribution import SUMS, read_attribution
 from s5p_lockdown.errors import InvalidProductError
+from s5p_lockdown.regions import mask_codes, mask_entries
 
 
 @dataclass(frozen=True)
@@ -92,22 +93,29 @@ def _entries(paths: list[str | Path], masks: xr.DataArray, codes: np.ndarray,
 
 def cell_tables(
     attribution_paths: list[str | Path],
-    masks: xr.DataArray,
+    masks: xr.DataArray | xr.Dataset,
     dates: set[date] | None = None,
 ) -> dict[str, CellTable]:
-    """A :class:`CellTable` per region of ``masks`` (dims region/country, latitude, longitude;
-    attribute ``grid``) from pixel-centre attribution files (:mod:`s5p_lockdown.attribution`,
-    e.g. one per week) of the same grid, for their days in ``dates`` (all when None). A file of
+    """A :class:`CellTable` per region of ``masks`` (dense, dims region/country, latitude,
+    longitude, or sparse, :func:`s5p_lockdown.regions.sparse_fraction_masks`; attribute
+    ``grid``) from pixel-centre attribution files (:mod:`s5p_lockdown.attribution`, e.g. one
+    per week) of the same grid, for their days in ``dates`` (all when None). A file of
     another grid, or a day in two files, raises :class:`InvalidProductError` naming the file."""
-    codes = masks[masks.dims[0]].values.astype(str)
-    fractions = masks.values.reshape(len(codes), -1).astype(np.float64)
-    cos_lat = np.repeat(np.cos(np.radians(masks["latitude"].values)), masks.sizes["longitude"])
+    codes = np.array(mask_codes(masks), dtype=str)
+    mask_region, mask_cell, mask_fraction = mask_entries(masks)
+    by_region = np.lexsort((mask_cell, mask_region))
+    mask_region, mask_cell, mask_fraction = mask_region[by_region], mask_cell[by_region], mask_fraction[by_region]
+    bounds = np.searchsorted(mask_region, np.arange(len(codes) + 1))
+    n_lon = masks.sizes["longitude"]
+    cos_lat = np.cos(np.radians(masks["latitude"].values))
     days, entries = _entries(list(attribution_paths), masks, codes, dates)
+    by_entry_region = np.argsort(entries["region"], kind="stable")
+    entry_bounds = np.searchsorted(entries["region"][by_entry_region], np.arange(len(codes) + 1))
     tables = {}
     for k, code in enumerate(codes):
-        cells = np.flatnonzero(fractions[k] > 0)
-        area = cos_lat[cells] * fractions[k, cells]
-        mine = np.flatnonzero(entries["region"] == k)
+        cells = mask_cell[bounds[k]:bounds[k + 1]]  # ascending
+        area = cos_lat[cells // n_lon] * mask_fraction[bounds[k]:bounds[k + 1]]
+        mine = by_entry_region[entry_bounds[k]:entry_bounds[k + 1]]
         column = np.minimum(np.searchsorted(cells, entries["cell"][mine]), max(cells.size - 1, 0))
         # a pixel centred in a sliver the float32 mask rounds to 0 has no cell (area 0 anyway)
         found = (cells.size > 0) & (cells[column] == entries["cell"][mine]) if cells.size else np.zeros(mine.size, bool)

@@ -108,12 +108,18 @@ def synthesize_days(
     manifest_path: str | Path,
     truth_path: str | Path,
     scenario_path: str | Path | None = None,
+    regions: dict | None = None,
 ) -> dict[date, list[Path]]:
     """Write the synthetic orbits of ``days`` under ``archive``, a manifest listing them (one
-    ``YYYY-MM-DD path`` line per orbit) and the days' noise-free country truth (CSV)."""
+    ``YYYY-MM-DD path`` line per orbit) and the days' noise-free country truth (CSV).
+
+    ``regions``: the workflow's ``regions`` config section (or None): the region file the
+    scenario's region rows name, and the regional lockdown table the default scenario
+    (``scenario_path`` None) takes region rows from."""
     import pandas as pd
 
-    generator = _generator(json.dumps(settings, sort_keys=True, default=list), scenario_path)
+    generator = _generator(json.dumps(settings, sort_keys=True, default=list), scenario_path,
+                           json.dumps(regions, sort_keys=True))
     files = {day: generator.write_day(Path(archive), day) for day in days}
     truth = pd.concat([generator.daily_truth(day) for day in days], ignore_index=True)
     write_csv(truth, truth_path, index=False)
@@ -153,14 +159,19 @@ def read_manifest(path: str | Path) -> dict[date, list[str]]:
 
 
 @lru_cache(maxsize=4)
-def _generator(settings_json: str, scenario_path: str | Path | None):
+def _generator(settings_json: str, scenario_path: str | Path | None, regions_json: str = "null"):
     """One generator per settings in a process (boundaries and truth lattice loaded once, when
     the workflow runs many days in one process)."""
+    from s5p_lockdown.region_files import RegionFileSpec, read_region_file
     from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
     from s5p_lockdown.synth.scenario import Scenario
+
+    section = json.loads(regions_json)
+    scenario = Scenario.load(scenario_path, section.get("lockdown_dates") if section else None)
+    regions = read_region_file(RegionFileSpec.from_config(section)) if section and len(scenario.regions) else None
 
     settings = json.loads(settings_json)
     settings["lat_band"] = tuple(settings["lat_band"])
     settings["box"] = tuple(settings["box"])
     settings["wind_scale"] = {int(k): v for k, v in settings["wind_scale"].items()}
-    return ArchiveGenerator(SynthSettings(**settings), Scenario.load(scenario_path))
+    return ArchiveGenerator(SynthSettings(**settings), scenario, regions)

@@ -17,8 +17,10 @@ import pandas as pd
 from s5p_lockdown.archive import index_local_archive
 from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.gridding import GridSpec
-from s5p_lockdown.lockdowns import load_lockdown_dates
-from s5p_lockdown.windows import WindowSettings, country_windows, days_of, window_id
+from s5p_lockdown.lockdowns import load_lockdown_dates, load_region_lockdowns
+from s5p_lockdown.region_files import RegionFile, RegionFileSpec, read_region_file
+from s5p_lockdown.regions import REGION_SETS
+from s5p_lockdown.windows import WindowSettings, country_windows, days_of, region_windows, window_id
 
 MAP_COUNTRY = "EUROPE"
 """Pseudo-country whose windows are the common reference window, used for the Europe maps."""
@@ -37,6 +39,16 @@ class Plan:
     """Every country of the lockdown table, selected or not: the country masks are built for
     all of them, so that selecting countries does not invalidate the cached masks."""
     files_by_day: dict[date, list[str]] = field(default_factory=dict)
+    region_file: RegionFile | None = None
+    """The regions of the config's ``regions`` section (None without one)."""
+    region_windows: pd.DataFrame | None = None
+    """Windows of those regions (:func:`s5p_lockdown.windows.region_windows`)."""
+
+    @property
+    def region_sets(self) -> list[str]:
+        """The region sets the attribution jobs write: countries and hotspots, and regions
+        when the config names a region file."""
+        return [kind for kind in REGION_SETS if kind != "regions" or self.region_file is not None]
 
     # --- weeks: the unit of work for generating and gridding ---------------------------------
     @property
@@ -91,6 +103,19 @@ class Plan:
         settings = {k: v for k, v in self.config["source"]["cdse"].items() if v is not None}
         settings["stream_preference"] = self.config["source"]["stream_preference"]
         return settings
+
+    @property
+    def synthetic_regions(self) -> dict | None:
+        """The ``regions`` section when the synthetic scenario reduces regions (region rows in
+        the scenario file, or, for the default scenario, a regional lockdown table), else None:
+        a region file that only adds statistics does not change the synthetic archive."""
+        from s5p_lockdown.synth.scenario import Scenario
+
+        section = self.config["regions"]
+        if not section:
+            return None
+        scenario = Scenario.load(self.config["synthetic"]["scenario"], section.get("lockdown_dates"))
+        return section if len(scenario.regions) else None
 
     @property
     def synthetic_settings(self) -> dict:
@@ -151,6 +176,22 @@ def _lockdown_table(config: dict) -> tuple[pd.DataFrame, list[str]]:
     return table, all_codes
 
 
+def _regions(config: dict, countries: pd.DataFrame, settings: WindowSettings):
+    """The region file of the config's ``regions`` section and its regions' windows (each
+    region's own dates from ``regions.lockdown_dates``, else its country's), or (None, None)."""
+    section = config.get("regions")
+    if not section:
+        return None, None
+    region_file = read_region_file(RegionFileSpec.from_config(section))
+    dates = load_region_lockdowns(section["lockdown_dates"]) if section.get("lockdown_dates") else None
+    windows = region_windows(region_file.country_of, dates, countries, settings)
+    if windows.empty:
+        raise ConfigError(
+            f"regions.file: none of the {len(region_file.regions)} regions of {section['file']} lies in "
+            "an analysed country (see 'countries'), so no region has lockdown windows")
+    return region_file, windows
+
+
 def _map_rows(settings: WindowSettings) -> pd.DataFrame:
     """Windows of the pseudo-country :data:`MAP_COUNTRY`: the common reference window."""
     table = pd.DataFrame(
@@ -184,13 +225,16 @@ def make_plan(config: dict) -> Plan:
                               grid_cfg["east"], grid_cfg["resolution"])
     lockdowns, all_codes = _lockdown_table(config)
     windows = pd.concat([country_windows(lockdowns, settings), _map_rows(settings)], ignore_index=True)
-    needed = {d for s, e in windows[["start", "end"]].itertuples(index=False) for d in days_of(s, e)}
+    region_file, regional = _regions(config, windows[windows["iso3"] != MAP_COUNTRY], settings)
+    spans = windows if regional is None else pd.concat([windows, regional])
+    needed = {d for s, e in spans[["start", "end"]].itertuples(index=False) for d in days_of(s, e)}
     # Work is done by whole ISO weeks, so that another date configuration finds every day of
     # an already processed week (nothing is regridded when windows move within weeks).
     weeks = {week_of(d) for d in needed}
     days = sorted(d for w in weeks for d in days_of_week(w))
     source = config["source"]["kind"]
-    plan = Plan(config, Path(config["results"]), source, grid, lockdowns, windows, days, all_codes)
+    plan = Plan(config, Path(config["results"]), source, grid, lockdowns, windows, days, all_codes,
+                region_file=region_file, region_windows=regional)
     if source == "local":
         index = index_local_archive(
             config["source"]["archive"], config["source"]["pattern"],

@@ -1,4 +1,7 @@
-"""Country boundaries: point look-up and per-grid-cell country fractions.
+"""Country boundaries: point look-up and per-grid-cell country fractions; the region sets the
+pixels are attributed to (countries, hotspots, and the regions of a region file read by
+:mod:`s5p_lockdown.region_files`, whose many small regions get sparse masks,
+:func:`sparse_fraction_masks`).
 
 Conventions
 -----------
@@ -276,20 +279,9 @@ def country_fraction_masks(
     regions that may overlap, such as hotspots). Values are rounded towards zero to float32.
     """
     codes = _select(countries, iso3_list)
-    lat_edges, lon_edges = grid.lat_edges, grid.lon_edges
-    windows = []
-    total = np.zeros(grid.shape)
-    for code in codes:
-        geometry = _shifted_copies(countries[code].geometry, lon_edges[0], lon_edges[-1])
-        window, fractions = _fractions_in_window(geometry, lat_edges, lon_edges)
-        total[window] += fractions
-        windows.append((window, fractions))
-
     masks = np.zeros((len(codes), *grid.shape), dtype=np.float32)
-    over = total > 1.0 if exclusive else np.zeros(grid.shape, bool)
-    for k, (window, fractions) in enumerate(windows):
-        scale = np.where(over[window], total[window], 1.0)
-        masks[k][window] = _float32_down(fractions / scale)
+    for k, window, fractions in _scaled_fractions(grid, countries, codes, exclusive):
+        masks[k][window] = fractions
 
     return xr.DataArray(
         masks,
@@ -310,38 +302,108 @@ def country_fraction_masks(
     )
 
 
+def _scaled_fractions(grid: GridSpec, regions: Mapping[str, Country], codes: list[str], exclusive: bool):
+    """``(k, window, fractions)`` per region ``codes[k]``: its float32 cell fractions over the
+    window of cells its bounding box touches, scaled down where exclusive regions overlap."""
+    lat_edges, lon_edges = grid.lat_edges, grid.lon_edges
+    windows = []
+    total = np.zeros(grid.shape)
+    for code in codes:
+        geometry = _shifted_copies(regions[code].geometry, lon_edges[0], lon_edges[-1])
+        window, fractions = _fractions_in_window(geometry, lat_edges, lon_edges)
+        total[window] += fractions
+        windows.append((window, fractions))
+    over = total > 1.0 if exclusive else np.zeros(grid.shape, bool)
+    for k, (window, fractions) in enumerate(windows):
+        scale = np.where(over[window], total[window], 1.0)
+        yield k, window, _float32_down(fractions / scale)
+
+
+SPARSE_VARIABLES = ("region_index", "cell_index", "fraction")
+
+
+def sparse_fraction_masks(grid: GridSpec, regions: Mapping[str, Country], exclusive: bool = True) -> xr.Dataset:
+    """The fractions of :func:`country_fraction_masks` (same values) stored sparsely, for
+    region sets of thousands of small regions whose dense masks would not fit in memory
+    (1,200 NUTS-3 regions on a 0.05 degree Europe grid: 5 GB dense, 560,000 entries sparse).
+
+    A Dataset with dim ``entry`` (the cells with a fraction > 0 of each region, by region then
+    cell): ``region_index`` (into coordinate ``country``, the region codes, with
+    ``country_name``), ``cell_index`` (flat row-major cell index, latitude first), ``fraction``
+    (float32, 0-1); coordinates ``latitude``/``longitude`` (cell centres, degrees) and the
+    ``grid`` attribute. :func:`mask_entries` reads either layout."""
+    codes = list(regions)
+    n_lon = grid.shape[1]
+    region_index, cell_index, fraction = [], [], []
+    for k, (rows, cols), values in _scaled_fractions(grid, regions, codes, exclusive):
+        r, c = np.nonzero(values > 0)
+        region_index.append(np.full(r.size, k, np.int32))
+        cell_index.append((r + rows.start) * n_lon + c + cols.start)
+        fraction.append(values[r, c])
+    return xr.Dataset(
+        {"region_index": ("entry", np.concatenate(region_index) if codes else np.zeros(0, np.int32)),
+         "cell_index": ("entry", np.concatenate(cell_index).astype(np.int64) if codes else np.zeros(0, np.int64)),
+         "fraction": ("entry", np.concatenate(fraction) if codes else np.zeros(0, np.float32),
+                      {"long_name": "fraction of grid cell area inside region", "units": "1"})},
+        coords={"country": codes, "country_name": ("country", [regions[c].name for c in codes]),
+                "latitude": ("latitude", grid.lat_centers, {"units": "degrees_north"}),
+                "longitude": ("longitude", grid.lon_centers, {"units": "degrees_east"})},
+        attrs={"grid": grid.harp_operation(),
+               "comment": "planar lon/lat area of region polygon ∩ cell divided by cell area; "
+                          "sparse: cells with a fraction > 0 only"},
+    )
+
+
+def mask_codes(masks: xr.DataArray | xr.Dataset) -> list[str]:
+    """The region codes of dense (:func:`country_fraction_masks`) or sparse
+    (:func:`sparse_fraction_masks`) masks, in order."""
+    name = "country" if "country" in masks.coords else masks.dims[0]
+    return [str(c) for c in masks[name].values]
+
+
+def mask_entries(masks: xr.DataArray | xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(region_index, cell_index, fraction)`` of every (region, cell) with a fraction > 0, by
+    region then cell (cell index flat row-major, latitude first; fraction float64), from dense
+    or sparse masks."""
+    if isinstance(masks, xr.Dataset):
+        return (masks["region_index"].values.astype(np.int64), masks["cell_index"].values.astype(np.int64),
+                masks["fraction"].values.astype(np.float64))
+    flat = masks.values.reshape(masks.shape[0], -1)
+    regions, cells = np.nonzero(flat)
+    return regions, cells, flat[regions, cells].astype(np.float64)
+
+
 # --- cache --------------------------------------------------------------------------------------
-def _read_cached(path: Path, grid: GridSpec, digest: str, codes: list[str] | None):
-    """The cached masks at ``path`` if readable and built for this grid, file and countries."""
+def _read_cached(path: Path, grid: GridSpec, digest: str, codes: list[str] | None, sparse: bool):
+    """The cached masks at ``path`` if readable and built for this grid, file and regions."""
     try:
         with xr.open_dataset(path) as dataset:
-            masks = dataset[MASK_VARIABLE].load()
+            masks = dataset.load() if sparse else dataset[MASK_VARIABLE].load()
     except (OSError, ValueError, KeyError) as exc:
-        log.warning("%s: unreadable country mask cache (%s); rebuilding", path, exc)
+        log.warning("%s: unreadable mask cache (%s); rebuilding", path, exc)
         return None
     if (
         masks.attrs.get("grid") == grid.harp_operation()
         and masks.attrs.get("boundary_sha256") == digest
-        and (codes is None or list(masks["country"].values) == codes)
+        and (codes is None or mask_codes(masks) == codes)
     ):
         return masks
-    log.warning("%s: country mask cache does not match its key; rebuilding", path)
+    log.warning("%s: mask cache does not match its key; rebuilding", path)
     return None
 
 
-def _write_atomically(masks: xr.DataArray, path: Path) -> None:
+def _write_atomically(masks: xr.DataArray | xr.Dataset, path: Path) -> None:
     """Write to a temporary file in the same directory, then rename over ``path``, so readers
     never see a partial file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    if isinstance(masks, xr.Dataset):
+        encoding = {name: {"zlib": True, "complevel": 4} for name in SPARSE_VARIABLES}
+    else:
+        encoding = {MASK_VARIABLE: {"zlib": True, "complevel": 4, "_FillValue": None,
+                                    "chunksizes": (1, *masks.shape[1:])}}
     try:
-        masks.to_netcdf(
-            tmp,
-            encoding={MASK_VARIABLE: {
-                "zlib": True, "complevel": 4, "_FillValue": None,
-                "chunksizes": (1, *masks.shape[1:]),
-            }},
-        )
+        masks.to_netcdf(tmp, encoding=encoding)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -364,17 +426,32 @@ def load_or_build_masks(
     data, source = _read_boundary_file(path)
     digest = hashlib.sha256(data).hexdigest()
     codes = None if iso3_list is None else list(iso3_list)
-    key = json.dumps([grid.harp_operation(), digest, codes])
-    cache_dir = Path(cache_dir)
-    cache_file = cache_dir / f"country_masks_{hashlib.sha256(key.encode()).hexdigest()[:16]}.nc"
+    return _cached_masks(grid, Path(cache_dir), "country_masks", digest, codes, Path(source).name,
+                         lambda: country_fraction_masks(grid, _parse_countries(data, source), codes))
 
-    if cache_file.exists() and (masks := _read_cached(cache_file, grid, digest, codes)) is not None:
+
+def load_or_build_region_masks(grid: GridSpec, cache_dir: str | Path, region_file) -> xr.Dataset:
+    """Exclusive sparse fractional masks (:func:`sparse_fraction_masks`) of the regions of a
+    :class:`s5p_lockdown.region_files.RegionFile` (ordered by id) on ``grid``, cached in
+    ``cache_dir`` like :func:`load_or_build_masks`, keyed by the grid and the digest of the
+    regions read (ids, names, countries, geometries)."""
+    return _cached_masks(grid, Path(cache_dir), "region_masks", region_file.digest, list(region_file.regions),
+                         Path(region_file.spec.file).name,
+                         lambda: sparse_fraction_masks(grid, region_file.regions, exclusive=True), sparse=True)
+
+
+def _cached_masks(grid: GridSpec, cache_dir: Path, prefix: str, digest: str, codes: list[str] | None,
+                  source_name: str, build, sparse: bool = False):
+    """The masks cached under a hash of (grid, digest, codes), or ``build()`` written there."""
+    key = json.dumps([grid.harp_operation(), digest, codes])
+    cache_file = cache_dir / f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.nc"
+    if cache_file.exists() and (masks := _read_cached(cache_file, grid, digest, codes, sparse)) is not None:
         return masks
-    masks = country_fraction_masks(grid, _parse_countries(data, source), codes)
-    masks.attrs.update(boundary_file=Path(source).name, boundary_sha256=digest)
+    masks = build()
+    masks.attrs.update(boundary_file=source_name, boundary_sha256=digest)
     cache_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(masks, cache_file)
-    log.info("wrote country masks %s (%d countries, grid %s)", cache_file, len(masks), grid)
+    log.info("wrote %s %s (%d regions, grid %s)", prefix.replace("_", " "), cache_file, len(mask_codes(masks)), grid)
     return masks
 
 
@@ -442,34 +519,42 @@ class RegionSet:
     """Regions that pixels are attributed to, with their fractional masks on the grid.
 
     ``masks`` is (region, latitude, longitude) as built by
-    :func:`s5p_lockdown.regions.country_fraction_masks`; ``regions`` holds the polygons of the
+    :func:`s5p_lockdown.regions.country_fraction_masks`, or the sparse layout of
+    :func:`sparse_fraction_masks` (read both with :func:`mask_entries`); ``regions`` holds the polygons of the
     same codes (lon/lat degrees, in [-180, 180]). ``exclusive``: a pixel belongs to at most one
     region (countries); otherwise to every region containing its centre (hotspots may overlap).
     """
 
     regions: Mapping[str, Country]
-    masks: xr.DataArray
+    masks: xr.DataArray | xr.Dataset
     exclusive: bool = True
 
     @property
     def codes(self) -> list[str]:
-        return [str(c) for c in self.masks[self.masks.dims[0]].values]
+        return mask_codes(self.masks)
 
     def grid(self) -> GridSpec:
         return GridSpec.from_harp(self.masks.attrs["grid"])
 
 
-REGION_SETS = ("countries", "hotspots")
-"""The region sets the workflow attributes pixels to (``region_set``'s ``kind``)."""
+REGION_SETS = ("countries", "hotspots", "regions")
+"""The region sets the workflow can attribute pixels to (``region_set``'s ``kind``); ``regions``
+only when the config names a region file."""
 
 
 def region_set(kind: str, grid: GridSpec, masks_dir: str | Path, countries: Iterable[str] | None = None,
-               hotspots: str | Path | None = None) -> RegionSet:
+               hotspots: str | Path | None = None, regions=None) -> RegionSet:
     """The workflow's ``countries`` (shipped boundaries, the codes ``countries``, exclusive;
-    masks cached in ``masks_dir``) or ``hotspots`` (the hotspot table ``hotspots``, default the
-    shipped one; circles may overlap) on ``grid``."""
+    masks cached in ``masks_dir``), ``hotspots`` (the hotspot table ``hotspots``, default the
+    shipped one; circles may overlap) or ``regions`` (the regions of a region file, ``regions``
+    a :class:`s5p_lockdown.region_files.RegionFile`, exclusive; masks cached in ``masks_dir``)
+    on ``grid``."""
     if kind == "countries":
         return RegionSet(load_countries(), load_or_build_masks(grid, masks_dir, countries), exclusive=True)
     if kind == "hotspots":
         return RegionSet(load_hotspots(hotspots), hotspot_masks(grid, hotspots), exclusive=False)
+    if kind == "regions":
+        if regions is None:
+            raise ValueError("region set 'regions' needs a region file (the config's regions section)")
+        return RegionSet(regions.regions, load_or_build_region_masks(grid, masks_dir, regions), exclusive=True)
     raise ValueError(f"unknown region set {kind!r}; known: {', '.join(REGION_SETS)}")

@@ -40,8 +40,9 @@ pixel footprints covered at least ``min_day_coverage`` of the country's area, th
 with its own ``reason_*`` in plain words; the other changes stand.
 
 Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) use the same
-estimator (:mod:`s5p_lockdown.weather`). The same functions serve hotspots: their "iso3" is the
-hotspot's code and their windows are those of the hotspot's country.
+estimator (:mod:`s5p_lockdown.weather`). The same functions serve hotspots and the regions of a
+region file (:func:`region_table`): their "iso3" is the hotspot's or region's code and their
+windows are those of their country (a region with its own lockdown dates: its own).
 """
 
 from __future__ import annotations
@@ -300,3 +301,39 @@ def statistics_from_attribution(
     by the coverage of ``observed`` (the daily table, see :func:`country_statistics`)."""
     tables = cell_tables(attribution_paths, masks, set(required_days(windows)))
     return country_statistics(tables, windows, settings, observed)
+
+
+def attributed_daily(attribution_paths: list[str | Path], masks) -> pd.DataFrame:
+    """Daily region means from pixel-centre attribution files (the time series of regions,
+    which have no daily-grid table): one row per (date, iso3 = region code) with ``mean_no2``
+    (mol m-2: Σ_i w_i X_di / Σ_i w_i over the region's cells i with pixels that day, ``X_di``
+    the mean of the pixels centred there, ``w_i = cos(lat_i) x f_i``; NaN without data),
+    ``coverage`` (0-1, share of the region's area with data), ``pixels`` (pixels attributed)
+    and ``wind_speed`` (m s-1)."""
+    frames = []
+    for code, table in cell_tables(attribution_paths, masks).items():
+        seen = table.weight > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(seen, table.weighted_value / np.where(seen, table.weight, 1.0), 0.0)
+            area = seen @ table.area
+            mean = np.where(area > 0, (value @ table.area) / np.where(area > 0, area, 1.0), np.nan)
+        frames.append(pd.DataFrame({"date": [d.isoformat() for d in table.dates], "iso3": code,
+                                    "mean_no2": mean, "coverage": table.coverage,
+                                    "pixels": table.weight.sum(axis=1).astype(np.int64),
+                                    "wind_speed": table.wind}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["date", "iso3", "mean_no2", "coverage", "pixels", "wind_speed"])
+
+
+def region_table(stats: pd.DataFrame, region_file, windows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`country_statistics` rows of regions (``iso3`` = region id, ``country`` = its
+    country) as written to ``region_stats.csv``: ``region`` (id), ``name``, ``iso3`` (its
+    country) and ``dates_from`` (``region``: its own row of the regional lockdown table;
+    ``country``: its country's dates) first, then the statistics' columns.
+    ``region_file`` is a :class:`s5p_lockdown.region_files.RegionFile`; ``windows`` the
+    regions' windows (:func:`s5p_lockdown.windows.region_windows`)."""
+    dates_from = windows.drop_duplicates("iso3").set_index("iso3")["dates_from"]
+    table = stats.rename(columns={"iso3": "region", "country": "iso3"})
+    table.insert(1, "name", [region_file.regions[r].name for r in table["region"]])
+    table.insert(3, "dates_from", table["region"].map(dates_from).to_numpy())
+    return table

@@ -8,7 +8,9 @@ Conventions (all dates are calendar days, both window ends *inclusive*):
 - ``pre`` is the ``pre_days`` days before the lockdown start (the start day excluded);
 - baseline windows are the same month/day spans in each baseline year;
 - countries without a lockdown (``measure = none``) use the configured common reference window
-  as ``post`` (and the ``pre_days`` before it as ``pre``), flagged ``reference_window = True``.
+  as ``post`` (and the ``pre_days`` before it as ``pre``), flagged ``reference_window = True``;
+- a sub-national region (:func:`region_windows`) takes the windows of its own row of a regional
+  lockdown table, or else its country's.
 
 Windows are shared: countries with identical spans share one period composite, identified by
 :func:`window_id` (``YYYY-MM-DD_YYYY-MM-DD``).
@@ -16,6 +18,7 @@ Windows are shared: countries with identical spans share one period composite, i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -104,6 +107,34 @@ def country_windows(lockdowns: pd.DataFrame, settings: WindowSettings) -> pd.Dat
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def region_windows(country_of: Mapping[str, str], region_dates: pd.DataFrame | None,
+                   countries: pd.DataFrame, settings: WindowSettings) -> pd.DataFrame:
+    """Windows of regions, in the layout of :func:`country_windows` with ``iso3`` = the region
+    id, ``country`` = the region's country (ISO3) and ``dates_from`` = ``region`` (its own row
+    of ``region_dates``, a table from :func:`s5p_lockdown.lockdowns.load_region_lockdowns`) or
+    ``country`` (no row: its country's windows, taken from ``countries``, the windows of the
+    analysed countries).
+
+    ``country_of`` maps region ids to their country, in region order; regions of countries
+    without windows in ``countries`` (not analysed, or outside every country) are left out.
+    """
+    analysed = set(countries["iso3"])
+    frames = []
+    own = region_dates if region_dates is not None else pd.DataFrame()
+    for region, iso3 in country_of.items():
+        if iso3 not in analysed:
+            continue
+        if region in own.index:
+            table = own.loc[[region], ["lockdown_start", "lockdown_end", "measure"]].assign(country=iso3)
+            frames.append(country_windows(table, settings).assign(dates_from="region"))
+        else:
+            rows = countries[countries["iso3"] == iso3]
+            frames.append(rows.assign(iso3=region, country=iso3, dates_from="country"))
+    if not frames:
+        return countries.iloc[:0].assign(dates_from=pd.Series(dtype=str))
+    return pd.concat(frames, ignore_index=True)
 
 
 def days_of(start: date, end: date) -> list[date]:

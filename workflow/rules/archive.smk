@@ -41,6 +41,7 @@ if PLAN.source == "synthetic":
         params:
             settings=PLAN.synthetic_settings,
             scenario=config["synthetic"]["scenario"],
+            regions=PLAN.synthetic_regions,
         log:
             f"{R}/logs/synthesize_week/{{week}}.log",
         message:
@@ -52,7 +53,7 @@ if PLAN.source == "synthetic":
 
             with log_to(log[0]):
                 synthesize_days(ARCHIVE, days_of_week(wildcards.week), params.settings,
-                                output.manifest, output.truth, params.scenario)
+                                output.manifest, output.truth, params.scenario, params.regions)
 
     rule synthetic_truth:
         input:
@@ -62,6 +63,7 @@ if PLAN.source == "synthetic":
             scenario=f"{ARCHIVE}/scenario.csv",
         params:
             scenario=config["synthetic"]["scenario"],
+            region_dates=(PLAN.synthetic_regions or {}).get("lockdown_dates"),
         log:
             f"{R}/logs/synthetic_truth.log",
         message:
@@ -73,7 +75,7 @@ if PLAN.source == "synthetic":
 
             with log_to(log[0]):
                 write_csv(pd.concat(pd.read_csv(p) for p in input), output.truth, index=False)
-                Scenario.load(params.scenario).write(output.scenario)
+                Scenario.load(params.scenario, params.region_dates).write(output.scenario)
 
 
 def orbit_inputs(wildcards):

@@ -70,7 +70,8 @@ def week_dirs():
 
 
 def attribution_files(regions):
-    """The week files of the pixel-centre attribution to ``regions`` (countries, hotspots)."""
+    """The week files of the pixel-centre attribution to ``regions`` (countries, hotspots,
+    regions)."""
     return [f"{R}/attribution/{regions}/{w}.nc" for w in PLAN.weeks]
 
 
@@ -83,6 +84,9 @@ def final_outputs():
         f"{R}/stats/hotspot_daily.csv",
         f"{R}/stats/windows.csv",
     ]
+    if PLAN.region_file is not None:
+        outputs += [f"{R}/stats/region_stats.csv", f"{R}/stats/region_daily.csv",
+                    f"{R}/stats/regions.geojson"]
     if PLAN.source == "synthetic":
         outputs += [f"{ARCHIVE}/truth_daily.csv", f"{ARCHIVE}/scenario.csv"]
     return outputs

@@ -117,3 +117,46 @@ rule hotspot_stats:
             stats = statistics_from_attribution(input.attribution, masks, pd.DataFrame(params.windows),
                                                 StatsSettings(**params.settings), pd.read_csv(input.daily))
             write_csv(stats.rename(columns={"iso3": "hotspot", "country": "iso3"}), output[0], index=False)
+
+
+# Region statistics (the config's regions section): the same estimator on the pixels attributed
+# to the regions of the region file, each region with its own lockdown dates or its country's;
+# their daily means (the dashboard's time series) from the same attribution.
+if PLAN.region_file is not None:
+
+    rule region_stats:
+        input:
+            attribution=attribution_files("regions"),
+        output:
+            stats=f"{R}/stats/region_stats.csv",
+            daily=f"{R}/stats/region_daily.csv",
+            outlines=f"{R}/stats/regions.geojson",
+        params:
+            settings=config["stats"],
+            grid=PLAN.grid.harp_operation(),
+            regions=PLAN.region_file.digest,
+            windows=PLAN.region_windows.to_dict("records"),
+        resources:
+            **job_resources(mem_mb=2000, disk_mb=200),
+        log:
+            f"{R}/logs/region_stats.log",
+        message:
+            "Computing region statistics and confidence intervals"
+        run:
+            import pandas as pd
+
+            from s5p_lockdown.region_files import write_region_outlines
+            from s5p_lockdown.regions import load_or_build_region_masks
+            from s5p_lockdown.stats import (StatsSettings, attributed_daily, region_table,
+                                            statistics_from_attribution)
+
+            with log_to(log[0]):
+                # the attribution jobs (inputs) have built and cached the masks
+                masks = load_or_build_region_masks(GridSpec.from_harp(params.grid), f"{R}/masks",
+                                                   PLAN.region_file)
+                windows = pd.DataFrame(params.windows)
+                stats = statistics_from_attribution(input.attribution, masks, windows,
+                                                    StatsSettings(**params.settings))
+                write_csv(region_table(stats, PLAN.region_file, windows), output.stats, index=False)
+                write_csv(attributed_daily(input.attribution, masks), output.daily, index=False)
+                write_region_outlines(PLAN.region_file, output.outlines)

@@ -7,9 +7,10 @@ choosing a country in the detail selector zooms them to it.
 Every figure is sent to the browser as a plotly mime bundle inside an ``Output`` widget and
 drawn there by the JupyterLab plotly renderer that ships with plotly (served by Voilà, no
 CDN). Choosing a country replaces the time series bundle and the numbers table. When the
-results have hotspot statistics, a Countries / Hotspots toggle switches the map, the ranking
-and the selector (with its numbers and time series) between countries and hotspots; the
-hotspot figures are built on the first switch. Without hotspot statistics a note says why.
+results have hotspot statistics (and, for a run with a region file, region statistics), a
+Countries / Hotspots (/ Regions) toggle switches the map, the ranking and the selector (with its
+numbers and time series) between countries, hotspots and regions; a view's figures are built on
+the first switch to it. Without hotspot statistics a note says why.
 
 Why no ``FigureWidget``: importing it loads ``plotly.io._renderers`` → nbformat → jsonschema,
 about 4 s of kernel start-up here, and each FigureWidget ships a ~5 MB JavaScript bundle over
@@ -33,8 +34,10 @@ from s5p_lockdown.dashboard.data import (
 )
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-COUNTRIES, HOTSPOTS = "Countries", "Hotspots"
+COUNTRIES, HOTSPOTS, REGIONS = "Countries", "Hotspots", "Regions"
 """The views of the toggle."""
+NOUNS = {COUNTRIES: ("country", "countries"), HOTSPOTS: ("hotspot", "hotspots"),
+         REGIONS: ("region", "regions")}
 
 
 def plotly_bundle(fig: go.Figure) -> dict:
@@ -164,16 +167,17 @@ class GriddedMaps:
 
 class Dashboard:
     """All sections for one results directory; :meth:`select` shows another country,
-    :meth:`show_view` switches between countries and hotspots.
+    :meth:`show_view` switches between countries, hotspots and regions.
 
     Attributes
     ----------
     widget : ipywidgets.VBox
         The whole page body.
     view : ipywidgets.ToggleButtons or ipywidgets.HTML
-        'Countries' / 'Hotspots' toggle, or a note saying why there are no hotspots.
+        'Countries' / 'Hotspots' / 'Regions' toggle (the views the results have), or a note
+        saying why there are no hotspots.
     current : DashboardData
-        The statistics shown: ``data`` or ``data.hotspots``.
+        The statistics shown: ``data``, ``data.hotspots`` or ``data.regions``.
     change_map, ranking : ipywidgets.Output
         The change map and the ranked chart of the current view (each view has its own
         pair, the others' hidden).
@@ -216,12 +220,15 @@ class Dashboard:
                                        layout={"width": "100%", "flex_flow": "row wrap"})
         self.change_title = _section("Change per country")
         self.detail_title = _section("Country detail")
-        if data.hotspots is not None:
-            self.view = widgets.ToggleButtons(options=[COUNTRIES, HOTSPOTS], value=COUNTRIES,
+        self._views = {view: part for view, part in ((COUNTRIES, data), (HOTSPOTS, data.hotspots),
+                                                     (REGIONS, data.regions)) if part is not None}
+        tooltips = {COUNTRIES: "Change per country",
+                    HOTSPOTS: "Change per hotspot (city, industrial region)",
+                    REGIONS: "Change per region of the region file"}
+        if len(self._views) > 1:
+            self.view = widgets.ToggleButtons(options=list(self._views), value=COUNTRIES,
                                               description="Show",
-                                              tooltips=["Change per country",
-                                                        "Change per hotspot (city, "
-                                                        "industrial region)"])
+                                              tooltips=[tooltips[v] for v in self._views])
             self.view.observe(lambda change: self.show_view(change["new"]), names="value")
         else:
             self.view = widgets.HTML(tables.message_html("Hotspots:", data.hotspot_note,
@@ -267,19 +274,25 @@ class Dashboard:
                 data = self.data.hotspots
                 self._figures[view] = (figures.hotspot_map_figure(data, self.shapes),
                                        figures.ranking_figure(data))
+            elif view == REGIONS:
+                data = self.data.regions
+                self._figures[view] = (figures.region_map_figure(data, self.data.region_outlines,
+                                                                 self.shapes),
+                                       figures.ranking_figure(data))
             else:
                 self._figures[view] = (figures.choropleth_figure(self.data, self.shapes),
                                        figures.ranking_figure(self.data))
         return self._figures[view]
 
     def show_view(self, view: str) -> None:
-        """Show the countries (``'Countries'``) or the hotspots (``'Hotspots'``) in the map,
-        the ranking and the selector (its first entry with data is then shown)."""
-        data = self.data.hotspots if view == HOTSPOTS else self.data
+        """Show the countries (``'Countries'``), the hotspots (``'Hotspots'``) or the regions
+        (``'Regions'``) in the map, the ranking and the selector (its first entry with data is
+        then shown)."""
+        data = self._views.get(view)
         if data is None:
             return
         self.current = data
-        noun = "hotspot" if view == HOTSPOTS else "country"
+        noun, plural = NOUNS[view]
         self.change_title.value = _section(f"Change per {noun}").value
         self.detail_title.value = _section(f"{noun.capitalize()} detail").value
         if view not in self._outputs:
@@ -289,8 +302,7 @@ class Dashboard:
             for out in pair:
                 out.layout.display = None if name == view else "none"
         self._view = view
-        self.unranked.value = tables.unranked_html(
-            data, "hotspots" if view == HOTSPOTS else "countries")
+        self.unranked.value = tables.unranked_html(data, plural)
         first = _first_with_data(data)
         self._switching = True
         try:
@@ -312,8 +324,8 @@ class Dashboard:
                                    else change["new"])
 
     def select(self, iso3: str) -> None:
-        """Show ``iso3`` (a country, or a hotspot name in the hotspot view) in the numbers
-        table and the time series."""
+        """Show ``iso3`` (a country, or a hotspot name or region id in those views) in the
+        numbers table and the time series."""
         self.numbers.value = tables.country_summary_html(self.current, iso3)
         _show(self.timeseries, figures.timeseries_figure(self.current, iso3))
 

@@ -22,7 +22,9 @@ Optional parts, absent from results of older workflows: the weather-normalised c
 (:data:`WEATHER_CHANGES`; missing columns are added as NaN with a ``weather_adjustment`` note
 saying so) and the hotspot statistics (``hotspot_stats.csv``, ``hotspot_daily.csv``), loaded
 into :attr:`DashboardData.hotspots` or, when absent or unusable, explained in
-:attr:`DashboardData.hotspot_note`.
+:attr:`DashboardData.hotspot_note`; likewise the region statistics of a run with a region file
+(``region_stats.csv``, ``region_daily.csv``, ``regions.geojson``) in
+:attr:`DashboardData.regions` (when unusable, a sentence in ``problems`` says why).
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ WINDOWS_FILE = Path("stats") / "windows.csv"
 PROVENANCE_FILE = Path("stats") / "provenance.json"
 HOTSPOT_STATS_FILE = Path("stats") / "hotspot_stats.csv"
 HOTSPOT_DAILY_FILE = Path("stats") / "hotspot_daily.csv"
+REGION_STATS_FILE = Path("stats") / "region_stats.csv"
+REGION_DAILY_FILE = Path("stats") / "region_daily.csv"
+REGION_OUTLINES_FILE = Path("stats") / "regions.geojson"
 
 _GROUP_KEYS = [f"{period}_{role}" for period, role in GROUPS]
 STATS_COLUMNS = (
@@ -90,6 +95,9 @@ STATS_COLUMNS = (
 HOTSPOT_STATS_COLUMNS = ["hotspot"] + [c for c in STATS_COLUMNS if c != "country"]
 """``hotspot_stats.csv``: the country table's columns with ``hotspot`` (name) first and
 ``iso3`` the hotspot's country."""
+REGION_STATS_COLUMNS = ["region", "name", "dates_from"] + [c for c in STATS_COLUMNS if c != "country"]
+"""``region_stats.csv``: the country table's columns with ``region`` (id), ``name`` and
+``dates_from`` first and ``iso3`` the region's country."""
 DAILY_COLUMNS = ["date", "iso3", "mean_no2", "coverage", "pixels"]
 WINDOWS_COLUMNS = ["iso3", "period", "year", "role", "start", "end", "window"]
 
@@ -162,6 +170,12 @@ class DashboardData:
         ``windows`` shared), or None when the results have none.
     hotspot_note : str
         Why ``hotspots`` is None (empty otherwise).
+    regions : DashboardData or None
+        The region statistics in the same form, keyed by region id, ``country`` the label
+        'Name (id)', ``country_iso3`` the region's country (``region_stats.csv``,
+        ``region_daily.csv``), or None when the run had no region file.
+    region_outlines : dict or None
+        The regions' outlines (``regions.geojson``, GeoJSON with property ``region``).
     """
 
     root: Path
@@ -174,6 +188,8 @@ class DashboardData:
     problems: list[str] = field(default_factory=list)
     hotspots: DashboardData | None = None
     hotspot_note: str = ""
+    regions: DashboardData | None = None
+    region_outlines: dict | None = None
 
     @property
     def min_day_coverage(self) -> float | None:
@@ -382,12 +398,37 @@ def load_hotspots(root: Path, windows: pd.DataFrame) -> DashboardData:
                          lockdown_ends=_lockdown_ends(stats))
 
 
+def load_regions(root: Path, windows: pd.DataFrame) -> tuple[DashboardData, dict]:
+    """The region statistics of a results directory and the regions' outlines (see
+    :attr:`DashboardData.regions`). Raises :class:`ResultsError` when a region file is
+    missing or unusable, or holds no region."""
+    stats = _read_csv(root, REGION_STATS_FILE, REGION_STATS_COLUMNS)
+    daily = _read_csv(root, REGION_DAILY_FILE, DAILY_COLUMNS)
+    if stats.empty:
+        raise ResultsError(f"{REGION_STATS_FILE} has no region.")
+    try:
+        outlines = json.loads((root / REGION_OUTLINES_FILE).read_text())
+        outlines["features"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ResultsError(f"{REGION_OUTLINES_FILE} is missing or not GeoJSON.") from None
+    stats = stats.rename(columns={"iso3": "country_iso3"}).rename(columns={"region": "iso3"})
+    stats["iso3"] = stats["iso3"].astype(str)
+    stats["country"] = stats["name"].astype(str) + " (" + stats["iso3"] + ")"
+    daily["iso3"] = daily["iso3"].astype(str)
+    stats = _prepare(stats, daily, root)
+    data = DashboardData(root=root, stats=stats, daily=daily, windows=windows,
+                         stats_csv=(root / REGION_STATS_FILE).read_bytes(),
+                         lockdown_ends=_lockdown_ends(stats))
+    return data, outlines
+
+
 def load_results(root: str | Path) -> DashboardData:
     """Read and validate the three statistics tables of a results directory, and the hotspot
     tables when there are some.
 
     Raises :class:`ResultsError` when the dashboard cannot be built; lesser gaps are listed in
-    ``problems`` (unusable hotspot tables in ``hotspot_note``).
+    ``problems`` (unusable hotspot tables in ``hotspot_note``, unusable region tables in
+    ``problems``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -409,11 +450,18 @@ def load_results(root: str | Path) -> DashboardData:
             hotspots = load_hotspots(root, windows)
         except ResultsError as exc:
             hotspot_note = str(exc)
-    provenance = read_provenance(root)
-    if hotspots is not None:
-        hotspots.provenance = provenance
-
     problems = []
+    regions, region_outlines = None, None
+    if (root / REGION_STATS_FILE).is_file():
+        try:
+            regions, region_outlines = load_regions(root, windows)
+        except ResultsError as exc:
+            problems.append(f"The region statistics cannot be shown: {exc}")
+    provenance = read_provenance(root)
+    for part in (hotspots, regions):
+        if part is not None:
+            part.provenance = provenance
+
     without_daily = sorted(set(stats.index) - set(daily["iso3"]))
     if without_daily:
         names = ", ".join(stats.loc[without_daily, "country"])
@@ -423,6 +471,7 @@ def load_results(root: str | Path) -> DashboardData:
         stats_csv=(root / STATS_FILE).read_bytes(), lockdown_ends=_lockdown_ends(stats),
         provenance=provenance, problems=problems,
         hotspots=hotspots, hotspot_note=hotspot_note,
+        regions=regions, region_outlines=region_outlines,
     )
 
 

@@ -3,13 +3,15 @@
 :func:`export_site` writes into a directory::
 
     index.html            header, gridded maps (common reference window), change maps and
-                          rankings (countries, hotspots), links to every detail page, downloads
+                          rankings (countries, hotspots, regions), links to every detail
+                          page, downloads
     countries/<ISO3>.html a country's numbers and daily series
     hotspots/<name>.html  the same for a hotspot (when the results have hotspot statistics)
+    regions/<id>.html     the same for a region (when the run had a region file)
     plotly.min.js         plotly.js, from the installed plotly package (no CDN)
     plots.js              draws every figure of a page once the page is laid out
-    data/                 country_stats.csv, hotspot_stats.csv (as the workflow wrote them) and
-                          the gridded maps' values (netCDF)
+    data/                 country_stats.csv, hotspot_stats.csv, region_stats.csv (as the
+                          workflow wrote them) and the gridded maps' values (netCDF)
 
 The site makes no request outside itself (no CDN, no fonts, no map tiles) and runs from
 ``file://`` or any static web server. Pages hold no inline script (each figure is a JSON
@@ -121,6 +123,9 @@ def _index_page(data: DashboardData, shapes: dict, downloads: list[tuple[str, st
     if data.hotspots is not None:
         views.append(("hotspots", "hotspot", data.hotspots,
                       figures.hotspot_map_figure(data.hotspots, shapes)))
+    if data.regions is not None:
+        views.append(("regions", "region", data.regions,
+                      figures.region_map_figure(data.regions, data.region_outlines, shapes)))
     for folder, noun, view, change_map in views:
         parts += [_section(f"Change per {noun}"), tables.unranked_html(view, folder),
                   "<div class='row'>" + _figure_html(change_map, "change-map")
@@ -159,6 +164,10 @@ def export_site(results: str | Path, target: str | Path) -> Path:
             (site / "data" / "hotspot_stats.csv").write_bytes(data.hotspots.stats_csv)
             downloads.append(("data/hotspot_stats.csv", f"Hotspot statistics (CSV, "
                                                         f"{len(data.hotspots.stats)} hotspots)"))
+        if data.regions is not None:
+            (site / "data" / "region_stats.csv").write_bytes(data.regions.stats_csv)
+            downloads.append(("data/region_stats.csv", f"Region statistics (CSV, "
+                                                       f"{len(data.regions.stats)} regions)"))
         grid_figures, grid_note = None, ""
         try:
             maps = crop_maps(load_europe_maps(data), None)
@@ -173,7 +182,8 @@ def export_site(results: str | Path, target: str | Path) -> Path:
         (site / "index.html").write_text(
             _index_page(data, shapes, downloads, grid_note, grid_figures), encoding="utf-8")
         title = "NO₂ and the lockdowns in Europe"
-        for folder, view in (("countries", data), ("hotspots", data.hotspots)):
+        for folder, view in (("countries", data), ("hotspots", data.hotspots),
+                             ("regions", data.regions)):
             if view is None:
                 continue
             (site / folder).mkdir()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import shapely
 from plotly.subplots import make_subplots
 
 from s5p_lockdown.dashboard.data import (
@@ -420,6 +421,46 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
                             "<sub>same days of the year; marker size = hotspot radius</sub>",
                        limit, lon, lat)
     # a two-line title is placed by its first line: one line lower
+    fig.update_layout(margin={"t": 70}, title={"yref": "container",
+                                               "y": 1.0 - 30.0 / fig.layout.height})
+    return fig
+
+
+def region_map_figure(regions: DashboardData, outlines: dict, shapes: dict) -> go.Figure:
+    """Regions coloured by the headline change (percent) over the country outlines, with the
+    raw and weather-adjusted changes and their 95 % intervals in the hover; regions without
+    that change in grey (the reason in the hover)."""
+    stats = regions.stats
+    hover = _change_hover(regions)
+    ok = regions.has_change()
+    limit = change_limit(hover.loc[ok, "change"])
+    fig = go.Figure()
+    iso3s = [f["properties"]["iso3"] for f in shapes["features"]]
+    fig.add_trace(_blank_countries(shapes, iso3s, "countries", {"width": 0.5, "color": "#888"})
+                  .update(showlegend=False))
+    fig.add_trace(go.Choroplethmap(
+        geojson=outlines, featureidkey="properties.region", locations=stats.index[ok],
+        z=hover.loc[ok, "change"], coloraxis="coloraxis", marker={"line": {"width": 0.4, "color": "#444"}},
+        text=hover.loc[ok, "hover"], hovertemplate="%{text}<extra></extra>", name="region",
+        showlegend=True,
+    ))
+    fig.add_trace(go.Choroplethmap(
+        geojson=outlines, featureidkey="properties.region", locations=stats.index[~ok],
+        z=np.zeros(int((~ok).sum())), colorscale=[[0, NO_DATA_COLOR], [1, NO_DATA_COLOR]],
+        showscale=False, marker={"line": {"width": 0.4, "color": "#444"}},
+        text=hover.loc[~ok, "hover"], hovertemplate="%{text}<extra></extra>",
+        name="no data", showlegend=True,
+    ))
+    bounds = [shapely.geometry.shape(f["geometry"]).bounds for f in outlines["features"]
+              if f["properties"]["region"] in set(stats.index)]
+    if bounds:
+        west, south, east, north = np.array(bounds).T
+        lon, lat = (west.min() - 0.5, east.max() + 0.5), (south.min() - 0.5, north.max() + 0.5)
+    else:
+        lon, lat = _analysed_extent(shapes, set(stats["country_iso3"]))
+    _change_map_layout(fig, "Regions: change after the lockdown vs baseline year<br>"
+                            "<sub>same days of the year; each region's own lockdown dates, "
+                            "else its country's</sub>", limit, lon, lat)
     fig.update_layout(margin={"t": 70}, title={"yref": "container",
                                                "y": 1.0 - 30.0 / fig.layout.height})
     return fig

@@ -124,14 +124,18 @@ def download_link_html(payload: bytes, filename: str, what: str,
 
 
 def statistics_links_html(data: DashboardData) -> str:
-    """Download links of the country statistics and, when there are some, of the hotspot
-    statistics, exactly as the workflow wrote them."""
+    """Download links of the country statistics and, when there are some, of the hotspot and
+    region statistics, exactly as the workflow wrote them."""
     links = [download_link_html(data.stats_csv, "country_stats.csv",
                                 f"Country statistics (CSV, {len(data.stats)} countries)")]
     if data.hotspots is not None:
         links.append(download_link_html(
             data.hotspots.stats_csv, "hotspot_stats.csv",
             f"Hotspot statistics (CSV, {len(data.hotspots.stats)} hotspots)"))
+    if data.regions is not None:
+        links.append(download_link_html(
+            data.regions.stats_csv, "region_stats.csv",
+            f"Region statistics (CSV, {len(data.regions.stats)} regions)"))
     return "<div class='s5p-downloads'>" + "".join(links) + "</div>"
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from s5p_lockdown import __version__
+from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.regions import KM_PER_DEGREE, country_of_points, load_countries
 from s5p_lockdown.synth.field import DayWeather, TruthModel, calendar_day
 from s5p_lockdown.synth.orbit import orbits_crossing_day, swath, swath_overlaps
@@ -79,9 +80,12 @@ def daterange(start: date, end: date) -> list[date]:
 class ArchiveGenerator:
     """Writes synthetic orbits and their truth for a scenario (see the module docstring)."""
 
-    def __init__(self, settings: SynthSettings, scenario: Scenario | None = None):
+    def __init__(self, settings: SynthSettings, scenario: Scenario | None = None, regions=None):
+        """``regions``: the :class:`s5p_lockdown.region_files.RegionFile` whose ids the
+        scenario's region rows name (needed only when it has some)."""
         self.settings = settings
         self.scenario = scenario or Scenario.default()
+        self.scenario_regions = _scenario_regions(self.scenario, regions)
         self.model = TruthModel(
             self.scenario,
             seed=settings.seed,
@@ -101,7 +105,7 @@ class ArchiveGenerator:
         lon, lat = geometry.longitude, geometry.latitude
         rng = np.random.default_rng([s.seed, orbit, 7])
         countries = country_of_points(lon, lat, self.countries)
-        truth = self.model.column(lon, lat, day, countries, weather)
+        truth = self.model.column(lon, lat, day, countries, weather, regions=self.region_of(lon, lat))
         aggregation = s.across_track_step * s.along_track_step
         cloud = np.clip(weather.cloud_fraction(lon, lat) + rng.normal(0, 0.05, lon.shape), 0, 1)
         precision = np.sqrt((1.2e-5) ** 2 + (0.3 * np.clip(truth - 1.5e-5, 0, None)) ** 2)
@@ -126,6 +130,13 @@ class ArchiveGenerator:
             snow_ice=snow,
             stratospheric_column=3.0e-5 + 1.0e-5 * (lat - 30.0) / 40.0,
         )
+
+    def region_of(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
+        """Id of the scenario region containing each point (``""`` outside them), None when the
+        scenario has no region rows."""
+        if not self.scenario_regions:
+            return None
+        return country_of_points(lon, lat, self.scenario_regions)
 
     def write_day(self, archive: Path, day: date) -> list[Path]:
         """Write every orbit of ``day`` that crosses the box; returns the written paths."""
@@ -154,13 +165,14 @@ class ArchiveGenerator:
                 np.arange(south + r / 2, north, r), np.arange(west + r / 2, east, r), indexing="ij"
             )
             lon, lat = lon.ravel(), lat.ravel()
-            self._truth_points = (lon, lat, country_of_points(lon, lat, self.countries))
+            self._truth_points = (lon, lat, country_of_points(lon, lat, self.countries),
+                                  self.region_of(lon, lat))
         return self._truth_points
 
     def _hotspot_points(self) -> dict[str, np.ndarray]:
         """Indices of the truth lattice points within each hotspot's radius."""
         if self._hotspot_index is None:
-            lon, lat, _ = self._truth_grid()
+            lon, lat, _, _ = self._truth_grid()
             self._hotspot_index = {}
             for row in self.model.hotspots.itertuples(index=False):
                 dx = (lon - row.lon) * np.cos(np.radians(row.lat)) * KM_PER_DEGREE
@@ -173,10 +185,12 @@ class ArchiveGenerator:
         ``iso3``) and per hotspot (``kind`` hotspot, name in ``iso3``) with ``no2_truth`` (with
         the lockdown), ``no2_no_lockdown`` (mol m-2; means over a 0.2 degree lattice inside the
         region and the box, weighted by cos(latitude)), ``reduction`` (injected fraction that
-        day: the country's, or the hotspot-only plume reduction) and ``wind_speed`` (m s-1)."""
-        lon, lat, countries = self._truth_grid()
+        day: the country's, or the hotspot-only plume reduction) and ``wind_speed`` (m s-1);
+        and per region of the scenario's region rows (``kind`` region, id in ``iso3``;
+        ``reduction`` the larger of the region's and its country's in force)."""
+        lon, lat, countries, regions = self._truth_grid()
         weather = self.model.weather(day)
-        with_lockdown = self.model.column(lon, lat, day, countries, weather)
+        with_lockdown = self.model.column(lon, lat, day, countries, weather, regions=regions)
         without = self.model.column(lon, lat, day, countries, weather, lockdown=False)
         speed = np.hypot(*weather.wind(lon, lat))
         weight = np.cos(np.radians(lat))
@@ -191,12 +205,21 @@ class ArchiveGenerator:
         if hotspot_sums:
             sums = pd.concat([sums, pd.DataFrame.from_dict(hotspot_sums, orient="index",
                                                            columns=["w", "a", "b", "s"])])
-        reductions = {**self.scenario.reduction_on(day), **self.scenario.hotspot_reduction_on(day)}
-        hotspot_names = set(self._hotspot_points())
+        kinds = {c: "country" for c in sums.index} | {name: "hotspot" for name in hotspot_sums}
+        if regions is not None:
+            inside = regions != ""
+            region_sums = frame[inside].groupby(regions[inside]).sum(numeric_only=True)
+            sums = pd.concat([sums, region_sums[["w", "a", "b", "s"]]])
+            kinds |= {region: "region" for region in region_sums.index}
+        country_cuts = self.scenario.reduction_on(day)
+        reductions = {**country_cuts, **self.scenario.hotspot_reduction_on(day)}
+        region_cuts = self.scenario.region_reduction_on(day)
+        for region, iso3 in self.scenario.regions["iso3"].items():
+            reductions[region] = max(region_cuts.get(region, 0.0), country_cuts.get(iso3, 0.0))
         return pd.DataFrame(
             {
                 "date": day.isoformat(),
-                "kind": ["hotspot" if c in hotspot_names else "country" for c in sums.index],
+                "kind": [kinds[c] for c in sums.index],
                 "iso3": sums.index,
                 "no2_truth": sums["a"] / sums["w"],
                 "no2_no_lockdown": sums["b"] / sums["w"],
@@ -239,6 +262,22 @@ class ArchiveGenerator:
         settings.update(software_version=__version__, days=[d.isoformat() for d in days])
         (archive / "synth.json").write_text(json.dumps(settings, indent=2, default=str))
         return written
+
+
+def _scenario_regions(scenario: Scenario, regions) -> dict:
+    """The polygons (id -> Country) of the regions the scenario's region rows name; a row
+    naming a region the region file lacks, or region rows without a region file, is a
+    ConfigError."""
+    wanted = list(scenario.regions.index)
+    if not wanted:
+        return {}
+    if regions is None:
+        raise ConfigError(f"the scenario reduces regions {wanted[:5]} but no region file is given "
+                          "(the workflow's regions section)")
+    unknown = [r for r in wanted if r not in regions.regions]
+    if unknown:
+        raise ConfigError(f"the scenario reduces regions {unknown[:10]} that {regions.spec.file} does not have")
+    return {r: regions.regions[r] for r in wanted}
 
 
 def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:

@@ -16,7 +16,8 @@ Tropospheric NO2 column (mol m-2) at longitude/latitude (degrees) on day ``d``::
   near sources, windy days dilute it. ``speed`` is the synthetic near-surface wind, which is also
   written to the files' ``eastward_wind``/``northward_wind``.
 - ``reduction``: the lockdown scenario's fractional reduction of the country containing the
-  point, on the scenario's dates (none in other years). It scales the whole tropospheric column
+  point, on the scenario's dates (none in other years), or of the scenario region containing
+  it when that is larger (a regional lockdown, e.g. northern Italy two days before the rest). It scales the whole tropospheric column
   inside the country's borders, so that with identical weather the expected change of a country
   mean equals the injected reduction. Hotspot-only scenario rows scale just that hotspot's
   plume (a city-only change).
@@ -168,10 +169,12 @@ class TruthModel:
         countries: np.ndarray,
         weather: DayWeather | None = None,
         lockdown: bool = True,
+        regions: np.ndarray | None = None,
     ) -> np.ndarray:
         """True tropospheric NO2 column (mol m-2) at the points.
 
-        ``countries`` holds the ISO3 code of each point ('' outside every country).
+        ``countries`` holds the ISO3 code of each point ('' outside every country), ``regions``
+        (optional) the id of the scenario region containing it ('' outside them).
         """
         weather = weather or self.weather(day)
         u, v = weather.wind(lon, lat)
@@ -182,7 +185,7 @@ class TruthModel:
         else:
             base = FREE_TROPOSPHERE + self.seasonal(day) * self.dispersion(np.hypot(u, v)) * ventilated
         if lockdown:
-            base = base * (1.0 - self.scenario.reduction_of(countries, day))
+            base = base * (1.0 - self.scenario.reduction_of(countries, day, regions))
         return base
 
 
