@@ -30,11 +30,13 @@ from dashboard_support import (
     REPO,
     PageWatch,
     free_port,
-    launch_browser,
     stop_process_group,
 )
 
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
+
+# the session's one browser (Playwright's sync API allows one at a time in a process)
+pytest_plugins = ("dashboard_fixtures",)
 
 pytestmark = pytest.mark.slow
 
@@ -168,16 +170,6 @@ def drive_preview(page) -> dict:
     assert re.search(r"[\d.]+° N, [-\d.]+° E: (\S+ molecules cm-2|no data) \(preview\)",
                      text), text
     return tuned
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_browser(playwright)
-        yield chromium
-        chromium.close()
 
 
 def test_preview_follows_the_map_and_the_parameters(browser, tmp_path):

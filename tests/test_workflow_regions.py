@@ -3,8 +3,6 @@ region and not in its neighbours, region-dated windows (slow: runs Snakemake end
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import shapely
@@ -12,6 +10,9 @@ import shapely
 from s5p_lockdown.regions import load_countries
 from s5p_lockdown.synth.regions import voronoi_regions
 from workflow_helpers import run_workflow, write_config
+
+# the session's one browser (Playwright's sync API allows one at a time in a process)
+pytest_plugins = ("dashboard_fixtures",)
 
 pytestmark = pytest.mark.slow
 
@@ -122,20 +123,17 @@ def test_static_export_has_the_regions(regions_run, tmp_path):
         folder / "results" / "stats" / "region_stats.csv").read_bytes()
 
 
-def test_regions_view_in_the_browser(regions_run, tmp_path):
+def test_regions_view_in_the_browser(regions_run, browser, tmp_path):
     """The Regions toggle of the served dashboard swaps map, ranking and selector to regions;
     choosing the locked-down region shows its series and numbers."""
-    from playwright.sync_api import sync_playwright
-
-    from dashboard_support import REPO, PageWatch, VoilaServer, launch_browser, wait_rendered
+    from dashboard_support import REPO, PageWatch, VoilaServer, wait_rendered
 
     folder, locked, _ = regions_run
     visible_js = """() => Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
         .filter(p => p.offsetParent !== null)
         .map(p => ({title: (p.layout.title && p.layout.title.text) || '',
                     types: p.data.map(t => t.type || 'scatter')}))"""
-    with VoilaServer(folder / "results", tmp_path / "voila.log") as server, sync_playwright() as playwright:
-        browser = launch_browser(playwright)
+    with VoilaServer(folder / "results", tmp_path / "voila.log") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.watch = PageWatch().attach(page)
         page.goto(server.url, wait_until="commit", timeout=120_000)
@@ -162,4 +160,4 @@ def test_regions_view_in_the_browser(regions_run, tmp_path):
         artifacts.mkdir(parents=True, exist_ok=True)
         page.locator(".js-plotly-plot:visible").nth(3).screenshot(path=artifacts / "region_map.png")
         assert page.watch.problems() == []
-        browser.close()
+        page.close()
