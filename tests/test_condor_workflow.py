@@ -457,6 +457,14 @@ def job_process(pool, workdir: Path, rule: str, seconds: float) -> int:
     raise AssertionError(f"no job of rule {rule} ran from {workdir} within {seconds:.0f} s")
 
 
+def start_pool_run(workdir: Path, target: Path, log: Path) -> subprocess.Popen:
+    """``snakemake --profile condor TARGET`` inside the pool, in the background, its output in
+    ``log``."""
+    with open(log, "w") as fh:
+        return subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv(str(target))],
+                                cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
 def test_killed_job_is_run_again_by_htcondor(condor_pool, condor_workdir):
     """A job killed while it runs (what a lost execute node or the kernel's OOM killer does to
     it; a transient failure) is run again by HTCondor, in the same cluster, and the run
@@ -465,10 +473,7 @@ def test_killed_job_is_run_again_by_htcondor(condor_pool, condor_workdir):
     target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
     before = condor_pool.max_cluster_id()
     log = condor_workdir / "run.log"
-    with open(log, "w") as fh:
-        run = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv(str(target))],
-                               cwd=condor_workdir, stdout=fh, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    run = start_pool_run(condor_workdir, target, log)
     try:
         os.kill(job_process(condor_pool, condor_workdir, "synthesize_week", 120), signal.SIGKILL)
         rc = run.wait(timeout=300)
@@ -526,10 +531,7 @@ def test_held_job_that_is_released_goes_on(condor_pool, condor_workdir):
     target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
     before = condor_pool.max_cluster_id()
     log = condor_workdir / "run.log"
-    with open(log, "w") as fh:
-        run = subprocess.Popen([str(CONDOR_POOL), "run", "--", *pool_snakemake_argv(str(target))],
-                               cwd=condor_workdir, stdout=fh, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    run = start_pool_run(condor_workdir, target, log)
     try:
         end = time.monotonic() + 120
         while not [r for r in condor_jobs(condor_pool, condor_workdir, before, queue=True)

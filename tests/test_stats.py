@@ -175,6 +175,21 @@ def test_each_change_has_its_own_validity_and_plain_reason():
     assert row["status"] == "partial"
 
 
+def test_region_seen_without_a_pixel_centred_in_it_is_explained():
+    """Footprints covered the region (observed coverage) but no pixel centre fell inside it in
+    the 2020 windows, e.g. a small island under large pixels: that is the reason given."""
+    rng = np.random.default_rng(6)
+    cells, _ = _country(rng, LEVELS)
+    in_2020 = np.array([d.year == 2020 for d in cells.dates])
+    empty = type(cells)(cells.code, cells.dates, cells.area, np.where(in_2020[:, None], 0.0, cells.weighted_value),
+                        np.where(in_2020[:, None], 0.0, cells.weight), cells.wind)
+    observed = pd.DataFrame({"date": [d.isoformat() for d in cells.dates], "iso3": "AAA", "coverage": 0.9})
+    row = country_statistics({"AAA": empty}, windows_frame(), StatsSettings(bootstrap=100), observed).iloc[0]
+    assert row["status"] == "insufficient data" and row["days_post_analysis"] == 0
+    assert row["reason_post_vs_baseline"] == ("no pixel centred in the region in the lockdown window of 2020 "
+                                              "(the region is small for the pixels)")
+
+
 def test_region_without_cells_is_explained():
     row = country_statistics({}, windows_frame(), StatsSettings(bootstrap=100)).iloc[0]
     assert row["status"] == "insufficient data"

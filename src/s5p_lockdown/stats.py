@@ -230,6 +230,11 @@ def country_statistics(
             usable[(period, role)] = usable_days
             if table is None:
                 window_reason[(period, role)] = "no grid cell lies in the region"
+            elif n < settings.min_days and coverage[in_window].sum() > 0 and not table.weight[in_window].any():
+                # seen, but no pixel centre fell inside: pixels larger than the region
+                window_reason[(period, role)] = (
+                    f"no pixel centred in the region in the {WINDOW_WORDS[period]} window of "
+                    f"{years[role]} (the region is small for the pixels)")
             elif n < settings.min_days:
                 window_reason[(period, role)] = (
                     f"{n} day{'s' if n != 1 else ''} with enough clear sky in the "
