@@ -108,9 +108,11 @@ def attribute_pixels(
     x = (np.asarray(longitude, np.float64)[pixel] + 180.0) % 360.0 - 180.0
     y = np.asarray(latitude, np.float64)[pixel]
     inside = np.zeros(pixel.size, bool)
-    for k in np.unique(region):
-        pairs = np.flatnonzero(region == k)
-        inside[pairs] = shapely.intersects_xy(index.geometries[k], x[pairs], y[pairs])
+    by_region = np.argsort(region, kind="stable")
+    for pairs in np.split(by_region, np.flatnonzero(np.diff(region[by_region])) + 1):
+        if pairs.size:  # one region's candidate pixels, tested in one vectorised call
+            geometry = index.geometries[region[pairs[0]]]
+            inside[pairs] = shapely.intersects_xy(geometry, x[pairs], y[pairs])
     pixel, region = pixel[inside], region[inside]
     if index.exclusive:  # the first region (pairs are in region order within a cell)
         first = np.ones(pixel.size, bool)
