@@ -61,6 +61,7 @@ def _entries(paths: list[str | Path], masks: xr.DataArray, codes: np.ndarray,
     ``day`` (index into the days), ``region`` (index into ``codes``, -1 for a region the masks
     do not have), ``cell`` and the :data:`SUMS` (float64)."""
     parts, file_days = [], []
+    position = {c: k for k, c in enumerate(codes)}
     for path in paths:
         ds = read_attribution(path)
         if ds.attrs.get("grid") != masks.attrs.get("grid"):
@@ -72,7 +73,6 @@ def _entries(paths: list[str | Path], masks: xr.DataArray, codes: np.ndarray,
         entries = keep[day_of_entry] if keep.size else np.zeros(0, bool)
         offset = len(file_days)
         file_days += [d for d, k in zip(days, keep) if k]
-        position = {c: k for k, c in enumerate(codes)}
         region_of = np.array([position.get(c, -1) for c in ds["region"].values.astype(str)], int)
         parts.append({
             "day": (np.cumsum(keep) - 1 + offset)[day_of_entry[entries]],
@@ -118,7 +118,7 @@ def cell_tables(
         mine = by_entry_region[entry_bounds[k]:entry_bounds[k + 1]]
         column = np.minimum(np.searchsorted(cells, entries["cell"][mine]), max(cells.size - 1, 0))
         # a pixel centred in a sliver the float32 mask rounds to 0 has no cell (area 0 anyway)
-        found = (cells.size > 0) & (cells[column] == entries["cell"][mine]) if cells.size else np.zeros(mine.size, bool)
+        found = cells[column] == entries["cell"][mine] if cells.size else np.zeros(mine.size, bool)
         mine, column = mine[found], column[found]
         at = (entries["day"][mine], column)
         sums = {name: np.zeros((days.size, cells.size)) for name in SUMS}
