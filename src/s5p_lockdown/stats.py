@@ -308,15 +308,16 @@ def statistics_from_attribution(
     return country_statistics(tables, windows, settings, observed)
 
 
-def attributed_daily(attribution_paths: list[str | Path], masks) -> pd.DataFrame:
-    """Daily region means from pixel-centre attribution files (the time series of regions,
-    which have no daily-grid table): one row per (date, iso3 = region code) with ``mean_no2``
+def attributed_daily(tables: dict[str, CellTable]) -> pd.DataFrame:
+    """Daily region means from the regions' cells × days tables (:func:`s5p_lockdown.cells.
+    cell_tables` of the pixel-centre attribution: the time series of regions, which have no
+    daily-grid table): one row per (date, iso3 = region code) with ``mean_no2``
     (mol m-2: Σ_i w_i X_di / Σ_i w_i over the region's cells i with pixels that day, ``X_di``
     the mean of the pixels centred there, ``w_i = cos(lat_i) x f_i``; NaN without data),
     ``coverage`` (0-1, share of the region's area with data), ``pixels`` (pixels attributed)
     and ``wind_speed`` (m s-1)."""
     frames = []
-    for code, table in cell_tables(attribution_paths, masks).items():
+    for code, table in tables.items():
         seen = table.weight > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             value = np.where(seen, table.weighted_value / np.where(seen, table.weight, 1.0), 0.0)

@@ -31,8 +31,8 @@ rule grid_week:
 # Pixel-centre attribution, one job per ISO week: every qa-filtered pixel of the week's orbits
 # (read once, without corners) counted in the cell and the region(s) containing its centre, for
 # each region set (countries, hotspots, and the config's regions when it names a region file),
-# for the statistics: no border dilution (see
-# s5p_lockdown.attribution). New region definitions rerun these jobs, never the gridding.
+# for the statistics: no border dilution (see s5p_lockdown.attribution). New region definitions
+# rerun these jobs, never the gridding.
 rule attribute_week:
     input:
         orbit_inputs,
