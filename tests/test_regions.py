@@ -14,7 +14,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s5p_lockdown import regions
+from s5p_lockdown import outputs, regions
 from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.regions import BoundaryFileError, Country
@@ -244,7 +244,7 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
         os.rename(src, dst)
 
     monkeypatch.setattr(xr.DataArray, "to_netcdf", real_to_netcdf)
-    monkeypatch.setattr(regions.os, "replace", record_replace)
+    monkeypatch.setattr(outputs.os, "replace", record_replace)  # the masks are written by outputs
     regions.load_or_build_masks(grid, cache, path=path)
     [(src, dst)] = renames
     assert src.parent == dst.parent == cache and not src.exists()

@@ -28,8 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -42,6 +40,7 @@ import xarray as xr
 
 from s5p_lockdown.errors import BadInputError, ConfigError
 from s5p_lockdown.gridding.grid import GridSpec
+from s5p_lockdown.outputs import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -392,22 +391,15 @@ def _read_cached(path: Path, grid: GridSpec, digest: str, codes: list[str] | Non
     return None
 
 
-def _write_atomically(masks: xr.DataArray | xr.Dataset, path: Path) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``, so readers
-    never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _write_masks(masks: xr.DataArray | xr.Dataset, path: Path) -> None:
+    """Write dense or sparse masks as compressed netCDF, atomically (readers never see a
+    partial file)."""
     if isinstance(masks, xr.Dataset):
         encoding = {name: {"zlib": True, "complevel": 4} for name in SPARSE_VARIABLES}
     else:
         encoding = {MASK_VARIABLE: {"zlib": True, "complevel": 4, "_FillValue": None,
                                     "chunksizes": (1, *masks.shape[1:])}}
-    try:
-        masks.to_netcdf(tmp, encoding=encoding)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: masks.to_netcdf(tmp, encoding=encoding))
 
 
 def load_or_build_masks(
@@ -450,7 +442,7 @@ def _cached_masks(grid: GridSpec, cache_dir: Path, prefix: str, digest: str, cod
     masks = build()
     masks.attrs.update(boundary_file=source_name, boundary_sha256=digest)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(masks, cache_file)
+    _write_masks(masks, cache_file)
     log.info("wrote %s %s (%d regions, grid %s)", prefix.replace("_", " "), cache_file, len(mask_codes(masks)), grid)
     return masks
 
