@@ -14,6 +14,9 @@ Modes:
 - ``constant``: a truth field constant in time (no season, no wind dispersion) and a sunnier
   lockdown spring (``cloud_shift`` 2020 = -0.6): every change's truth is the injected one, so
   any error is sampling bias or noise.
+- ``noiseless``: ``constant`` without retrieval noise: what is left is the estimator's own
+  error (cloud-sampling bias, border and coast dilution, pixel-size differences between the
+  years); the difference to ``constant`` is the retrieval noise, the limit of the data.
 - ``weather``: season and wind dispersion on, a windier lockdown year (``wind_scale`` 2020 =
   1.45, like 4.5 vs 6.5 m/s) and the sunnier spring: the raw changes' truth is the noise-free
   ratio of the true country means over the window days (``truth_daily.csv``), the weather-
@@ -58,6 +61,7 @@ RAW = ("post_vs_baseline", "post_vs_pre", "adjusted")
 WEATHER = ("weather_adjusted", "low_wind")
 MODES = {
     "constant": dict(constant_truth=True, cloud_shift={2020: -0.6}),
+    "noiseless": dict(constant_truth=True, cloud_shift={2020: -0.6}, noise=False),
     "weather": dict(wind_scale={2020: 1.45}, cloud_shift={2020: -0.6}),
 }
 
@@ -118,7 +122,7 @@ def truth_of(truth_daily: pd.DataFrame, windows: pd.DataFrame, mode: str) -> pd.
         pa, pb, qa, qb = (m[k] for k in (("post", "analysis"), ("post", "baseline"), ("pre", "analysis"), ("pre", "baseline")))
         injected = -REDUCED.get(iso3, 0.0)
         raw_truth = {"post_vs_baseline": pa / pb - 1, "post_vs_pre": pa / qa - 1, "adjusted": (pa / qa) / (pb / qb) - 1}
-        if mode == "constant":
+        if mode in ("constant", "noiseless"):
             raw_truth = {k: injected for k in raw_truth}
         rows.append({"iso3": iso3, **raw_truth, "weather_adjusted": injected, "low_wind": injected})
     return pd.DataFrame(rows).set_index("iso3")
@@ -167,7 +171,8 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
                                  "estimator": estimator, "iso3": row["iso3"], "change": name,
                                  "truth": t, "estimate": row[f"change_{name}"],
                                  "error_pp": 100 * (row[f"change_{name}"] - t),
-                                 "covered": row[f"change_{name}_low"] <= t <= row[f"change_{name}_high"]})
+                                 "covered": row[f"change_{name}_low"] <= t <= row[f"change_{name}_high"],
+                                 "half_width_pp": 50 * (row[f"change_{name}_high"] - row[f"change_{name}_low"])})
     print(f"  {mode} seed {seed}: generated in {generated:.0f} s, total {time.perf_counter() - started:.0f} s",
           flush=True)
     return rows
@@ -175,11 +180,18 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
 
 def summarise(results: pd.DataFrame) -> None:
     pd.set_option("display.width", 160)
-    results = results.assign(abs_error=results["error_pp"].abs())
+    results = results.assign(abs_error=results["error_pp"].abs(),
+                             z2=(results["error_pp"] / (results["half_width_pp"] / 1.96)) ** 2)
     summary = results.groupby(["resolution", "mode", "change", "estimator"]).agg(
         mean_abs_pp=("abs_error", "mean"), max_abs_pp=("abs_error", "max"),
-        coverage=("covered", "mean"), cases=("covered", "size"))
+        over_1_5_pp=("abs_error", lambda e: int((e > 1.5).sum())),
+        coverage=("covered", "mean"), median_half_width_pp=("half_width_pp", "median"),
+        cases=("covered", "size"), rms_z=("z2", "mean"))
+    summary["rms_z"] = np.sqrt(summary["rms_z"])
     print("\nError of each change (percentage points) and 95 % interval coverage, all countries x seeds")
+    print("(over_1_5_pp: cases off by more than 1.5 pp; rms_z: root mean square of the error in units")
+    print(" of the standard error the interval implies, half-width / 1.96: 1 = intervals as wide as")
+    print(" the errors; errors at the limit of the data have rms_z ~1 and shrink only with more data)")
     print(summary.round(3).to_string())
     main = results[results["resolution"] == results["resolution"].iloc[0]]
     per_country = main.pivot_table(index=["mode", "change", "iso3"], columns="estimator",

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from s5p_lockdown.estimator import common_support_means, day_counts, every_day
-from s5p_lockdown.intervals import change_columns
+from s5p_lockdown.intervals import change_columns, widened
 from s5p_lockdown.stats import StatsSettings, country_statistics
 from stats_support import START, brute_force_change, concat, table, window_dates, windows_frame
 
@@ -129,21 +129,41 @@ def test_usable_days_follow_the_observed_coverage_when_given():
 
 def test_interval_width_matches_the_closed_form_standard_error():
     """One cell seen every day with iid normal noise: the ratio of two window means has
-    standard error ≈ r sqrt(cv_a² / n_a + cv_b² / n_b) (delta method), so a 95 % interval is
-    about 2 x 1.96 of it wide (a 90 % one would be 16 % narrower)."""
+    standard error ≈ r sqrt(cv_a² / n_a + cv_b² / n_b) (delta method, with the samples' own
+    standard deviations, ddof 1), so a 95 % interval is about 2 x 1.96 of it wide (a 90 % one
+    would be 16 % narrower; the bare percentile bootstrap, without the small-sample widening,
+    is sqrt((n-1)/n) of it)."""
     rng = np.random.default_rng(4)
     sd = 0.1
-    tables = []
+    tables, samples = [], {}
     for key, level in LEVELS.items():
         dates = window_dates(key)
         values = level * (1 + rng.normal(0, sd, (len(dates), 1)))
+        samples[key] = values[:, 0]
         tables.append(table(values, np.ones((len(dates), 1)), dates))
     row = country_statistics({"AAA": concat(tables)}, windows_frame(),
                              StatsSettings(bootstrap=4000)).iloc[0]
-    ratio = 0.7
-    se = ratio * np.sqrt(sd**2 / 30 + sd**2 / 30)
+    post, base = samples["post_analysis"], samples["post_baseline"]
+    ratio = post.mean() / base.mean()
+    cv2 = [(x.std(ddof=1) / x.mean()) ** 2 / x.size for x in (post, base)]
+    se = ratio * np.sqrt(sum(cv2))
     width = row["change_post_vs_baseline_high"] - row["change_post_vs_baseline_low"]
-    assert width == pytest.approx(2 * 1.96 * se, rel=0.12)
+    assert width == pytest.approx(2 * 1.96 * se, rel=0.05)
+
+
+def test_widening_scales_log_ratio_deviations_by_the_small_sample_factor():
+    replicates = np.array([-0.5, -0.2, 0.0, 0.3])
+    widened_ = widened(-0.2, replicates, days=5)
+    expected = np.expm1(np.log(0.8) + np.sqrt(5 / 4) * (np.log1p(replicates) - np.log(0.8)))
+    np.testing.assert_allclose(widened_, expected, rtol=1e-12)
+    assert (widened_ > -1).all()
+    np.testing.assert_array_equal(widened(-0.2, replicates, days=None), replicates)
+    np.testing.assert_array_equal(widened(-0.2, replicates, days=1), replicates)
+    # a 95 % interval of 5 days is sqrt(5/4) = 1.118 times wider on the log scale
+    plain = change_columns("x", -0.2, np.linspace(-0.4, 0.0, 401), 0.025)
+    wide = change_columns("x", -0.2, np.linspace(-0.4, 0.0, 401), 0.025, days=5)
+    assert np.log1p(wide["change_x_high"]) - np.log1p(wide["change_x_low"]) == pytest.approx(
+        np.sqrt(5 / 4) * (np.log1p(plain["change_x_high"]) - np.log1p(plain["change_x_low"])), rel=1e-9)
 
 
 def test_interval_coverage_on_repeated_draws():

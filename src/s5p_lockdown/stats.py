@@ -34,10 +34,11 @@ country's area (``support_area_*``).
 Confidence intervals: percentile bootstrap over days: each window's days resampled with
 replacement (a day's cells, values and weights kept together, so spatial correlation within a
 day is kept), the per-cell composites, the support and the ratio recomputed for every
-replicate. A window with fewer than ``min_days`` usable days (a day is usable when the day's
-pixel footprints covered at least ``min_day_coverage`` of the country's area, the daily table's
-``coverage``) makes the changes that use it NaN, each
-with its own ``reason_*`` in plain words; the other changes stand.
+replicate, then widened by ``sqrt(n / (n - 1))`` (``n`` the fewest usable days of the windows
+compared) for the bootstrap's small-sample narrowness (:mod:`s5p_lockdown.intervals`). A window
+with fewer than ``min_days`` usable days (a day is usable when the day's pixel footprints covered
+at least ``min_day_coverage`` of the country's area, the daily table's ``coverage``) makes the
+changes that use it NaN, each with its own ``reason_*`` in plain words; the other changes stand.
 
 Weather-normalised changes (``change_weather_adjusted``, ``change_low_wind``) use the same
 estimator (:mod:`s5p_lockdown.weather`). The same functions serve hotspots and the regions of a
@@ -287,7 +288,8 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
             columns.update({f"support_cells_{name}": 0, f"support_area_{name}": 0.0,
                             f"reason_{name}": "; ".join(reasons)})
             continue
-        columns.update(change_columns(name, values[name][0], values[name][1:], tail))
+        fewest_days = min(len(usable[k].dates) for k in keys)
+        columns.update(change_columns(name, values[name][0], values[name][1:], tail, days=fewest_days))
         cells, share = support[name]
         columns.update({f"support_cells_{name}": cells, f"support_area_{name}": share,
                         f"reason_{name}": "" if cells else "no grid cell has data in every window compared"})

@@ -34,7 +34,9 @@ direction is not used: over country-sized areas the speed explains most of the d
 all post-window days of both years.
 
 Intervals: percentile bootstrap over days (each window's days resampled with replacement, the
-per-cell composites and the wind fit recomputed for every replicate). Without wind (processor
+per-cell composites and the wind fit recomputed for every replicate), widened for the few days
+of a window (:mod:`s5p_lockdown.intervals`; ``n`` = the fewer days of the two lockdown windows,
+of their calm days for the low-wind change). Without wind (processor
 < 1.3) or with too few days, both are NaN and ``weather_adjustment`` and ``reason_*`` say why;
 the raw change stands.
 """
@@ -201,21 +203,23 @@ def weather_statistics(
             with np.errstate(invalid="ignore", divide="ignore"):
                 low_wind[rows] = calm.means[:, 0] / calm.means[:, 1] - 1
     row.update(_columns("weather_adjusted", adjusted[0], adjusted[1:], support, tail, replicates,
-                        "the wind model could not be fitted"))
+                        "the wind model could not be fitted", min(len(post_a.dates), len(post_b.dates))))
     if not enough_calm:
         row.update(change_columns("low_wind", np.nan, [], tail))
         row.update({"support_cells_low_wind": 0, "support_area_low_wind": 0.0,
                     "reason_low_wind": f"fewer than {min_days} calm days in a lockdown window"})
         return row
     row.update(_columns("low_wind", low_wind[0], low_wind[1:], calm_support, tail, replicates,
-                        "no grid cell has data on calm days of both lockdown windows"))
+                        "no grid cell has data on calm days of both lockdown windows",
+                        int(min(calm_a.sum(), calm_b.sum()))))
     return row
 
 
 def _columns(name: str, estimate: float, replicates: np.ndarray, support, tail: float,
-             n_replicates: int, reason_if_missing: str) -> dict:
+             n_replicates: int, reason_if_missing: str, fewest_days: int) -> dict:
     # an interval needs the change computable in most replicates
-    columns = change_columns(name, estimate, replicates, tail, min_finite=n_replicates // 2)
+    columns = change_columns(name, estimate, replicates, tail, min_finite=n_replicates // 2,
+                             days=fewest_days)
     columns[f"support_cells_{name}"] = int(support.cells[0])
     columns[f"support_area_{name}"] = float(support.area_share[0])
     columns[f"reason_{name}"] = "" if np.isfinite(estimate) else reason_if_missing
