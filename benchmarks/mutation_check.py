@@ -159,6 +159,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "change_columns takes the 5th and 95th percentiles for a 95 % interval",
     ),
     Mutation(
+        "intervals-not-widened", "src/s5p_lockdown/intervals.py",
+        "factor = np.sqrt(days / (days - 1))",
+        "factor = 1.0",
+        "the percentile interval is not widened for the windows' few days",
+    ),
+    Mutation(
         "bootstrap-unpaired", "src/s5p_lockdown/estimator.py",
         "return WindowSums(counts @ table.weighted_value, counts @ table.weight)",
         "return WindowSums(counts @ table.weighted_value, counts[::-1] @ table.weight)",
