@@ -100,14 +100,20 @@ def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.Data
     ``wind_speed`` (m s-1, same area weighting; NaN when the grids have no wind).
 
     Daily files are named ``YYYY-MM-DD.nc``; ``masks`` is (country, latitude, longitude) on the
-    same grid.
+    same grid. Several region sets at once, each grid read once: :func:`daily_tables`.
     """
-    fractions = masks.values.reshape(masks.sizes["country"], -1).astype(np.float64)
-    area = _cell_area_weights(masks["latitude"].values, masks.sizes["longitude"]).ravel()
-    area_fraction = fractions * area  # (country, cells)
-    country_area = area_fraction.sum(axis=1)
-    codes = masks["country"].values.astype(str)
-    frames = []
+    return daily_tables(daily_paths, {"regions": masks})["regions"]
+
+
+def daily_tables(daily_paths: list[str | Path], masks: dict[str, xr.DataArray]) -> dict[str, pd.DataFrame]:
+    """:func:`country_daily` of every region set of ``masks`` (name -> masks on the same grid,
+    e.g. countries and hotspots), reading each daily grid once."""
+    sets = {}
+    for name, m in masks.items():
+        fractions = m.values.reshape(m.sizes["country"], -1).astype(np.float64)
+        area_fraction = fractions * _cell_area_weights(m["latitude"].values, m.sizes["longitude"]).ravel()
+        sets[name] = (m["country"].values.astype(str), fractions, area_fraction, area_fraction.sum(axis=1))
+    frames = {name: [] for name in masks}
     for path in sorted(map(Path, daily_paths)):
         with xr.open_dataset(path) as ds:
             value = ds[schema.VALUE].values[0].ravel()
@@ -116,33 +122,35 @@ def country_daily(daily_paths: list[str | Path], masks: xr.DataArray) -> pd.Data
             orbits = _orbit_count(ds.attrs.get("source_product", ""))
             speed = ds["wind_speed"].values[0].ravel() if "wind_speed" in ds else np.full(value.shape, np.nan)
         has_data = np.isfinite(value) & (weight > 0)
-        x = np.where(has_data, value, 0.0)
-        w = np.where(has_data, weight, 0.0)
-        s = area_fraction @ (w * x)
-        a = area_fraction @ w
-        covered = area_fraction @ has_data.astype(np.float64)
         has_wind = has_data & np.isfinite(speed)
-        wind_weight = area_fraction @ np.where(has_wind, weight, 0.0)
-        wind_sum = area_fraction @ np.where(has_wind, weight * speed, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "date": path.stem,
-                        "iso3": codes,
-                        "mean_no2": np.where(a > 0, s / np.where(a > 0, a, 1), np.nan),
-                        "sum_weighted_no2": s,
-                        "sum_weight": a,
-                        "coverage": np.where(country_area > 0, covered / country_area, 0.0),
-                        "pixels": np.rint(fractions @ pixels).astype(np.int64),
-                        "orbits": orbits,
-                        "wind_speed": np.where(wind_weight > 0, wind_sum / np.where(wind_weight > 0, wind_weight, 1), np.nan),
-                    }
-                )
-            )
-    if not frames:
+        w = np.where(has_data, weight, 0.0)
+        columns = (
+            w * np.where(has_data, value, 0.0),  # S
+            w,  # A
+            has_data.astype(np.float64),  # covered area
+            np.where(has_wind, weight, 0.0),  # wind weight
+            np.where(has_wind, weight * speed, 0.0),  # wind sum
+        )
+        for name, (codes, fractions, area_fraction, region_area) in sets.items():
+            # one product per column: bit-identical to the tables written before (a matrix
+            # product may sum in another order)
+            s, a, covered, wind_weight, wind_sum = (area_fraction @ c for c in columns)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                frames[name].append(pd.DataFrame({
+                    "date": path.stem,
+                    "iso3": codes,
+                    "mean_no2": np.where(a > 0, s / np.where(a > 0, a, 1), np.nan),
+                    "sum_weighted_no2": s,
+                    "sum_weight": a,
+                    "coverage": np.where(region_area > 0, covered / region_area, 0.0),
+                    "pixels": np.rint(fractions @ pixels).astype(np.int64),
+                    "orbits": orbits,
+                    "wind_speed": np.where(wind_weight > 0, wind_sum / np.where(wind_weight > 0, wind_weight, 1),
+                                           np.nan),
+                }))
+    if not daily_paths:
         raise ValueError("country_daily: no daily grid given")
-    return pd.concat(frames, ignore_index=True)
+    return {name: pd.concat(f, ignore_index=True) for name, f in frames.items()}
 
 
 WINDOW_WORDS = {"pre": "pre-lockdown", "post": "lockdown"}

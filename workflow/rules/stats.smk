@@ -4,29 +4,35 @@ from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.outputs import provenance, write_json
 
 
-rule country_daily:
+rule daily_means:
     input:
         weeks=week_dirs(),
     output:
-        f"{R}/stats/country_daily.csv",
+        countries=f"{R}/stats/country_daily.csv",
+        hotspots=f"{R}/stats/hotspot_daily.csv",
     params:
         grid=PLAN.grid.harp_operation(),
         countries=PLAN.all_countries,
+        hotspots=config["hotspots"],
     resources:
         **job_resources(mem_mb=1500, disk_mb=200),
     log:
-        f"{R}/logs/country_daily.log",
+        f"{R}/logs/daily_means.log",
     message:
-        "Computing daily country means"
+        "Computing daily country and hotspot means"
     run:
-        from s5p_lockdown.regions import load_or_build_masks
-        from s5p_lockdown.stats import country_daily
+        from s5p_lockdown.regions import hotspot_masks, load_or_build_masks
+        from s5p_lockdown.stats import daily_tables
 
         with log_to(log[0]):
+            grid = GridSpec.from_harp(params.grid)
             # fractional masks are computed once per grid and cached in results/masks
-            masks = load_or_build_masks(GridSpec.from_harp(params.grid), f"{R}/masks", params.countries)
+            masks = {"countries": load_or_build_masks(grid, f"{R}/masks", params.countries),
+                     "hotspots": hotspot_masks(grid, params.hotspots)}
             daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
-            write_csv(country_daily(daily, masks), output[0], index=False)
+            tables = daily_tables(daily, masks)  # each daily grid read once for both
+            write_csv(tables["countries"], output.countries, index=False)
+            write_csv(tables["hotspots"], output.hotspots, index=False)
 
 
 rule country_stats:
@@ -55,7 +61,7 @@ rule country_stats:
         from s5p_lockdown.stats import StatsSettings, statistics_from_attribution
 
         with log_to(log[0]):
-            # country_daily (an input) has built and cached the masks
+            # daily_means (an input) has built and cached the masks
             masks = load_or_build_masks(GridSpec.from_harp(params.grid), f"{R}/masks", params.countries)
             stats = statistics_from_attribution(input.attribution, masks, pd.DataFrame(params.windows),
                                                 StatsSettings(**params.settings), pd.read_csv(input.daily))
@@ -63,30 +69,6 @@ rule country_stats:
             write_csv(stats, output.stats, index=False)
             sources = [f for d in PLAN.days for f in PLAN.files_by_day.get(d, [])]
             write_json(provenance(config, sources), output.provenance)
-
-
-rule hotspot_daily:
-    input:
-        weeks=week_dirs(),
-    output:
-        f"{R}/stats/hotspot_daily.csv",
-    params:
-        grid=PLAN.grid.harp_operation(),
-        hotspots=config["hotspots"],
-    resources:
-        **job_resources(mem_mb=1000, disk_mb=200),
-    log:
-        f"{R}/logs/hotspot_daily.log",
-    message:
-        "Computing daily hotspot means"
-    run:
-        from s5p_lockdown.regions import hotspot_masks
-        from s5p_lockdown.stats import country_daily
-
-        with log_to(log[0]):
-            masks = hotspot_masks(GridSpec.from_harp(params.grid), params.hotspots)
-            daily = sorted(p for week in input.weeks for p in Path(week).glob("*.nc"))
-            write_csv(country_daily(daily, masks), output[0], index=False)
 
 
 rule hotspot_stats:
