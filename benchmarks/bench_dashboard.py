@@ -11,15 +11,21 @@ Starts ``dashboards/serve`` (production settings) on a results directory and mea
 - ``hotspot toggle``: Countries → Hotspots → Countries, each switch until the map, the
   ranking and the series of the other view are drawn (median of the switches);
 - ``kernel RSS``: resident memory of the visitor's kernel once the page is rendered (MB), and
-  of the Voilà server process.
+  ``after use`` (after the country changes and toggles), and of the Voilà server process.
 
 Targets (issue #15): first render on a warm (preheated) server <= 3 s, country change
 <= 0.5 s, hotspot toggle <= 1 s.
 
-Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]``;
-the older dashboard: ``PYTHONPATH=<old checkout>/src python benchmarks/bench_dashboard.py
---figures 4`` (the kernel imports the package from PYTHONPATH).
-(default results: ``$S5P_RESULTS`` or ``results/``). Needs /usr/bin/chromium.
+"Preheated" means the pooled kernel has run the notebook: Voilà logs "is filled" as soon as
+the kernel has started, so the benchmark waits until that kernel has used CPU and then been
+idle for a second.
+
+Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]
+[--before REF]`` (default results: ``$S5P_RESULTS`` or ``results/``). With ``--before REF``
+(a git commit, e.g. ``main``) the same measurements are made first on that commit's
+``src/`` (exported with ``git archive`` to a temporary folder and put first on the server's
+and the kernels' PYTHONPATH), and both are printed side by side with their ratio. Needs
+/usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,15 +112,86 @@ def _render(browser, url: str) -> tuple[float, object, object]:
     return elapsed, page, context
 
 
-def _wait_preheated(server: VoilaServer, kernels: int, timeout: float = 120.0) -> None:
-    """Wait until the pool holds a kernel that has run the notebook."""
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _wait_preheated(server: VoilaServer, kernels: int, timeout: float = 180.0) -> None:
+    """Wait until the pool holds a kernel that has run the notebook: Voilà has logged the
+    pool filled ``kernels`` times and the newest kernel has used CPU, then been idle for 1 s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.log.read_text().count("is filled with") >= kernels:
-            time.sleep(1.0)
-            return
+            break
         time.sleep(0.5)
+    pid = max(_kernel_pids(server.process.pid), default=None)
+    last = _cpu_ticks(pid) if pid else 0
+    while pid and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _cpu_ticks(pid)
+        if now - last <= 2 and now > 50:  # <= 20 ms in the last second, after > 0.5 s of work
+            return
+        last = now
     raise RuntimeError("the preheated kernel did not become ready")
+
+
+def measure(browser, results: Path, countries: list, repeat: int, changes: int,
+            tmp: Path) -> dict[str, list[float]]:
+    """Every measurement of the module docstring on ``results`` with the package that the
+    server and its kernels import (see ``--before``)."""
+    report = {}
+    with VoilaServer(results, tmp / "cold.log", ["--no-preheat"]) as server:
+        cold = []
+        for _ in range(repeat):
+            seconds, page, context = _render(browser, server.url)
+            cold.append(seconds)
+            context.close()
+        report["first render, cold (s)"] = cold
+
+        seconds, page, context = _render(browser, server.url)
+        kernel = max(_kernel_pids(server.process.pid))  # the newest: this page's
+        report["kernel RSS (MB)"] = [_rss_mb(kernel)]
+        report["voila server RSS (MB)"] = [_rss_mb(server.process.pid)]
+        change_times, zooms = [], []
+        for name, _ in countries[1:][:changes]:
+            started = time.perf_counter()
+            page.select_option(COUNTRY_SELECT, label=name)
+            page.wait_for_function(TITLE_STARTS_JS, arg=name, timeout=30_000)
+            change_times.append(time.perf_counter() - started)
+            page.wait_for_function(ZOOMED_JS, arg=name, timeout=30_000)
+            zooms.append(time.perf_counter() - started)
+        report["country change (s)"] = change_times
+        report["country change with map zoom (s)"] = zooms
+        toggles = []
+        for _ in range(repeat):
+            for view in ("Hotspots", "Countries"):
+                started = time.perf_counter()
+                page.locator(".widget-toggle-button", has_text=view).click()
+                page.wait_for_function(VIEW_JS, arg=view, timeout=30_000)
+                toggles.append(time.perf_counter() - started)
+        report["hotspot toggle (s)"] = toggles
+        report["kernel RSS after use (MB)"] = [_rss_mb(kernel)]
+        context.close()
+
+    with VoilaServer(results, tmp / "warm.log") as server:
+        warm = []
+        for i in range(repeat):
+            _wait_preheated(server, i + 1)
+            seconds, page, context = _render(browser, server.url)
+            warm.append(seconds)
+            context.close()
+        report["first render, preheated (s)"] = warm
+    return report
+
+
+def export_src(ref: str, target: Path) -> Path:
+    """``src/`` of the git commit ``ref`` of this repository, exported into ``target``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
 
 
 def main(argv: list[str]) -> None:
@@ -123,9 +201,10 @@ def main(argv: list[str]) -> None:
                         default=Path(os.environ.get("S5P_RESULTS") or REPO / "results"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--changes", type=int, default=5)
+    parser.add_argument("--before", metavar="REF",
+                        help="also measure the package of this git commit, printed side by side")
     parser.add_argument("--figures", type=int, default=FIGURES,
-                        help="figures of a drawn page (4 to measure the older dashboard, with "
-                             "PYTHONPATH pointing to its src/)")
+                        help="figures of a drawn page (4 for the dashboard before issue #15)")
     args = parser.parse_args(argv)
     FIGURES = args.figures
 
@@ -134,57 +213,38 @@ def main(argv: list[str]) -> None:
     from s5p_lockdown.dashboard.data import load_results
 
     countries = load_results(args.results).countries
-    report = {}
+    reports = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        tmp = Path(tmp)
         browser = launch_browser(playwright)
-        with VoilaServer(args.results, Path(tmp) / "cold.log", ["--no-preheat"]) as server:
-            cold = []
-            for _ in range(args.repeat):
-                seconds, page, context = _render(browser, server.url)
-                cold.append(seconds)
-                context.close()
-            report["first render, cold (s)"] = cold
-
-            seconds, page, context = _render(browser, server.url)
-            kernels = _kernel_pids(server.process.pid)
-            report["kernel RSS (MB)"] = [_rss_mb(pid) for pid in kernels]
-            report["voila server RSS (MB)"] = _rss_mb(server.process.pid)
-            changes, zooms = [], []
-            for name, _ in countries[1:][: args.changes]:
-                started = time.perf_counter()
-                page.select_option(COUNTRY_SELECT, label=name)
-                page.wait_for_function(TITLE_STARTS_JS, arg=name, timeout=30_000)
-                changes.append(time.perf_counter() - started)
-                page.wait_for_function(ZOOMED_JS, arg=name, timeout=30_000)
-                zooms.append(time.perf_counter() - started)
-            report["country change (s)"] = changes
-            report["country change with map zoom (s)"] = zooms
-            toggles = []
-            for _ in range(args.repeat):
-                for view in ("Hotspots", "Countries"):
-                    started = time.perf_counter()
-                    page.locator(".widget-toggle-button", has_text=view).click()
-                    page.wait_for_function(VIEW_JS, arg=view, timeout=30_000)
-                    toggles.append(time.perf_counter() - started)
-            report["hotspot toggle (s)"] = toggles
-            context.close()
-
-        with VoilaServer(args.results, Path(tmp) / "warm.log") as server:
-            warm = []
-            for i in range(args.repeat):
-                _wait_preheated(server, i + 1)
-                seconds, page, context = _render(browser, server.url)
-                warm.append(seconds)
-                context.close()
-            report["first render, preheated (s)"] = warm
+        if args.before:
+            src = export_src(args.before, tmp)
+            saved = os.environ.get("PYTHONPATH")
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), saved) if p)
+            try:
+                reports[args.before] = measure(browser, args.results, countries, args.repeat,
+                                               args.changes, tmp)
+            finally:
+                os.environ.pop("PYTHONPATH")
+                if saved is not None:
+                    os.environ["PYTHONPATH"] = saved
+        reports["this tree"] = measure(browser, args.results, countries, args.repeat,
+                                       args.changes, tmp)
         browser.close()
 
-    print(f"results: {args.results} ({len(countries)} countries)")
-    for name, values in report.items():
-        values = values if isinstance(values, list) else [values]
-        print(f"{name:30s} median {statistics.median(values):7.2f}   all "
-              + " ".join(f"{v:.2f}" for v in values))
-    print(json.dumps(report))
+    print(f"results: {args.results} ({len(countries)} countries); medians, all values in ()")
+    names = list(reports)
+    print(f"{'':34s}" + "".join(f"{n[:24]:>26s}" for n in names)
+          + ("      ratio" if len(names) == 2 else ""))
+    for key in reports[names[-1]]:
+        medians = [statistics.median(reports[n][key]) for n in names]
+        cells = [f"{m:8.2f} ({' '.join(f'{v:.2f}' for v in reports[n][key])})"
+                 for m, n in zip(medians, names)]
+        line = f"{key:34s}" + "".join(f"{c[:25]:>26s}" for c in cells)
+        if len(names) == 2 and medians[0]:
+            line += f"   {medians[1] / medians[0]:8.2f}"
+        print(line)
+    print(json.dumps(reports))
 
 
 if __name__ == "__main__":

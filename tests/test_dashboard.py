@@ -4,6 +4,7 @@ the publishing configuration."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -18,7 +19,7 @@ import xarray as xr
 from dashboard_support import REPO, SERVE
 from s5p_lockdown.dashboard import app, figures, tables
 from s5p_lockdown.dashboard.data import (
-    REPO_ROOT, ResultsError, country_bounds, country_series, country_shapes, crop_maps,
+    NO2_VARIABLE, REPO_ROOT, ResultsError, country_bounds, country_series, country_shapes, crop_maps,
     grids_netcdf, load_europe_maps, load_results, map_windows, plain_reason,
     resolve_results_dir,
 )
@@ -95,6 +96,14 @@ def rich(tiny_results, tmp_path_factory):
     root = tmp_path_factory.mktemp("rich") / "results"
     shutil.copytree(tiny_results, root)
     return load_results(_add_weather_and_hotspots(root))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def maps_cache(tmp_path_factory):
+    """The gridded maps' cache of these tests in a folder of their own (not the user's)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("S5P_DASHBOARD_CACHE", str(tmp_path_factory.mktemp("maps-cache")))
+        yield
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -237,6 +246,46 @@ def test_map_windows_and_grid_download(data, tmp_path):
         assert ds["no2_baseline"].attrs["units"] == "mol m-2"
 
 
+def test_gridded_maps_are_cached_on_disk(data, tmp_path, monkeypatch):
+    """The grids read from the composites are kept in the cache folder; the next read (another
+    visitor's kernel) takes them from there without opening a composite; a rewritten composite
+    is read again; without a writable cache folder the maps are still read."""
+    results = shutil.copytree(data.root, tmp_path / "results")
+    loaded = load_results(results)
+    monkeypatch.setenv("S5P_DASHBOARD_CACHE", str(tmp_path / "cache"))
+    first = load_europe_maps(loaded)
+    assert len(list((tmp_path / "cache").glob("maps-*.npz"))) == 1
+    assert first.fields["post_analysis"].dtype == np.float32
+
+    def no_netcdf(*args, **kwargs):
+        raise AssertionError("a composite was opened")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(xr, "open_dataset", no_netcdf)
+        second = load_europe_maps(loaded)
+    for key, values in first.fields.items():
+        np.testing.assert_array_equal(second.fields[key], values)
+    np.testing.assert_array_equal(second.latitude, first.latitude)
+    assert (second.windows, second.years) == (first.windows, first.years)
+
+    # a rewritten composite (the 2020 post window) is read again
+    path = results / "composites" / "2020-03-15_2020-03-28.nc"
+    with xr.open_dataset(path) as ds:
+        doubled = ds.load()
+    doubled[NO2_VARIABLE] = doubled[NO2_VARIABLE] * 2
+    path.unlink()
+    doubled.to_netcdf(path)
+    third = load_europe_maps(loaded)
+    np.testing.assert_allclose(third.fields["post_analysis"], 2 * first.fields["post_analysis"],
+                               rtol=1e-6)
+    assert len(list((tmp_path / "cache").glob("maps-*.npz"))) == 2
+
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("S5P_DASHBOARD_CACHE", str(tmp_path / "not-a-folder"))
+    np.testing.assert_allclose(load_europe_maps(loaded).fields["post_analysis"],
+                               third.fields["post_analysis"])
+
+
 def test_change_limit():
     assert figures.change_limit([-31.0, 5.0, np.nan]) == 40.0
     assert figures.change_limit([1.0]) == 10.0
@@ -245,16 +294,42 @@ def test_change_limit():
 
 
 def test_choropleth_figure_works_offline(data, shapes):
+    """Countries as filled outlines on longitude/latitude axes (no WebGL map, no geo
+    projection fetching topojson), one trace per country, coloured on the change scale."""
     fig = figures.choropleth_figure(data, shapes)
-    assert {t.type for t in fig.data} == {"choroplethmap"}
-    assert fig.layout.map.style == "white-bg" and fig.layout.geo.to_plotly_json() == {}
-    by_name = {t.name: t for t in fig.data}
-    assert list(by_name["lockdown"].locations) == ["FRA", "ITA"]
-    assert list(by_name["no lockdown (reference window)"].locations) == ["SWE"]
-    assert list(by_name["no data"].locations) == ["ISL"]
-    assert "−30.0 % (95 % CI −35.0 to −25.0 %)" in by_name["lockdown"].text[0]
-    assert fig.layout.coloraxis.cmid == 0
+    assert {t.type for t in fig.data} == {"scatter"}
+    assert fig.layout.geo.to_plotly_json() == {} and fig.layout.map.to_plotly_json() == {}
+    by_name = _countries_by_group(fig)
+    assert by_name == {"lockdown": ["FRA", "ITA"], "no lockdown (reference window)": ["SWE"],
+                       "no data": ["ISL"]}
+    france = next(t for t in fig.data if t.meta and t.meta["iso3"] == "FRA")
+    assert france.meta["label"] == "France"  # as in the selectors: a click chooses it
+    assert france.fill == "toself" and france.hoveron == "fills"
+    assert "−30.0 % (95 % CI −35.0 to −25.0 %)" in france.text
+    # France (−30 %) blue, Sweden (+5 % on a ±40 % scale) nearly white, Iceland grey
+    red, _, blue = _rgb(france.fillcolor)
+    assert blue > red
+    by_iso3 = {t.meta["iso3"]: t for t in fig.data if t.meta}
+    assert min(_rgb(by_iso3["SWE"].fillcolor)) > 200
+    assert by_iso3["ISL"].fillcolor == figures.NO_DATA_COLOR
+    assert [t.name for t in fig.data if t.showlegend is not False and t.name != "colour scale"
+            ] == ["lockdown", "no data", "no lockdown (reference window)"]
+    assert fig.layout.coloraxis.cmid == 0 and fig.layout.coloraxis.cmax == 40
+    assert fig.layout.yaxis.scaleanchor == "x"
     assert _no_remote_urls(fig)
+
+
+def _countries_by_group(fig) -> dict[str, list[str]]:
+    """Legend group → iso3 of the countries drawn in it (the traces' ``meta``)."""
+    groups: dict[str, list[str]] = {}
+    for trace in fig.data:
+        if trace.meta is not None:
+            groups.setdefault(trace.legendgroup, []).append(trace.meta["iso3"])
+    return groups
+
+
+def _rgb(color: str) -> tuple[int, ...]:
+    return tuple(int(float(v)) for v in color[color.index("(") + 1:-1].split(","))
 
 
 def test_ranking_figure(data):
@@ -322,16 +397,40 @@ def test_hotspot_ranking_and_map(rich, shapes):
     assert list(ranking.layout.yaxis.categoryarray) == ["Milan (ITA)", "Paris (FRA)"]
     assert len(ranking.data) == 2 and "Lyon" in tables.unranked_html(rich.hotspots)
     fig = figures.hotspot_map_figure(rich.hotspots, shapes)
-    assert [t.type for t in fig.data] == ["choroplethmap", "scattermap", "scattermap"]
+    assert [t.type for t in fig.data] == ["scatter", "scatter", "scatter"]
     markers, missing = fig.data[1], fig.data[2]
-    assert markers.mode == "markers"  # no text: it would fetch glyphs
-    np.testing.assert_allclose(markers.lat, [45.46, 48.86])
+    assert markers.mode == "markers"
+    np.testing.assert_allclose(markers.y, [45.46, 48.86])
+    np.testing.assert_allclose(markers.x, [9.19, 2.35], atol=0.01)
     np.testing.assert_allclose(markers.marker.color, [-45.0, -35.0])
     assert markers.marker.coloraxis == "coloraxis" and fig.layout.coloraxis.cmid == 0
     assert markers.marker.size[1] > 0
     assert "Paris (FRA)" in markers.text[1] and "95 % CI −40.0 to −30.0 %" in markers.text[1]
-    assert list(missing.lat) == [45.76]  # Lyon in grey
-    assert fig.layout.map.style == "white-bg"
+    assert list(missing.y) == [45.76]  # Lyon in grey
+    assert fig.layout.map.to_plotly_json() == {}  # no WebGL map
+    assert _no_remote_urls(fig)
+
+
+def test_region_map_figure(rich, shapes):
+    """The region map (a WebGL map: region files may hold thousands of regions) from the
+    hotspot statistics standing for regions, with square outlines: each region trace holds
+    only its own outlines; regions without the change in grey; no remote resource."""
+    hotspots = rich.hotspots
+    placed = hotspots.stats.dropna(subset=["lat", "lon"])
+    outlines = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"region": name},
+         "geometry": {"type": "Polygon", "coordinates": [[
+             [lon - 0.5, lat - 0.5], [lon + 0.5, lat - 0.5], [lon + 0.5, lat + 0.5],
+             [lon - 0.5, lat + 0.5], [lon - 0.5, lat - 0.5]]]}}
+        for name, lat, lon in zip(placed.index, placed["lat"], placed["lon"])]}
+    fig = figures.region_map_figure(hotspots, outlines, shapes)
+    background, regions, missing = fig.data
+    assert {t.type for t in fig.data} == {"choroplethmap"} and fig.layout.map.style == "white-bg"
+    assert sorted(regions.locations) == ["Milan", "Paris"] and list(missing.locations) == ["Lyon"]
+    assert sorted(f["properties"]["region"] for f in regions.geojson["features"]) == [
+        "Milan", "Paris"]
+    assert len(background.geojson["features"]) == len(shapes["features"])
+    assert regions.coloraxis == "coloraxis" and fig.layout.coloraxis.cmid == 0
     assert _no_remote_urls(fig)
 
 
@@ -442,9 +541,8 @@ def test_each_change_has_its_own_status_and_plain_reason(data, tmp_path):
         "clear sky" in row["reason_post_vs_pre"]
     assert row["reason_adjusted"] == "the 2019 window before the lockdown was cloudy"
     shapes = country_shapes()
-    by_name = {t.name: t for t in figures.choropleth_figure(loaded, shapes).data}
-    assert "FRA" in list(by_name["lockdown"].locations)
-    assert "FRA" not in list(by_name["no data"].locations)
+    by_name = _countries_by_group(figures.choropleth_figure(loaded, shapes))
+    assert "FRA" in by_name["lockdown"] and "FRA" not in by_name.get("no data", [])
     assert "France" in list(figures.ranking_figure(loaded).data[0].y)
     html = tables.country_summary_html(loaded, "FRA")
     assert "No change after vs baseline" not in html and "was cloudy" in html
@@ -516,9 +614,14 @@ def test_dashboard_toggle_switches_to_hotspots(rich):
         (output,) = board.change_map.outputs
         return {t["type"] for t in output["data"][app.PLOTLY_MIME]["data"]}
 
-    assert "France" in ranking_labels() and map_types() == {"choroplethmap"}
+    def map_title():
+        (output,) = board.change_map.outputs
+        return output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"]
+
+    assert "France" in ranking_labels() and map_types() == {"scatter"}
+    assert map_title().startswith("Change after the lockdown")
     board.view.value = "Hotspots"
-    assert "Paris (FRA)" in ranking_labels() and "scattermap" in map_types()
+    assert "Paris (FRA)" in ranking_labels() and map_title().startswith("Hotspots")
     assert board.selector.value == "Milan" and "Milan (ITA)" in board.numbers.value
     (output,) = board.timeseries.outputs
     assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Milan")
@@ -580,6 +683,44 @@ def test_static_export(rich, tmp_path):
         assert len(tags) >= 3 and all(allowed.fullmatch(tag) for tag in tags), tags
     france = (site / "countries" / "FRA.html").read_text()
     assert "France" in france and "\u221230.0 %" in france and "../plotly.min.js" in france
+
+
+def _with_country_composites(results: Path, iso3: str) -> Path:
+    """``results`` with composites for ``iso3``'s own windows (copies of the Europe ones), so
+    that the results hold a second window set."""
+    windows = pd.read_csv(results / "stats" / "windows.csv")
+    europe = windows[windows["iso3"] == "EUROPE"].set_index(["period", "role"])["window"]
+    for _, row in windows[windows["iso3"] == iso3].iterrows():
+        source = results / "composites" / f"{europe[(row['period'], row['role'])]}.nc"
+        shutil.copy(source, results / "composites" / f"{row['window']}.nc")
+    return results
+
+
+def test_static_export_window_selector(rich, tmp_path):
+    """The export's window selector offers every window set of the results; the first one's
+    maps are in the page, each later one's in data/maps_<n>.js (loaded when chosen), each
+    with its grids as netCDF."""
+    from s5p_lockdown.dashboard.export import export_site
+
+    results = _with_country_composites(shutil.copytree(rich.root, tmp_path / "results"), "FRA")
+    windows = map_windows(load_results(results))
+    assert len(windows) == 2 and "France" in windows[1].label
+    site = export_site(results, tmp_path / "site")
+    index = (site / "index.html").read_text()
+    options = re.findall(r"<option value='(\d+)' data-script='([^']+)' data-download='([^']+)'>"
+                         r"([^<]+)</option>", index)
+    assert [(o[0], o[3]) for o in options] == [("0", html.escape(windows[0].label)),
+                                               ("1", html.escape(windows[1].label))]
+    assert [o[2] for o in options] == ["data/no2_grids_europe_2020-03-15_2020-03-28.nc",
+                                       "data/no2_grids_window1_2020-03-17_2020-03-30.nc"]
+    assert all((site / o[2]).is_file() for o in options)
+    assert not (site / options[0][1]).exists()  # the first window's maps are in the page
+    later = (site / options[1][1]).read_text()
+    assert later.startswith("S5P_MAPS[1] = [") and later.endswith("];\n")
+    specs = json.loads(later[len("S5P_MAPS[1] = "):-2])
+    assert [spec["data"][0]["type"] for spec in specs] == ["heatmap"] * 3
+    assert specs[1]["layout"]["title"]["text"] == "Lockdown 17 Mar – 30 Mar 2020"
+    assert index.count("class='plot'") == 7  # still one set of gridded maps in the page
 
 
 def test_static_export_replaces_only_an_export(data, tmp_path):

@@ -50,10 +50,12 @@ def _timeseries_title(page) -> str:
 def test_page_renders_all_figures_offline(page, artifacts):
     summaries = plot_summaries(page)
     types = [set(s["types"]) for s in summaries]
-    assert types == [{"heatmap", "scatter"}] * 3 + [{"choroplethmap"}, {"bar"},
+    assert types == [{"heatmap", "scatter"}] * 3 + [{"scatter"}, {"bar"},
                                                     {"scatter", "bar"}]
     assert page.locator(".js-plotly-plot .heatmaplayer image").count() >= 3  # drawn grids
-    assert page.locator(".js-plotly-plot canvas.maplibregl-canvas").count() == 1  # WebGL map
+    # the change map: countries as filled SVG outlines, no WebGL map
+    assert page.locator(".js-plotly-plot").nth(3).locator(".scatterlayer .trace").count() >= 5
+    assert page.locator(".js-plotly-plot canvas.maplibregl-canvas").count() == 0
     assert page.locator(".js-plotly-plot .barlayer .point").count() >= 4  # ranked bars
     assert page.locator(".s5p-country-numbers table").count() == 2
     # the results are synthetic: the page says so, visibly, at the top
@@ -130,6 +132,39 @@ def test_choosing_a_country_zooms_the_gridded_maps(page, artifacts):
     assert page.watch.problems() == []
 
 
+MAP_POINT_JS = """(lonlat) => {
+    const plot = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .find(p => p.offsetParent !== null && p.layout.title.text.startsWith('Change after'));
+    plot.scrollIntoView();
+    const box = plot.getBoundingClientRect();
+    const xa = plot._fullLayout.xaxis, ya = plot._fullLayout.yaxis;
+    return [box.left + xa._offset + xa.l2p(lonlat[0]), box.top + ya._offset + ya.l2p(lonlat[1])];
+}"""
+"""Page coordinates of (longitude, latitude) on the country change map."""
+
+
+def test_clicking_a_country_on_the_map_chooses_it(page, artifacts):
+    """A click on Italy in the change map shows Italy's numbers and series and zooms the
+    gridded maps to it (the Area selector follows), as choosing it in the selector does."""
+    assert page.locator(".widget-dropdown:has-text('Area') select").input_value() == "Europe"
+    x, y = page.evaluate(MAP_POINT_JS, [12.5, 42.8])  # central Italy
+    page.mouse.move(x, y)
+    page.wait_for_selector(".hoverlayer .hovertext", timeout=5_000)
+    hover = page.evaluate("""() => Array.from(document.querySelectorAll('.hoverlayer .hovertext'))
+        .map(e => e.textContent).join(' ')""")
+    assert "Italy" in hover and "change" in hover
+    page.mouse.click(x, y)
+    page.wait_for_function("""() => document.querySelector('.s5p-country-numbers h3')
+        .textContent.includes('Italy')""", timeout=15_000)
+    page.wait_for_function("""() => document.querySelector('.js-plotly-plot')
+        ._fullLayout.xaxis.range[0] > 4""", timeout=15_000)
+    assert page.locator(".widget-dropdown:has-text('Area') select").input_value() == "Italy"
+    assert page.locator(".widget-dropdown:has-text('Country') select").input_value() == "Italy"
+    assert _timeseries_title(page).startswith("Italy")
+    page.screenshot(path=artifacts / "clicked_italy.png")
+    assert page.watch.problems() == []
+
+
 def test_choosing_a_country_updates_series_and_numbers(page, artifacts):
     first_title = _timeseries_title(page)
     first_numbers = page.inner_text(".s5p-country-numbers")
@@ -177,7 +212,7 @@ def test_countries_hotspots_toggle(page, artifacts):
     }}""", timeout=30_000)
     visible = page.evaluate(VISIBLE_PLOTS_JS)
     assert len(visible) == FIGURES, visible  # grids, hotspot map, hotspot ranking, series
-    assert {"choroplethmap", "scattermap"} <= set(visible[3]["types"])
+    assert set(visible[3]["types"]) == {"scatter"}  # outlines and hotspot markers
     # option labels as shown ('Paris (FRA)'; the dropdown renders spaces as no-break spaces)
     labels = page.evaluate("""() => Array.from(document.querySelectorAll('select')[2].options)
         .map(o => o.text)""")
@@ -336,6 +371,22 @@ def test_static_export_renders_offline(browser, static_site, artifacts, width):
             assert page.locator(".s5p-demo-banner").is_visible()
             page.wait_for_timeout(500)
             page.screenshot(path=artifacts / f"static_{width}.png", full_page=True)
+            # the window selector: another window's maps drawn from its data/maps_<n>.js
+            options = page.locator("#s5p-window option").all_inner_texts()
+            assert len(options) > 1 and "common reference window" in options[0]
+            titles_js = """() => Array.from(document.querySelectorAll(
+                '#s5p-grid-maps .js-plotly-plot')).map(p => p.layout.title.text).join(' | ')"""
+            first = page.evaluate(titles_js)
+            page.select_option("#s5p-window", index=1)
+            page.wait_for_function(f"(first) => ({titles_js})() !== first", arg=first,
+                                   timeout=30_000)
+            wait_widths_follow(page)
+            second = page.evaluate(titles_js)
+            assert second.startswith("Baseline") and second.count(" | ") == 2, second
+            href = page.get_attribute("#s5p-grids-download", "href")
+            assert href.startswith("data/no2_grids_window1_")
+            assert page.request.get(server.url + href).status == 200
+            page.locator("#s5p-grid-maps").screenshot(path=artifacts / f"static_window_{width}.png")
             page.click("a[href='countries/FRA.html']")
             page.wait_for_function("""() => document.querySelector('.js-plotly-plot')
                 && document.querySelector('.js-plotly-plot')._fullLayout""", timeout=30_000)

@@ -192,7 +192,6 @@ class Dashboard:
     def __init__(self, data: DashboardData):
         self.data = self.current = data
         self.shapes = shapes = country_shapes()
-        self._figures: dict[str, tuple[go.Figure, go.Figure]] = {}
         self._switching = False
         notices = [widgets.HTML(tables.message_html("Note:", p, "warning")) for p in data.problems]
         self.grids: GriddedMaps | None = None
@@ -268,21 +267,16 @@ class Dashboard:
                 _plot(ranking, flex="1 1 480px", min_width="0", width="auto"))
 
     def _view_figures(self, view: str) -> tuple[go.Figure, go.Figure]:
-        """(change map, ranking) of ``view``, built once."""
-        if view not in self._figures:
-            if view == HOTSPOTS:
-                data = self.data.hotspots
-                self._figures[view] = (figures.hotspot_map_figure(data, self.shapes),
-                                       figures.ranking_figure(data))
-            elif view == REGIONS:
-                data = self.data.regions
-                self._figures[view] = (figures.region_map_figure(data, self.data.region_outlines,
-                                                                 self.shapes),
-                                       figures.ranking_figure(data))
-            else:
-                self._figures[view] = (figures.choropleth_figure(self.data, self.shapes),
-                                       figures.ranking_figure(self.data))
-        return self._figures[view]
+        """(change map, ranking) of ``view`` (built once per view, by :meth:`_view_outputs`;
+        only their bundles are kept, in the Output widgets)."""
+        if view == HOTSPOTS:
+            data = self.data.hotspots
+            return figures.hotspot_map_figure(data, self.shapes), figures.ranking_figure(data)
+        if view == REGIONS:
+            data = self.data.regions
+            return (figures.region_map_figure(data, self.data.region_outlines, self.shapes),
+                    figures.ranking_figure(data))
+        return figures.choropleth_figure(self.data, self.shapes), figures.ranking_figure(self.data)
 
     def show_view(self, view: str) -> None:
         """Show the countries (``'Countries'``), the hotspots (``'Hotspots'``) or the regions

@@ -2,16 +2,19 @@
 
 :func:`export_site` writes into a directory::
 
-    index.html            header, gridded maps (common reference window), change maps and
-                          rankings (countries, hotspots, regions), links to every detail
-                          page, downloads
+    index.html            header, gridded maps with a window selector (the common reference
+                          window first), change maps and rankings (countries, hotspots,
+                          regions), links to every detail page, downloads
     countries/<ISO3>.html a country's numbers and daily series
     hotspots/<name>.html  the same for a hotspot (when the results have hotspot statistics)
     regions/<id>.html     the same for a region (when the run had a region file)
     plotly.min.js         plotly.js, from the installed plotly package (no CDN)
-    plots.js              draws every figure of a page once the page is laid out
+    plots.js              draws every figure of a page once the page is laid out, and the
+                          gridded maps of the window chosen in the selector
     data/                 country_stats.csv, hotspot_stats.csv, region_stats.csv (as the
-                          workflow wrote them) and the gridded maps' values (netCDF)
+                          workflow wrote them), the gridded maps' values of each window
+                          (netCDF) and the maps of every window but the first
+                          (``maps_<n>.js``, loaded when that window is chosen)
 
 The site makes no request outside itself (no CDN, no fonts, no map tiles) and runs from
 ``file://`` or any static web server. Pages hold no inline script (each figure is a JSON
@@ -34,8 +37,8 @@ from plotly.offline import get_plotlyjs
 
 from s5p_lockdown.dashboard import figures, tables
 from s5p_lockdown.dashboard.data import (
-    DashboardData, ResultsError, country_shapes, crop_maps, grids_netcdf, load_europe_maps,
-    load_results,
+    DashboardData, EuropeMaps, ResultsError, country_shapes, crop_maps, grids_netcdf,
+    load_europe_maps, load_results, map_windows,
 )
 
 MARKER = ".s5p-dashboard-export"
@@ -66,15 +69,51 @@ document.addEventListener('DOMContentLoaded', function () {
     Plotly.newPlot(block.previousElementSibling, spec.data, spec.layout, spec.config);
   });
 });
+
+// The window selector of the gridded maps: the maps of window n are in data/maps_<n>.js
+// (S5P_MAPS[n] = [three figures]), loaded the first time the window is chosen; the first
+// window's maps are the page's own.
+window.S5P_MAPS = window.S5P_MAPS || {};
+document.addEventListener('DOMContentLoaded', function () {
+  var select = document.getElementById('s5p-window');
+  if (!select) { return; }
+  var blocks = document.querySelectorAll('#s5p-grid-maps script.plot');
+  var targets = Array.prototype.map.call(blocks, function (b) { return b.previousElementSibling; });
+  S5P_MAPS[select.value] = Array.prototype.map.call(blocks, function (b) {
+    return JSON.parse(b.textContent);
+  });
+  select.addEventListener('change', function () {
+    var option = select.options[select.selectedIndex], n = option.value;
+    var link = document.getElementById('s5p-grids-download');
+    link.href = option.getAttribute('data-download');
+    link.setAttribute('download', '');
+    var draw = function () {
+      if (select.value !== n) { return; }  // another window was chosen meanwhile
+      S5P_MAPS[n].forEach(function (spec, k) {
+        Plotly.react(targets[k], spec.data, spec.layout, spec.config);
+      });
+    };
+    if (S5P_MAPS[n]) { draw(); return; }
+    var script = document.createElement('script');
+    script.src = option.getAttribute('data-script');
+    script.onload = draw;
+    document.head.appendChild(script);
+  });
+});
 """
+
+
+def _spec(fig: go.Figure) -> dict:
+    """The figure as plotly.js takes it (data, layout, :data:`figures.PLOT_CONFIG`)."""
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = figures.PLOT_CONFIG
+    return spec
 
 
 def _figure_html(fig: go.Figure, css_class: str) -> str:
     """A figure as a div and its JSON (drawn by ``plots.js``), following its container's width;
     as tall as the figure."""
-    spec = json.loads(pio.to_json(fig, validate=False))
-    spec["config"] = figures.PLOT_CONFIG
-    payload = json.dumps(spec).replace("</", "<\\/")  # cannot close the script element
+    payload = json.dumps(_spec(fig)).replace("</", "<\\/")  # cannot close the script element
     return (f"<div class='{css_class}'><div style='height:{fig.layout.height}px'></div>"
             f"<script type='application/json' class='plot'>{payload}</script></div>")
 
@@ -107,8 +146,22 @@ def _section(title: str) -> str:
     return f"<h2>{html.escape(title)}</h2>"
 
 
+def _window_selector(windows: list[tuple[str, str, str]]) -> str:
+    """The gridded maps' window selector and download link; ``windows``: (label, maps script,
+    netCDF file) of each window set, the first shown with the page."""
+    options = "".join(
+        f"<option value='{n}' data-script='{html.escape(script)}' "
+        f"data-download='{html.escape(grids)}'>{html.escape(label)}</option>"
+        for n, (label, script, grids) in enumerate(windows))
+    return (f"<div class='links'><label>Window <select id='s5p-window'>{options}</select>"
+            f"</label> <a id='s5p-grids-download' class='s5p-download' "
+            f"href='{html.escape(windows[0][2])}' download>⬇ The grids of this window "
+            f"(netCDF)</a></div>")
+
+
 def _index_page(data: DashboardData, shapes: dict, downloads: list[tuple[str, str]],
-                grid_note: str, grid_figures: dict | None) -> str:
+                grid_note: str, grid_figures: dict | None,
+                windows: list[tuple[str, str, str]]) -> str:
     parts = [tables.header_html(data),
              "<div class='links'>" + " ".join(f"<a class='s5p-download' href='{href}' download>"
                                               f"⬇ {html.escape(what)}</a>"
@@ -117,8 +170,10 @@ def _index_page(data: DashboardData, shapes: dict, downloads: list[tuple[str, st
     if grid_figures is None:
         parts.append(tables.message_html("Gridded maps unavailable:", grid_note))
     else:
-        parts.append("<div class='row'>" + "".join(_figure_html(f, "grid-map")
-                                                   for f in grid_figures.values()) + "</div>")
+        parts.append(_window_selector(windows))
+        parts.append("<div class='row' id='s5p-grid-maps'>"
+                     + "".join(_figure_html(f, "grid-map") for f in grid_figures.values())
+                     + "</div>")
     views = [("countries", "country", data, figures.choropleth_figure(data, shapes))]
     if data.hotspots is not None:
         views.append(("hotspots", "hotspot", data.hotspots,
@@ -135,6 +190,21 @@ def _index_page(data: DashboardData, shapes: dict, downloads: list[tuple[str, st
     if data.hotspots is None:
         parts.append(tables.message_html("Hotspots:", data.hotspot_note, "warning"))
     return _page("NO₂ and the lockdowns in Europe", "\n".join(parts))
+
+
+def _write_window(folder: Path, n: int, maps: EuropeMaps, figs: dict) -> tuple[str, str]:
+    """Write the grids of window set ``n`` (netCDF) and, but for the first (drawn from the
+    page itself), its three maps as ``maps_<n>.js``; returns both paths relative to the
+    site."""
+    start, end = maps.windows["post_analysis"]
+    grids = f"no2_grids_europe_{start}_{end}.nc" if n == 0 else \
+        f"no2_grids_window{n}_{start}_{end}.nc"
+    (folder / grids).write_bytes(grids_netcdf(maps))
+    script = f"maps_{n}.js"
+    if n > 0:
+        payload = json.dumps([_spec(fig) for fig in figs.values()])
+        (folder / script).write_text(f"S5P_MAPS[{n}] = {payload};\n", encoding="utf-8")
+    return f"data/{grids}", f"data/{script}"
 
 
 def export_site(results: str | Path, target: str | Path) -> Path:
@@ -168,19 +238,24 @@ def export_site(results: str | Path, target: str | Path) -> Path:
             (site / "data" / "region_stats.csv").write_bytes(data.regions.stats_csv)
             downloads.append(("data/region_stats.csv", f"Region statistics (CSV, "
                                                        f"{len(data.regions.stats)} regions)"))
-        grid_figures, grid_note = None, ""
-        try:
-            maps = crop_maps(load_europe_maps(data), None)
-        except ResultsError as exc:
-            grid_note = str(exc)
-        else:
-            grid_figures = figures.grid_map_figures(maps, shapes)
-            start, end = maps.windows["post_analysis"]
-            name = f"no2_grids_europe_{start}_{end}.nc"
-            (site / "data" / name).write_bytes(grids_netcdf(maps))
-            downloads.append((f"data/{name}", "Gridded maps (netCDF)"))
+        grid_figures, grid_note, windows = None, "", []
+        for n, window in enumerate(map_windows(data) or [None]):
+            try:
+                maps = crop_maps(load_europe_maps(data, window), None)
+            except ResultsError as exc:
+                if n == 0:
+                    grid_note = str(exc)
+                    break
+                continue  # a later window set that cannot be read is left out
+            figs = figures.grid_map_figures(maps, shapes)
+            grids, script = _write_window(site / "data", n, maps, figs)
+            if n == 0:
+                grid_figures = figs
+            windows.append((window.label if window else "common reference window",
+                            script, grids))
         (site / "index.html").write_text(
-            _index_page(data, shapes, downloads, grid_note, grid_figures), encoding="utf-8")
+            _index_page(data, shapes, downloads, grid_note, grid_figures, windows),
+            encoding="utf-8")
         title = "NO₂ and the lockdowns in Europe"
         for folder, view in (("countries", data), ("hotspots", data.hotspots),
                              ("regions", data.regions)):

@@ -1,9 +1,10 @@
 """Plotly figures of the dashboard, built from :mod:`s5p_lockdown.dashboard.data`.
 
-All figures work offline: maps are cartesian heatmaps with country outlines drawn as line
-traces, or ``Choroplethmap``/``Scattermap`` (markers only, no text: text would fetch glyphs)
-traces on the blank ``white-bg`` style with the shipped GeoJSON; nothing fetches tiles,
-topojson or fonts.
+All figures work offline. Maps are drawn on longitude/latitude axes (SVG): the gridded maps
+as heatmaps with country outlines as line traces, the country change map as filled outlines,
+the hotspot map as markers over them. Only the region map (possibly thousands of regions) is
+a ``Choroplethmap`` on the blank ``white-bg`` style with the results' GeoJSON. Nothing fetches
+tiles, topojson or fonts.
 
 No figure has a fixed width: each follows its container (``autosize``, and
 :data:`PLOT_CONFIG` makes plotly redraw on window resize).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.colors
 import plotly.graph_objects as go
 import shapely
 from plotly.subplots import make_subplots
@@ -93,19 +95,24 @@ def no2_range(maps: EuropeMaps) -> tuple[float, float]:
 
 def outline_trace(shapes: dict, bounds: tuple[float, float, float, float],
                   color: str) -> go.Scatter:
-    """Country borders as one line trace (rings separated by gaps), keeping only the rings
-    that touch ``bounds`` = (west, south, east, north) in degrees."""
+    """Country borders as one line trace (rings separated by NaN gaps), keeping only the rings
+    that touch ``bounds`` = (west, south, east, north) in degrees.
+
+    The coordinates are float32 arrays: plotly sends them as base64 typed arrays, about a
+    third of the JSON of a list of numbers, and without validating each point (a list of
+    tens of thousands of points took ~0.3 s per map to build)."""
     west, south, east, north = bounds
-    xs, ys = [], []
+    parts = []
     for feature in shapes["features"]:
         for ring in _rings(feature["geometry"]):
-            ring = np.asarray(ring)
+            ring = np.asarray(ring, dtype=np.float32)
             if (ring[:, 0].max() < west or ring[:, 0].min() > east
                     or ring[:, 1].max() < south or ring[:, 1].min() > north):
                 continue
-            xs.extend([*ring[:, 0].round(3), None])
-            ys.extend([*ring[:, 1].round(3), None])
-    return go.Scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 0.8},
+            parts.extend([ring, np.full((1, 2), np.nan, dtype=np.float32)])
+    points = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.float32)
+    return go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines",
+                      line={"color": color, "width": 0.8}, connectgaps=False,
                       hoverinfo="skip", showlegend=False, name="borders")
 
 
@@ -244,71 +251,141 @@ def _change_hover(data: DashboardData) -> pd.DataFrame:
     return pct
 
 
+def _exterior_xy(geometry: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes (float32) of the exterior rings of a GeoJSON Polygon or
+    MultiPolygon, rings separated by NaN (each filled on its own by ``fill="toself"``)."""
+    polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
+                else geometry["coordinates"])
+    parts = []
+    for polygon in polygons:
+        parts.extend([np.asarray(polygon[0], dtype=np.float32),
+                      np.full((1, 2), np.nan, dtype=np.float32)])
+    points = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.float32)
+    return points[:, 0], points[:, 1]
+
+
+def _outlines(shapes: dict, iso3s) -> dict[str, dict]:
+    """iso3 → GeoJSON geometry of the countries ``iso3s`` that the outline file has."""
+    wanted = set(map(str, iso3s))
+    return {f["properties"]["iso3"]: f["geometry"] for f in shapes["features"]
+            if f["properties"]["iso3"] in wanted}
+
+
+def change_colors(values, limit: float) -> list[str]:
+    """Colours of ``values`` (percent) on the change colour scale from ``-limit`` to
+    ``+limit`` (clipped), as 'rgb(r, g, b)' strings."""
+    scale = plotly.colors.get_colorscale(CHANGE_COLORSCALE)
+    positions = np.clip((np.asarray(values, dtype=float) + limit) / (2.0 * limit), 0.0, 1.0)
+    return plotly.colors.sample_colorscale(scale, list(positions))
+
+
+def _country_fill(geometry: dict, color: str, line: dict, name: str, hover: str,
+                  iso3: str, label: str) -> go.Scatter:
+    """One country as a filled outline with ``hover`` shown over it; ``meta`` its iso3 and
+    its ``label`` in the selectors ({"iso3": ..., "label": ...}: a click on it chooses it
+    there, see the dashboard template's script); in the legend group ``name`` (shown and
+    hidden with it), without an entry of its own."""
+    x, y = _exterior_xy(geometry)
+    return go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=color, line=line,
+                      name=name, legendgroup=name, showlegend=False,
+                      meta={"iso3": iso3, "label": label},
+                      hoveron="fills", text=hover, hoverinfo="text")
+
+
+def _blank_countries(shapes: dict, iso3s: list[str], name: str, line: dict) -> go.Scatter:
+    """The countries ``iso3s`` of ``shapes`` in light grey with outlines ``line``, no hover,
+    as one trace: the background of the change maps."""
+    geometries = _outlines(shapes, iso3s).values()
+    parts = [_exterior_xy(g) for g in geometries]
+    x = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.float32)
+    y = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.float32)
+    return go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=BLANK_COUNTRY_COLOR,
+                      line=line, hoverinfo="skip", name=name, showlegend=False)
+
+
+def _colorbar_trace() -> go.Scatter:
+    """An invisible trace on the colour axis: it makes plotly draw the colour bar of
+    ``coloraxis`` (country fills are plain colours, not on the axis)."""
+    return go.Scatter(x=[np.nan], y=[np.nan], mode="markers", showlegend=False,
+                      hoverinfo="skip", name="colour scale",
+                      marker={"color": [0.0], "coloraxis": "coloraxis", "size": 0.1})
+
+
 def choropleth_figure(data: DashboardData, shapes: dict) -> go.Figure:
-    """Countries coloured by the headline change (percent) on a blank map, with the 95 %
-    interval in the hover; countries without a lockdown outlined, countries without that
-    change in grey (the reason in the hover), other countries of the outline file in light
-    grey."""
+    """Countries coloured by the headline change (percent), with the 95 % interval in the
+    hover; countries without a lockdown outlined in black, countries without that change in
+    grey (the reason in the hover), other countries of the outline file in light grey.
+
+    Drawn on plain longitude/latitude axes (SVG, like the gridded maps): a ``Choroplethmap``
+    needs a WebGL map, which the JupyterLab renderer also draws a second time off-screen for
+    its PNG copy: about 3 s of the browser's time per map on a modest machine, against
+    ~0.2 s for these outlines. Each country is one trace (its ``meta``: its iso3 and its
+    label in the selectors), in the legend by group."""
     stats = data.stats
     hover = _change_hover(data)
     ok = data.has_change()
-    groups = [("lockdown", ok & ~stats["reference_window"], {"width": 0.6, "color": "#444"}),
-              ("no lockdown (reference window)", ok & stats["reference_window"],
-               {"width": 2.5, "color": "#000"})]
     limit = change_limit(hover["change"])
-    fig = go.Figure()
     analysed = set(stats.index)
     others = [f["properties"]["iso3"] for f in shapes["features"]
               if f["properties"]["iso3"] not in analysed]
-    fig.add_trace(_blank_countries(shapes, others, "not analysed", {"width": 0.4, "color": "#999"}))
+    fig = go.Figure([_blank_countries(shapes, others, "not analysed",
+                                      {"width": 0.4, "color": "#999"})])
+    outlines = _outlines(shapes, stats.index)
+    colors = dict(zip(stats.index[ok], change_colors(hover.loc[ok, "change"], limit)))
+    groups = [("lockdown", ok & ~stats["reference_window"], {"width": 0.6, "color": "#444"}),
+              ("no data", ~ok, {"width": 0.6, "color": "#444"}),
+              # drawn last: their thick outline on top of the neighbours' thin ones
+              ("no lockdown (reference window)", ok & stats["reference_window"],
+               {"width": 2.5, "color": "#000"})]
     for name, mask, line in groups:
-        fig.add_trace(go.Choroplethmap(
-            geojson=shapes, featureidkey="properties.iso3", locations=stats.index[mask],
-            z=hover.loc[mask, "change"], coloraxis="coloraxis", marker={"line": line},
-            text=hover.loc[mask, "hover"], hovertemplate="%{text}<extra></extra>", name=name,
-            showlegend=True,
-        ))
-    missing = ~ok
-    fig.add_trace(go.Choroplethmap(
-        geojson=shapes, featureidkey="properties.iso3", locations=stats.index[missing],
-        z=np.zeros(int(missing.sum())), colorscale=[[0, NO_DATA_COLOR], [1, NO_DATA_COLOR]],
-        showscale=False, marker={"line": {"width": 0.6, "color": "#444"}},
-        text=hover.loc[missing, "hover"], hovertemplate="%{text}<extra></extra>",
-        name="no data", showlegend=True,
-    ))
+        members = [iso3 for iso3 in stats.index[mask] if iso3 in outlines]
+        for iso3 in members:
+            fig.add_trace(_country_fill(outlines[iso3], colors.get(iso3, NO_DATA_COLOR), line,
+                                        name, hover.at[iso3, "hover"], iso3,
+                                        stats.at[iso3, "country"]))
+        if members:  # the legend entry: the group's outline, grey only for "no data"
+            fig.add_trace(go.Scatter(
+                x=[np.nan], y=[np.nan], mode="lines", fill="toself", line=line, name=name,
+                legendgroup=name, hoverinfo="skip",
+                fillcolor=NO_DATA_COLOR if name == "no data" else "#ffffff"))
+    fig.add_trace(_colorbar_trace())
     lon, lat = _analysed_extent(shapes, analysed)
-    _change_map_layout(fig, "Change after the lockdown vs the same days of the baseline year",
-                       limit, lon, lat)
+    _change_map_layout(fig, "Change after the lockdown vs baseline year, same days"
+                            "<br><sub>click a country for its numbers and series, and to zoom "
+                            "the gridded maps to it</sub>", limit, lon, lat)
+    # a two-line title is placed by its first line: one line lower
+    fig.update_layout(margin={"t": 70}, title={"yref": "container",
+                                               "y": 1.0 - 30.0 / fig.layout.height})
     return fig
 
 
-def _blank_countries(shapes: dict, iso3s: list[str], name: str, line: dict) -> go.Choroplethmap:
-    """The countries ``iso3s`` of ``shapes`` in light grey with outlines ``line``, no hover:
-    the background of the change maps."""
-    return go.Choroplethmap(
-        geojson=shapes, featureidkey="properties.iso3", locations=iso3s,
-        z=np.zeros(len(iso3s)), colorscale=[[0, BLANK_COUNTRY_COLOR], [1, BLANK_COUNTRY_COLOR]],
-        showscale=False, marker={"line": line}, hoverinfo="skip", name=name,
-    )
-
-
 CHANGE_MAP_MAX_WIDTH = 900
-"""Widest the change maps are drawn (px): their zoom fits Europe in about 800 x 520 px."""
+"""Widest the change maps are drawn (px): wider, the colour bar would stand apart from the
+countries."""
+CHANGE_MAP_HEIGHT = 600
+"""Height (px) of the change maps."""
 
 
 def _change_map_layout(fig: go.Figure, title: str, limit: float, lon: tuple, lat: tuple) -> None:
-    """Shared layout of the change maps: diverging colour scale centred on 0 (percent) with
-    its bar at the map's right edge, blank offline map (no tiles) fitted to (west, east),
-    (south, north) in degrees; the width follows the container."""
+    """Shared layout of the country and hotspot change maps: diverging colour scale centred on
+    0 (percent) with its bar at the map's right edge, longitude/latitude axes showing at least
+    (west, east), (south, north) in degrees, a degree of latitude as long as on a Mercator map
+    at the centre; the width follows the container."""
     fig.update_layout(
         title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top"},
         coloraxis={"colorscale": CHANGE_COLORSCALE, "cmin": -limit, "cmax": limit, "cmid": 0,
                    "colorbar": {"title": {"text": "%"}, "ticksuffix": " %", "thickness": 14,
-                                "x": 1.0, "xanchor": "right", "xpad": 6}},
-        map={"style": "white-bg", "zoom": _zoom(lon, lat, 800, 520),
-             "center": {"lon": float(np.mean(lon)), "lat": float(np.mean(lat))}},
+                                "x": 1.0, "xanchor": "left", "xpad": 6}},
+        # constrain="range": the map fills its place (more of the neighbours shown at the
+        # sides or above), so the colour bar stays beside it at any width
+        xaxis={"range": [lon[0], lon[1]], "constrain": "range", "showgrid": False,
+               "zeroline": False, "visible": False},
+        yaxis={"range": [lat[0], lat[1]], "scaleanchor": "x", "constrain": "range",
+               "scaleratio": 1.0 / np.cos(np.radians((lat[0] + lat[1]) / 2)),
+               "showgrid": False, "zeroline": False, "visible": False},
         legend={"x": 0.01, "y": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
-        autosize=True, height=600, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        hovermode="closest", plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
+        autosize=True, height=CHANGE_MAP_HEIGHT, margin={"l": 10, "r": 70, "t": 40, "b": 10},
     )
 
 
@@ -383,10 +460,11 @@ def ranking_figure(data: DashboardData) -> go.Figure:
 
 
 def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
-    """Hotspots as markers on a blank map of the country outlines: placed at their centre,
-    sized by their radius, coloured by the headline change (percent) with the raw and
-    weather-adjusted changes and their 95 % intervals in the hover; hotspots without that
-    change in grey. Hotspots missing from the package's table (no position) are left out."""
+    """Hotspots as markers on a blank map of the country outlines (longitude/latitude axes,
+    like :func:`choropleth_figure`): placed at their centre, sized by their radius, coloured
+    by the headline change (percent) with the raw and weather-adjusted changes and their 95 %
+    intervals in the hover; hotspots without that change in grey. Hotspots missing from the
+    package's table (no position) are left out."""
     stats = hotspots.stats
     hover = _change_hover(hotspots)
     placed = stats["lat"].notna() & stats["lon"].notna()
@@ -394,20 +472,20 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
     ok = has & placed
     limit = change_limit(hover.loc[ok, "change"])
     size = np.clip(stats["radius_km"].fillna(20.0) * 0.6, 8.0, 30.0)
-    fig = go.Figure()
     iso3s = [f["properties"]["iso3"] for f in shapes["features"]]
-    fig.add_trace(_blank_countries(shapes, iso3s, "countries", {"width": 0.5, "color": "#888"})
-                  .update(showlegend=False))
-    fig.add_trace(go.Scattermap(
-        lat=stats.loc[ok, "lat"], lon=stats.loc[ok, "lon"], mode="markers",
+    fig = go.Figure([_blank_countries(shapes, iso3s, "countries",
+                                      {"width": 0.5, "color": "#888"})])
+    fig.add_trace(go.Scatter(
+        y=stats.loc[ok, "lat"], x=stats.loc[ok, "lon"], mode="markers",
         marker={"size": size[ok], "color": hover.loc[ok, "change"], "coloraxis": "coloraxis",
-                "opacity": 0.9},
+                "opacity": 0.9, "line": {"width": 0.5, "color": "#333"}},
         text=hover.loc[ok, "hover"], hovertemplate="%{text}<extra></extra>", name="hotspot",
     ))
     missing = ~has & placed
-    fig.add_trace(go.Scattermap(
-        lat=stats.loc[missing, "lat"], lon=stats.loc[missing, "lon"], mode="markers",
-        marker={"size": size[missing], "color": NO_DATA_COLOR, "opacity": 0.9},
+    fig.add_trace(go.Scatter(
+        y=stats.loc[missing, "lat"], x=stats.loc[missing, "lon"], mode="markers",
+        marker={"size": size[missing], "color": NO_DATA_COLOR, "opacity": 0.9,
+                "line": {"width": 0.5, "color": "#333"}},
         text=hover.loc[missing, "hover"], hovertemplate="%{text}<extra></extra>",
         name="no data",
     ))
@@ -426,26 +504,41 @@ def hotspot_map_figure(hotspots: DashboardData, shapes: dict) -> go.Figure:
     return fig
 
 
+def _subset(collection: dict, key: str, locations) -> dict:
+    """The features of the GeoJSON FeatureCollection ``collection`` whose property ``key`` is
+    one of ``locations``: each map trace carries only the outlines it draws (with the whole
+    collection in every trace, the map was several times as heavy to send and to draw)."""
+    wanted = set(map(str, locations))
+    return {"type": "FeatureCollection",
+            "features": [f for f in collection["features"]
+                         if str(f["properties"][key]) in wanted]}
+
+
 def region_map_figure(regions: DashboardData, outlines: dict, shapes: dict) -> go.Figure:
     """Regions coloured by the headline change (percent) over the country outlines, with the
     raw and weather-adjusted changes and their 95 % intervals in the hover; regions without
-    that change in grey (the reason in the hover)."""
+    that change in grey (the reason in the hover). A ``Choroplethmap`` on the blank
+    ``white-bg`` style (no tiles): region files may hold thousands of regions."""
     stats = regions.stats
     hover = _change_hover(regions)
     ok = regions.has_change()
     limit = change_limit(hover.loc[ok, "change"])
-    fig = go.Figure()
     iso3s = [f["properties"]["iso3"] for f in shapes["features"]]
-    fig.add_trace(_blank_countries(shapes, iso3s, "countries", {"width": 0.5, "color": "#888"})
-                  .update(showlegend=False))
+    fig = go.Figure([go.Choroplethmap(
+        geojson=_subset(shapes, "iso3", iso3s), featureidkey="properties.iso3", locations=iso3s,
+        z=np.zeros(len(iso3s)), colorscale=[[0, BLANK_COUNTRY_COLOR], [1, BLANK_COUNTRY_COLOR]],
+        showscale=False, marker={"line": {"width": 0.5, "color": "#888"}}, hoverinfo="skip",
+        name="countries", showlegend=False)])
     fig.add_trace(go.Choroplethmap(
-        geojson=outlines, featureidkey="properties.region", locations=stats.index[ok],
+        geojson=_subset(outlines, "region", stats.index[ok]), featureidkey="properties.region",
+        locations=stats.index[ok],
         z=hover.loc[ok, "change"], coloraxis="coloraxis", marker={"line": {"width": 0.4, "color": "#444"}},
         text=hover.loc[ok, "hover"], hovertemplate="%{text}<extra></extra>", name="region",
         showlegend=True,
     ))
     fig.add_trace(go.Choroplethmap(
-        geojson=outlines, featureidkey="properties.region", locations=stats.index[~ok],
+        geojson=_subset(outlines, "region", stats.index[~ok]),
+        featureidkey="properties.region", locations=stats.index[~ok],
         z=np.zeros(int((~ok).sum())), colorscale=[[0, NO_DATA_COLOR], [1, NO_DATA_COLOR]],
         showscale=False, marker={"line": {"width": 0.4, "color": "#444"}},
         text=hover.loc[~ok, "hover"], hovertemplate="%{text}<extra></extra>",
@@ -461,6 +554,11 @@ def region_map_figure(regions: DashboardData, outlines: dict, shapes: dict) -> g
     _change_map_layout(fig, "Regions: change after the lockdown vs baseline year<br>"
                             "<sub>same days of the year; each region's own lockdown dates, "
                             "else its country's</sub>", limit, lon, lat)
+    # the regions on a WebGL map (there may be thousands: as many SVG traces would be slow)
+    fig.update_layout(
+        xaxis={"visible": False}, yaxis={"visible": False},
+        map={"style": "white-bg", "zoom": _zoom(lon, lat, 800, 520),
+             "center": {"lon": float(np.mean(lon)), "lat": float(np.mean(lat))}})
     fig.update_layout(margin={"t": 70}, title={"yref": "container",
                                                "y": 1.0 - 30.0 / fig.layout.height})
     return fig
