@@ -164,4 +164,9 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
     settings = yaml.safe_load((PROFILE / "config.yaml").read_text())
     assert settings["shared-fs-usage"] == "none"
     assert not (pool_dir / "results" / "masks").exists()
+    # the node's job cache (S5P_JOB_CACHE): the sources, copied once under the digest of their
+    # content, with the kernels numba compiled beside them for the later jobs
+    cache = condor_pool.root / "var" / "cache" / "s5p-job-cache" / "uid-4242"
+    kernels = list(cache.glob("src-*/s5p_lockdown/gridding/__pycache__/kernel.*.nbi"))
+    assert kernels, sorted(p.name for p in cache.iterdir())
     assert_same_results(local_dir, pool_dir, leave_out=MASK_CACHE)
