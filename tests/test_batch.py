@@ -126,6 +126,40 @@ def test_runner_writes_atomically_with_provenance_and_records_failures(tmp_path)
                                                         [np.nan, np.nan, np.nan, 6.0]])
 
 
+def test_job_traceback_shows_the_source_line_of_a_function_shipped_by_value(tmp_path,
+                                                                            monkeypatch):
+    """A function from the user's own script travels by value (cloudpickle names its code
+    ``<dynamic-code>``); the job's traceback still shows the failing line of the user's source,
+    in a fresh process that has never seen the script."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    script = tmp_path / "user_script.py"
+    script.write_text("def convert(input_path, output_path):\n"
+                      "    factor = 2\n"
+                      "    raise ValueError('bad orbit ' + str(factor))  # the user's line\n")
+    spec = importlib.util.spec_from_file_location("user_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "user_script", module)
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        layout = prepare(module.convert, make_inputs(tmp_path / "in", 1), tmp_path / "out")
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+    script.unlink()  # the job has only the batch folder
+    proc = subprocess.run([sys.executable, "-m", "s5p_lockdown.batch.runner", str(layout.root),
+                           "local", "0"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    trace = layout.read_result(0)["traceback"]
+    assert 'File "<dynamic-code>", line 3, in convert' in trace, trace
+    assert "raise ValueError('bad orbit ' + str(factor))  # the user's line" in trace, trace
+    assert trace in proc.stderr
+
+
 def test_prepare_skips_existing_outputs_unless_overwrite(tmp_path):
     inputs = make_inputs(tmp_path / "in", 2)
     (tmp_path / "out").mkdir()

@@ -184,20 +184,23 @@ OUTPUT_DIRS = ("results", "archive")
 SOURCE_DATE = {SOURCE_DATE_EPOCH: "1584489600"}
 
 
-def output_files(folder: Path) -> dict[str, Path]:
-    """Every output file of the run in ``folder`` by its relative path, logs left out."""
+def output_files(folder: Path, leave_out: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Every output file of the run in ``folder`` by its relative path, logs (and the folders
+    ``leave_out``, relative paths) left out."""
+    skip = [("results", "logs"), *(tuple(Path(p).parts) for p in leave_out)]
     files = {}
     for top in OUTPUT_DIRS:
         for path in sorted((folder / top).rglob("*")):
             rel = path.relative_to(folder)
-            if path.is_file() and rel.parts[:2] != ("results", "logs"):
+            if path.is_file() and not any(rel.parts[:len(s)] == s for s in skip):
                 files[str(rel)] = path
     return files
 
 
-def assert_same_results(local: Path, pool: Path):
-    """Every output of the pool run byte-identical to the local run's."""
-    a, b = output_files(local), output_files(pool)
+def assert_same_results(local: Path, pool: Path, leave_out: tuple[str, ...] = ()):
+    """Every output of the pool run byte-identical to the local run's (``leave_out``: folders
+    of the local run that are no output, see ``output_files``)."""
+    a, b = output_files(local, leave_out), output_files(pool)
     assert sorted(a) == sorted(b)
     assert any(name.endswith(".csv") for name in a) and any(name.endswith(".nc") for name in a)
     differ = [name for name in a if a[name].read_bytes() != b[name].read_bytes()]
@@ -222,6 +225,8 @@ def test_install_profiles_is_idempotent(tmp_path):
     first = install()
     assert first.returncode == 0, first.stderr
     assert os.readlink(link) == str(PROFILE)
+    # both pool profiles (shared filesystem, file transfer) by default
+    assert os.readlink(link.with_name("condor-transfer")) == str(PROFILE) + "-transfer"
     again = install()
     assert again.returncode == 0 and "already installed" in again.stdout
     # a link to another checkout is left alone (two checkouts on one machine do not take each

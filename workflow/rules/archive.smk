@@ -34,8 +34,12 @@ if PLAN.source == "cdse":
 
 if PLAN.source == "synthetic":
 
+    # the week's orbits go to a folder of their own (archive/orbits/<week>/YYYY/MM/DD/), a
+    # declared output: on a pool without a shared filesystem (profiles/condor-transfer) it is
+    # what HTCondor brings back and hands to the gridding and attribution jobs
     rule synthesize_week:
         output:
+            orbits=directory(f"{ARCHIVE}/orbits/{{week}}"),
             manifest=f"{ARCHIVE}/manifests/{{week}}.txt",
             truth=f"{ARCHIVE}/truth/{{week}}.csv",
         params:
@@ -52,7 +56,7 @@ if PLAN.source == "synthetic":
             from s5p_lockdown.daily import synthesize_days
 
             with log_to(log[0]):
-                synthesize_days(ARCHIVE, days_of_week(wildcards.week), params.settings,
+                synthesize_days(output.orbits, days_of_week(wildcards.week), params.settings,
                                 output.manifest, output.truth, params.scenario, params.regions)
 
     rule synthetic_truth:
@@ -79,10 +83,14 @@ if PLAN.source == "synthetic":
 
 
 def orbit_inputs(wildcards):
-    """The week's orbit files (local source) or the manifest listing them."""
+    """The week's orbit files (local source), or the manifest listing them first (with the
+    folder of the week's orbits for the synthetic source)."""
     if PLAN.source == "local":
         return [f for d in PLAN.week_days(wildcards.week) for f in PLAN.files_by_day[d]]
-    return [f"{ARCHIVE}/manifests/{wildcards.week}.txt"]
+    manifest = f"{ARCHIVE}/manifests/{wildcards.week}.txt"
+    if PLAN.source == "synthetic":
+        return [manifest, f"{ARCHIVE}/orbits/{wildcards.week}"]
+    return [manifest]
 
 
 def orbit_files_by_day(week, inputs):

@@ -3,7 +3,8 @@
 A batch directory (default ``<output_dir>/.batch/<name>-<UTC time>``, or
 ``<name>-all-skipped`` when every output exists already, rewritten by each such rerun) holds::
 
-    manifest.json       inputs, outputs, parameters, submit description, attempts (clusters)
+    manifest.json       inputs, outputs, parameters, the function's source text (for tracebacks),
+                        submit description, attempts (clusters)
     function.pkl        cloudpickle of (function, params)
     events.log          HTCondor job event log of every cluster of the batch
     logs/C.P.out, .err  stdout / stderr of job C.P

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import linecache
 import os
 import socket
 import sys
@@ -92,6 +93,21 @@ def run_one(layout: BatchLayout, manifest: dict, function, params: dict, job: st
     return record["state"] == "done"
 
 
+#: the file name cloudpickle gives the code of a function it ships by value
+DYNAMIC_CODE = "<dynamic-code>"
+
+
+def register_function_source(source: dict | None) -> None:
+    """Make tracebacks through the user's function show its source lines: the text of the
+    file or cell that defined it (manifest ``function_source``, see
+    :func:`s5p_lockdown.batch.submit.function_source`) registered with :mod:`linecache` as
+    ``<dynamic-code>``, the name cloudpickle gives code it ships by value (no modification
+    time: never invalidated)."""
+    if source:
+        lines = source["lines"]
+        linecache.cache[DYNAMIC_CODE] = (sum(map(len, lines)), None, lines, source["file"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s5p_lockdown.batch.runner",
                                      description=__doc__.splitlines()[0])
@@ -115,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 "traceback": text, "finished": _now(),
             })
         return 1
+    register_function_source(manifest.get("function_source"))
     results = [run_one(layout, manifest, function, params, args.job, i) for i in args.indices]
     return 0 if all(results) else 1
 

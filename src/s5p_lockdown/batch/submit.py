@@ -38,6 +38,7 @@ from __future__ import annotations
 import glob
 import inspect
 import json
+import linecache
 import re
 import sys
 import time
@@ -149,6 +150,19 @@ def serialise_function(function: Callable, params: dict) -> bytes:
         ) from exc
 
 
+def function_source(function: Callable) -> dict | None:
+    """The text of the file or notebook cell that defines ``function`` (``{"file": name,
+    "lines": [...]}``), or None when Python has none (a builtin, code typed at a bare REPL).
+    cloudpickle names the code it ships by value ``<dynamic-code>`` (it drops file names for a
+    deterministic pickle), so a job's traceback would show no source line; the runner registers
+    these lines with :mod:`linecache` under that name (line numbers are the original ones)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return None
+    lines = linecache.getlines(code.co_filename)
+    return {"file": code.co_filename, "lines": lines} if lines else None
+
+
 def _qualname(function: Callable) -> str:
     module = getattr(function, "__module__", None) or "?"
     return f"{module}.{getattr(function, '__qualname__', repr(function))}"
@@ -225,6 +239,7 @@ def prepare(
         "version": MANIFEST_VERSION,
         "name": name,
         "function": _qualname(function),
+        "function_source": function_source(function),
         "parameters": json.loads(json.dumps(params, default=repr)),  # repr() if not JSON
         "created": stamp,
         "output_dir": str(output_dir),
