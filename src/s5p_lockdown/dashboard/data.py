@@ -569,7 +569,7 @@ def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
     except (OSError, ValueError, EOFError):
         arrays = _read_composites(paths, max_cells)
         try:
-            write_atomically(cache, lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+            write_atomically(cache, lambda tmp: _save_npz(tmp, arrays))
         except OSError:
             pass  # no writable cache folder: every kernel reads the composites
     fields = {key: arrays[key] for key in _GROUP_KEYS}
@@ -583,6 +583,12 @@ def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
 CACHE_ENV = "S5P_DASHBOARD_CACHE"
 CACHE_VERSION = 1
 """Bumped when :func:`_read_composites` changes what it returns."""
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # through an open file: np.savez would append ".npz" to the temporary name
+    with open(path, "wb") as stream:
+        np.savez(stream, **arrays)
 
 
 def maps_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
