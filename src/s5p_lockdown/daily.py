@@ -21,8 +21,8 @@ import numpy as np
 
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.gridding import GridSpec
-from s5p_lockdown.gridding.accumulator import GridAccumulator, write_netcdf
-from s5p_lockdown.io import read_l2
+from s5p_lockdown.gridding.accumulator import GridAccumulator
+from s5p_lockdown.io import read_l2_arrays
 from s5p_lockdown.outputs import provenance, write_atomically, write_csv
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def grid_day(
     used, skipped = [], []
     for index, path in enumerate(map(Path, files), 1):
         try:
-            dataset = read_l2(path, bbox=grid.bounds, optional=WIND_VARIABLES)
+            dataset = read_l2_arrays(path, bbox=grid.bounds, optional=WIND_VARIABLES)
         except InvalidProductError as exc:
             if not skip_invalid:
                 raise
@@ -60,21 +60,23 @@ def grid_day(
         counted = accumulator.add_dataset(dataset, qa_threshold, companions=_wind_speed(dataset))
         used.append(path.name)
         log.info("%s [%d/%d] %s: %d pixels in the grid", day, index, len(files), path.name, counted)
-    ds = accumulator.finalize(history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}")
-    ds["wind_speed"].attrs.update({
+    wind_attrs = {
         "units": "m s-1", "long_name": "near-surface wind speed, mean over the NO2 pixels",
         "description": "area-weighted mean of hypot(eastward_wind, northward_wind) over the "
                        "pixels binned for NO2 (qa-filtered, valid column and precision; ECMWF "
                        "wind in the L2 files); NaN without wind data",
-    })
-    ds.attrs.update(provenance(config, used))
-    ds.attrs.update(
+    }
+    attrs = provenance(config, used)
+    attrs.update(
         day=day.isoformat(),
         qa_threshold=qa_threshold,
         source_product=",".join(used),
         skipped_files="; ".join(skipped),
     )
-    return write_atomically(out_path, lambda tmp: write_netcdf(ds, tmp))
+    return accumulator.to_netcdf(
+        out_path, history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}",
+        attrs=attrs, variable_attrs={"wind_speed": wind_attrs},
+    )
 
 
 def _wind_speed(dataset) -> dict[str, np.ndarray] | None:
@@ -82,7 +84,8 @@ def _wind_speed(dataset) -> dict[str, np.ndarray] | None:
     NO2 column over the same qa-filtered pixels; None for an orbit without wind."""
     if "eastward_wind" not in dataset or "northward_wind" not in dataset:
         return None
-    return {"wind_speed": np.hypot(dataset["eastward_wind"].values, dataset["northward_wind"].values)}
+    return {"wind_speed": np.hypot(np.asarray(dataset["eastward_wind"]),
+                                   np.asarray(dataset["northward_wind"]))}
 
 
 def grid_days(
