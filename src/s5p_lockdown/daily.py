@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +50,7 @@ def grid_day(
     accumulator = GridAccumulator(grid, threads=threads, companions=("wind_speed",))
     used, skipped = [], []
     for index, path in enumerate(map(Path, files), 1):
+        start = time.perf_counter()
         try:
             dataset = read_l2_arrays(path, bbox=grid.bounds, optional=WIND_VARIABLES)
         except InvalidProductError as exc:
@@ -57,9 +59,11 @@ def grid_day(
             log.warning("skipping invalid file: %s", exc)
             skipped.append(f"{path.name}: {exc.reason}")
             continue
+        read = time.perf_counter()
         counted = accumulator.add_dataset(dataset, qa_threshold, companions=_wind_speed(dataset))
         used.append(path.name)
-        log.info("%s [%d/%d] %s: %d pixels in the grid", day, index, len(files), path.name, counted)
+        log.info("%s [%d/%d] %s: %d pixels in the grid (read %.3f s, binned %.3f s)", day, index,
+                 len(files), path.name, counted, read - start, time.perf_counter() - read)
     wind_attrs = {
         "units": "m s-1", "long_name": "near-surface wind speed, mean over the NO2 pixels",
         "description": "area-weighted mean of hypot(eastward_wind, northward_wind) over the "
@@ -73,10 +77,14 @@ def grid_day(
         source_product=",".join(used),
         skipped_files="; ".join(skipped),
     )
-    return accumulator.to_netcdf(
+    start = time.perf_counter()
+    written = accumulator.to_netcdf(
         out_path, history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}",
         attrs=attrs, variable_attrs={"wind_speed": wind_attrs},
     )
+    log.info("%s: wrote %s (%d bytes, %.3f s)", day, written.name, written.stat().st_size,
+             time.perf_counter() - start)
+    return written
 
 
 def _wind_speed(dataset) -> dict[str, np.ndarray] | None:

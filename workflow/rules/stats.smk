@@ -16,6 +16,8 @@ rule country_daily:
         **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/country_daily.log",
+    benchmark:
+        f"{R}/benchmarks/country_daily.tsv",
     message:
         "Computing daily country means"
     run:
@@ -46,6 +48,8 @@ rule country_stats:
         **job_resources(mem_mb=2000, disk_mb=200),
     log:
         f"{R}/logs/country_stats.log",
+    benchmark:
+        f"{R}/benchmarks/country_stats.tsv",
     message:
         "Computing country statistics and confidence intervals"
     run:
@@ -77,6 +81,8 @@ rule hotspot_daily:
         **job_resources(mem_mb=1000, disk_mb=200),
     log:
         f"{R}/logs/hotspot_daily.log",
+    benchmark:
+        f"{R}/benchmarks/hotspot_daily.tsv",
     message:
         "Computing daily hotspot means"
     run:
@@ -104,6 +110,8 @@ rule hotspot_stats:
         **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/hotspot_stats.log",
+    benchmark:
+        f"{R}/benchmarks/hotspot_stats.tsv",
     message:
         "Computing hotspot statistics and confidence intervals"
     run:
@@ -140,6 +148,8 @@ if PLAN.region_file is not None:
             **job_resources(mem_mb=2000, disk_mb=200),
         log:
             f"{R}/logs/region_stats.log",
+        benchmark:
+            f"{R}/benchmarks/region_stats.tsv",
         message:
             "Computing region statistics and confidence intervals"
         run:
