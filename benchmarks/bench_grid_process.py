@@ -141,17 +141,20 @@ def main() -> None:
     print(f"\nwhole process, {args.rounds} alternating runs each after a warm-up "
           "(HARP: issue #17's figures on this machine kind, not measured here)")
     print(f"{'grid':>5} {'threads':>7} {'wall s (median, range)':>24} {'CPU s':>6} {'peak MB':>8} "
-          f"{'file MB':>8} {'HARP wall s':>12} {'speed-up':>10} {'target':>7} {'HARP peak':>10}")
+          f"{'file MB':>8} {'HARP wall s':>12} {'speed-up':>10} {'by CPU':>10} {'target':>7} "
+          f"{'HARP peak':>10}")
     for (res, threads), runs in results.items():
         wall = [r["wall"] for r in runs]
         median = statistics.median(wall)
         harp = HARP[res]["seconds"]
+        cpu = statistics.median(r["cpu"] for r in runs)
         peak = max(r["peak_mb"] for r in runs)
         harp_peak = HARP[res]["peak_gb"]
         print(f"{res:>5} {threads or 'all':>7} {median:>8.2f} ({min(wall):.2f}-{max(wall):.2f})"
-              f"{'':>5} {statistics.median(r['cpu'] for r in runs):>6.2f} {peak:>8.0f} "
+              f"{'':>5} {cpu:>6.2f} {peak:>8.0f} "
               f"{sizes[(res, threads)]:>8.1f} {harp[0]:>5.2f}-{harp[1]:<6.2f} "
-              f"{harp[0] / median:>4.2f}-{harp[1] / median:<5.2f} {TARGET_SPEEDUP[res]:>6}x "
+              f"{harp[0] / median:>4.2f}-{harp[1] / median:<5.2f} "
+              f"{harp[0] / cpu:>4.2f}-{harp[1] / cpu:<5.2f} {TARGET_SPEEDUP[res]:>6}x "
               f"{'-' if harp_peak is None else f'{harp_peak * 1024:.0f} MB':>10}")
     print("\nwhere one process's CPU time goes (in-process, seconds):")
     names = list(stages[0.1])
@@ -159,7 +162,9 @@ def main() -> None:
     for name in names:
         print(f"{name:<42}" + "".join(f"{float(stages[res][name]):>8.3f}" for res in GRIDS))
     print("\nWall times vary with the other jobs on this shared machine; CPU time is the robust "
-          "figure under contention.")
+          "figure under contention. 'by CPU' divides HARP's wall time (single-threaded, quiet "
+          "machine: about its CPU time) by this command's CPU time (user + system, all threads), "
+          "the speed-up to expect on a quiet machine with --threads 1.")
 
 
 if __name__ == "__main__":
