@@ -12,7 +12,7 @@ country of the lockdown table (7 days before and 7 from each lockdown, windows w
 flagged), the default hotspots, at each ``--resolution`` (default 0.1 and 0.05 degrees). Every
 gridding, attribution, composite and statistics job records its wall time, CPU time and peak
 memory (Snakemake ``benchmark:`` files in ``results/benchmarks/``); the daily-grid jobs log
-their read, binning and writing times per orbit and day. The whole run's CPU time (the
+their read, binning and writing CPU times per orbit and day. The whole run's CPU time (the
 snakemake process and every job, start-ups included) divided by the number of orbits gives the
 core-seconds per orbit end to end (target <= 0.5 at 0.1 degree); peak memory of a gridding job
 (target <= 1 GB at 0.05 degree); bytes written per day; and, with ``--days`` smaller than the
@@ -58,8 +58,8 @@ STAGE_OF_RULE = {
     "hotspot_daily": "hotspot daily means",
     "hotspot_stats": "hotspot statistics",
 }
-_ORBIT_LOG = re.compile(r"pixels in the grid \(read ([\d.]+) s, binned ([\d.]+) s\)")
-_WRITE_LOG = re.compile(r": wrote \S+ \((\d+) bytes, ([\d.]+) s\)")
+_ORBIT_LOG = re.compile(r"pixels in the grid \(read ([\d.]+) CPU s, binned ([\d.]+) CPU s\)")
+_WRITE_LOG = re.compile(r": wrote \S+ \((\d+) bytes, ([\d.]+) CPU s\)")
 
 
 def season_days(n_days: int) -> list[date]:
@@ -168,7 +168,8 @@ def job_benchmarks(results: Path) -> dict[str, list[dict]]:
 
 
 def grid_log_times(results: Path) -> dict[str, float]:
-    """Read, bin and write seconds and bytes written, summed over the daily-grid jobs' logs."""
+    """Read, bin and write CPU seconds and bytes written, summed over the daily-grid jobs'
+    logs."""
     totals = defaultdict(float)
     for path in (results / "logs" / "grid_week").glob("*.log"):
         text = path.read_text()
@@ -241,7 +242,8 @@ def print_run(resolution, run, jobs, logs, n_orbits, n_days, outputs, daily) -> 
               f"{cpu / n_orbits:>11.3f} {max(r['rss'] for r in rows):>10.0f}")
         if rule == "grid_week" and logs.get("orbits"):
             for part in ("read", "bin", "write"):
-                print(f"  {part + ' (wall, from the job logs)':<36} {'':>4} {logs[part]:>8.1f}")
+                print(f"  {part + ' (from the job logs)':<36} {'':>4} {'':>8} {logs[part]:>8.1f} "
+                      f"{logs[part] / n_orbits:>11.3f}")
     print(f"{'job start-ups, scheduling (the rest)':<38} {'':>4} {'':>8} "
           f"{run['cpu'] - in_jobs:>8.1f} {(run['cpu'] - in_jobs) / n_orbits:>11.3f}")
     print(f"outputs {outputs / 1e6:.0f} MB; daily grids {daily / 1e6:.1f} MB = "
