@@ -34,6 +34,7 @@ from s5p_lockdown.batch import (
 )
 from s5p_lockdown.batch.render import colorize, png_data_url, read_grid
 from s5p_lockdown.gridding import GridAccumulator, GridSpec
+from s5p_lockdown.gridding.l3_file import COMPRESSION_LEVEL
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
 
 NOTEBOOK = PROJECT_DIR / "dashboards" / "batch_example.ipynb"
@@ -216,7 +217,7 @@ def test_write_grid_compresses_2d_grids(tmp_path):
     write_grid(ds, tmp_path / "grid2d.nc")
     with xr.open_dataset(tmp_path / "grid2d.nc") as out:
         grids = [v for v in out.data_vars.values() if v.dims == ("latitude", "longitude")]
-        assert grids and all(v.encoding.get("zlib") and v.encoding["complevel"] == 4
+        assert grids and all(v.encoding.get("zlib") and v.encoding["complevel"] == COMPRESSION_LEVEL
                              for v in grids), {v.name: v.encoding for v in grids}
         np.testing.assert_array_equal(out[grids[0].name].values, ds[grids[0].name].values)
 

@@ -285,3 +285,28 @@ def test_netcdf_round_trip(tmp_path):
     np.testing.assert_allclose(back.sums, acc.sums, rtol=1e-12, atol=1e-300)
     assert back.time_start == np.datetime64("2020-03-25T12:00", "ns")
     assert back.merge(acc).count == 2 * acc.count
+
+
+def test_netcdf_file_is_the_finalized_dataset(tmp_path):
+    """to_netcdf (netCDF4, band by band, empty chunks left unwritten) writes what finalize
+    gives: every variable, value, dtype and attribute, on a grid of several chunks per axis
+    with data in only some of them, and a companion variable."""
+    grid = GridSpec.from_bbox(0.0, 60.0, 0.0, 70.0, 0.1)  # 600 x 700 cells: 3 x 3 chunks
+    acc = GridAccumulator(grid, threads=1, companions=("wind_speed",))
+    corners = [square(30.0 + 0.3 * i, 10.0 + 0.3 * i, 0.35) for i in range(40)]  # 2 chunks
+    lat, lon = np.array([c[0] for c in corners]), np.array([c[1] for c in corners])
+    values, sigmas = np.linspace(1e-5, 2e-5, 40), np.full(40, 1e-6)
+    acc.add_pixels(values, sigmas, lat, lon, time=np.datetime64("2020-03-25T12:00"),
+                   source="a.nc", companions={"wind_speed": np.full(values.shape, 4.0)})
+    path = acc.to_netcdf(tmp_path / "l3.nc", history="a test", attrs={"day": "2020-03-25"},
+                         variable_attrs={"wind_speed": {"units": "m s-1"}})
+    expected = acc.finalize(history="a test")
+    with xr.open_dataset(path) as written:
+        assert list(written.variables) == list(expected.variables)
+        for name, var in expected.variables.items():
+            assert written[name].dtype == var.dtype, name
+            np.testing.assert_array_equal(written[name].values, var.values, err_msg=name)
+            assert written[name].attrs == {**var.attrs, **({"units": "m s-1"} if name == "wind_speed" else {})}
+        assert written.attrs == {**expected.attrs, "day": "2020-03-25"}
+        assert np.isfinite(written[VALUE].values).sum() == (acc.sums[..., 0] > 0).sum() > 0
+        assert (written[WEIGHT].values[0] == acc.sums[..., 0]).all()  # 0, not NaN, where empty

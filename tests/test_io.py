@@ -16,6 +16,7 @@ from s5p_lockdown.io import (
     BOX_MARGIN_DEG,
     inspect_product,
     read_l2,
+    read_l2_arrays,
     scanlines_overlapping,
     unwrap_longitude_bounds,
 )
@@ -40,6 +41,25 @@ def test_reads_synthetic_orbit(orbit_file):
         assert name in ds
     assert ds.attrs["orbit"] > 12000 and ds.attrs["processor_version"] == "2.4.0"
     assert ds.attrs["stream"] == "RPRO" and ds.attrs["processing_mode"] == "Reprocessing"
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"bbox": (45.0, 50.0, 5.0, 15.0), "qa_threshold": 0.75, "optional": False},
+    {"optional": ("eastward_wind",), "bounds": False},
+])
+def test_arrays_are_the_datasets_variables(orbit_file, options):
+    """read_l2_arrays (no xarray: the gridding jobs) gives read_l2's variables, times and
+    attributes exactly."""
+    ds = read_l2(orbit_file, **options)
+    orbit = read_l2_arrays(orbit_file, **options)
+    assert sorted(orbit.variables) == sorted(ds.data_vars)
+    for name, values in orbit.variables.items():
+        assert values.dtype == ds[name].dtype
+        np.testing.assert_array_equal(values, ds[name].values)
+        np.testing.assert_array_equal(orbit[name], ds[name].values)
+    np.testing.assert_array_equal(orbit["time"], ds["time"].values)
+    assert "time" in orbit and "qa_value" in orbit and "no_such_variable" not in orbit
+    assert orbit.attrs == ds.attrs
 
 
 def test_box_subset_reads_only_overlapping_scanlines(orbit_file):

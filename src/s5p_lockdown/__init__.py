@@ -8,9 +8,22 @@ Modules, one concern each:
 - :mod:`s5p_lockdown.gridding` – HARP ``bin_spatial``-compatible area-weighted gridding.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from functools import cache
 
-try:
-    __version__ = version("s5p-lockdown")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+
+@cache
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("s5p-lockdown")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def __getattr__(name: str):
+    # ``__version__`` is looked up on first use (PEP 562): importlib.metadata costs every
+    # process that imports the package ~40 ms (s5p-lockdown grid, every Snakemake job)
+    if name == "__version__":
+        return _installed_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

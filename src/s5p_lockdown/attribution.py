@@ -141,15 +141,16 @@ def _orbit_pixels(path: Path, grid: GridSpec, qa_threshold: float) -> dict[str, 
     ``wind`` (m s-1, NaN without wind). Corners are not read."""
     # imported here: the statistics read attribution files without the reader and numba
     from s5p_lockdown.gridding.accumulator import usable_pixels
-    from s5p_lockdown.io import read_l2
+    from s5p_lockdown.io import read_l2_arrays
 
-    ds = read_l2(path, bbox=grid.bounds, optional=("eastward_wind", "northward_wind"), bounds=False)
+    ds = read_l2_arrays(path, bbox=grid.bounds, optional=("eastward_wind", "northward_wind"),
+                        bounds=False)
     usable = np.flatnonzero(usable_pixels(ds, qa_threshold).ravel())
-    pixels = {"latitude": ds["latitude"].values.ravel()[usable],
-              "longitude": ds["longitude"].values.ravel()[usable],
-              "no2": ds["nitrogendioxide_tropospheric_column"].values.ravel()[usable]}
+    pixels = {"latitude": ds["latitude"].ravel()[usable],
+              "longitude": ds["longitude"].ravel()[usable],
+              "no2": ds["nitrogendioxide_tropospheric_column"].ravel()[usable]}
     if "eastward_wind" in ds and "northward_wind" in ds:
-        pixels["wind"] = np.hypot(ds["eastward_wind"].values, ds["northward_wind"].values).ravel()[usable]
+        pixels["wind"] = np.hypot(ds["eastward_wind"], ds["northward_wind"]).ravel()[usable]
     else:
         pixels["wind"] = np.full(usable.size, np.nan)
     return pixels

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +22,8 @@ import numpy as np
 
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.gridding import GridSpec
-from s5p_lockdown.gridding.accumulator import GridAccumulator, write_netcdf
-from s5p_lockdown.io import read_l2
+from s5p_lockdown.gridding.accumulator import GridAccumulator
+from s5p_lockdown.io import read_l2_arrays
 from s5p_lockdown.outputs import provenance, write_atomically, write_csv
 
 log = logging.getLogger(__name__)
@@ -49,32 +50,41 @@ def grid_day(
     accumulator = GridAccumulator(grid, threads=threads, companions=("wind_speed",))
     used, skipped = [], []
     for index, path in enumerate(map(Path, files), 1):
+        start = time.process_time()
         try:
-            dataset = read_l2(path, bbox=grid.bounds, optional=WIND_VARIABLES)
+            dataset = read_l2_arrays(path, bbox=grid.bounds, optional=WIND_VARIABLES)
         except InvalidProductError as exc:
             if not skip_invalid:
                 raise
             log.warning("skipping invalid file: %s", exc)
             skipped.append(f"{path.name}: {exc.reason}")
             continue
+        read = time.process_time()
         counted = accumulator.add_dataset(dataset, qa_threshold, companions=_wind_speed(dataset))
         used.append(path.name)
-        log.info("%s [%d/%d] %s: %d pixels in the grid", day, index, len(files), path.name, counted)
-    ds = accumulator.finalize(history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}")
-    ds["wind_speed"].attrs.update({
+        log.info("%s [%d/%d] %s: %d pixels in the grid (read %.3f CPU s, binned %.3f CPU s)", day,
+                 index, len(files), path.name, counted, read - start, time.process_time() - read)
+    wind_attrs = {
         "units": "m s-1", "long_name": "near-surface wind speed, mean over the NO2 pixels",
         "description": "area-weighted mean of hypot(eastward_wind, northward_wind) over the "
                        "pixels binned for NO2 (qa-filtered, valid column and precision; ECMWF "
                        "wind in the L2 files); NaN without wind data",
-    })
-    ds.attrs.update(provenance(config, used))
-    ds.attrs.update(
+    }
+    attrs = provenance(config, used)
+    attrs.update(
         day=day.isoformat(),
         qa_threshold=qa_threshold,
         source_product=",".join(used),
         skipped_files="; ".join(skipped),
     )
-    return write_atomically(out_path, lambda tmp: write_netcdf(ds, tmp))
+    start = time.process_time()
+    written = accumulator.to_netcdf(
+        out_path, history=f"s5p-lockdown grid_day qa_value>{qa_threshold}; {grid.harp_operation()}",
+        attrs=attrs, variable_attrs={"wind_speed": wind_attrs},
+    )
+    log.info("%s: wrote %s (%d bytes, %.3f CPU s)", day, written.name, written.stat().st_size,
+             time.process_time() - start)
+    return written
 
 
 def _wind_speed(dataset) -> dict[str, np.ndarray] | None:
@@ -82,7 +92,8 @@ def _wind_speed(dataset) -> dict[str, np.ndarray] | None:
     NO2 column over the same qa-filtered pixels; None for an orbit without wind."""
     if "eastward_wind" not in dataset or "northward_wind" not in dataset:
         return None
-    return {"wind_speed": np.hypot(dataset["eastward_wind"].values, dataset["northward_wind"].values)}
+    return {"wind_speed": np.hypot(np.asarray(dataset["eastward_wind"]),
+                                   np.asarray(dataset["northward_wind"]))}
 
 
 def grid_days(

@@ -1,4 +1,7 @@
-"""Read Sentinel-5P L2 NO2 orbit files into an :class:`xarray.Dataset`.
+"""Read Sentinel-5P L2 NO2 orbit files into an :class:`xarray.Dataset` (:func:`read_l2`) or into
+plain numpy arrays (:func:`read_l2_arrays`, the same variables without importing xarray: what
+``s5p-lockdown grid`` and the gridding jobs use, as importing xarray and pandas costs ~0.5 s of
+CPU per process).
 
 The reader opens the file with h5py (a netCDF-4 file is an HDF5 file), checks that it is an L2
 NO2 product (file name and metadata, cross-checked), reads only the variables the pipeline
@@ -47,15 +50,18 @@ import logging
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-import xarray as xr
 
 from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.filenames import NO2_PRODUCT, FileNameError, ProductName
+
+if TYPE_CHECKING:  # annotations only: read_l2 imports xarray when called
+    import xarray as xr
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +368,78 @@ def _scanline_times(product: h5py.Group, path: Path, rows: slice, n_scan: int) -
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
+@dataclass
+class L2Arrays:
+    """An L2 orbit as plain arrays: what :func:`read_l2` puts in its Dataset, without xarray.
+
+    ``variables`` maps the output names of the module docstring to arrays (scanline,
+    ground_pixel[, corner]), ``time`` is the UTC time of each scanline (datetime64[ns]) and
+    ``attrs`` the Dataset's attributes. ``orbit[name]`` and ``name in orbit`` work as on the
+    Dataset (``"time"`` included), so :meth:`GridAccumulator.add_dataset` takes either.
+    """
+
+    variables: dict[str, np.ndarray]
+    time: np.ndarray
+    attrs: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.time if name == "time" else self.variables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name == "time" or name in self.variables
+
+
+def read_l2_arrays(
+    path: str | Path,
+    bbox: Box | None = None,
+    qa_threshold: float | None = None,
+    optional: bool | Collection[str] = True,
+    bounds: bool = True,
+) -> L2Arrays:
+    """Read an S5P L2 NO2 orbit file into numpy arrays; arguments as :func:`read_l2`."""
+    path = Path(path)
+    wanted = _optional_outputs(optional)
+    with open_product(path) as nc:
+        attrs = product_metadata(nc, path)
+        specs = [spec for spec in PIXEL_VARIABLES
+                 if (spec.required or spec.output in wanted) and (bounds or not spec.output.endswith("_bounds"))]
+        found = {spec.output: _variable(nc, path, spec) for spec in specs}
+        variables = {name: var for name, var in found.items() if var is not None}
+        lat_var = variables["latitude"]
+        if lat_var.ndim != 3 or lat_var.shape[0] != 1:
+            raise InvalidProductError(
+                path, f"PRODUCT/latitude has shape {lat_var.shape}, expected (1, scanline, ground_pixel)"
+            )
+        _, n_scan, n_pix = lat_var.shape
+        for name, var in variables.items():
+            expected = (1, n_scan, n_pix, 4) if name.endswith("_bounds") else (1, n_scan, n_pix)
+            if tuple(var.shape) != expected:
+                raise InvalidProductError(
+                    path,
+                    f"inconsistent shapes: {var.name.lstrip('/')} is "
+                    f"{tuple(var.shape)}, expected {expected}",
+                )
+        rows, data = slice(0, n_scan), {}
+        if bbox is not None:  # centres of the whole orbit decide which scanlines to read
+            lat = _read(lat_var, path, rows)
+            lon = _read(variables["longitude"], path, rows)
+            rows = scanlines_overlapping(lat, lon, bbox)
+            data = {"latitude": lat[rows], "longitude": lon[rows]}
+        data.update({name: _read(var, path, rows) for name, var in variables.items() if name not in data})
+        n_rows = rows.stop - rows.start
+        times = _scanline_times(_group(nc, path, _PRODUCT), path, rows, n_rows)
+    if qa_threshold is not None:
+        with np.errstate(invalid="ignore"):
+            bad = ~(data["qa_value"] > qa_threshold)
+        for name in ("nitrogendioxide_tropospheric_column", "nitrogendioxide_tropospheric_column_precision"):
+            data[name] = np.where(bad, np.nan, data[name])
+    if n_rows == 0:
+        log.info("%s: no scanline overlaps the box %s; empty result", path.name, bbox)
+    elif not np.isfinite(data["nitrogendioxide_tropospheric_column"]).any():
+        log.info("%s: no valid tropospheric NO2 pixel in the selection", path.name)
+    return L2Arrays(data, times, {**attrs, "scanline_offset": rows.start})
+
+
 def read_l2(
     path: str | Path,
     bbox: Box | None = None,
@@ -395,55 +473,19 @@ def read_l2(
     An orbit without any pixel in ``bbox`` (or without a valid column) is not an error: the
     result has zero (or all-NaN) scanlines and a message is logged.
     """
-    path = Path(path)
-    wanted = _optional_outputs(optional)
-    with open_product(path) as nc:
-        attrs = product_metadata(nc, path)
-        specs = [spec for spec in PIXEL_VARIABLES
-                 if (spec.required or spec.output in wanted) and (bounds or not spec.output.endswith("_bounds"))]
-        found = {spec.output: _variable(nc, path, spec) for spec in specs}
-        variables = {name: var for name, var in found.items() if var is not None}
-        lat_var = variables["latitude"]
-        if lat_var.ndim != 3 or lat_var.shape[0] != 1:
-            raise InvalidProductError(
-                path, f"PRODUCT/latitude has shape {lat_var.shape}, expected (1, scanline, ground_pixel)"
-            )
-        _, n_scan, n_pix = lat_var.shape
-        for name, var in variables.items():
-            expected = (1, n_scan, n_pix, 4) if name.endswith("_bounds") else (1, n_scan, n_pix)
-            if tuple(var.shape) != expected:
-                raise InvalidProductError(
-                    path,
-                    f"inconsistent shapes: {var.name.lstrip('/')} is "
-                    f"{tuple(var.shape)}, expected {expected}",
-                )
-        rows, data = slice(0, n_scan), {}
-        if bbox is not None:  # centres of the whole orbit decide which scanlines to read
-            lat = _read(lat_var, path, rows)
-            lon = _read(variables["longitude"], path, rows)
-            rows = scanlines_overlapping(lat, lon, bbox)
-            data = {"latitude": lat[rows], "longitude": lon[rows]}
-        data.update({name: _read(var, path, rows) for name, var in variables.items() if name not in data})
-        n_rows = rows.stop - rows.start
-        times = _scanline_times(_group(nc, path, _PRODUCT), path, rows, n_rows)
+    import xarray as xr
+
+    orbit = read_l2_arrays(path, bbox, qa_threshold, optional, bounds)
     dims2 = ("scanline", "ground_pixel")
     dataset = xr.Dataset(
         {
             name: (dims2 + (("corner",) if name.endswith("_bounds") else ()), values)
-            for name, values in data.items()
+            for name, values in orbit.variables.items()
         },
-        coords={"time": ("scanline", times)},
-        attrs={**attrs, "scanline_offset": rows.start},
+        coords={"time": ("scanline", orbit.time)},
+        attrs=orbit.attrs,
     )
     _set_variable_attrs(dataset)
-    if qa_threshold is not None:
-        bad = ~(dataset["qa_value"] > qa_threshold)
-        for name in ("nitrogendioxide_tropospheric_column", "nitrogendioxide_tropospheric_column_precision"):
-            dataset[name] = dataset[name].where(~bad)
-    if n_rows == 0:
-        log.info("%s: no scanline overlaps the box %s; empty result", path.name, bbox)
-    elif not np.isfinite(dataset["nitrogendioxide_tropospheric_column"].values).any():
-        log.info("%s: no valid tropospheric NO2 pixel in the selection", path.name)
     return dataset
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s5p_lockdown import __version__
+import s5p_lockdown
 from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.filenames import FileNameError, ProductName
 
@@ -106,7 +106,7 @@ def provenance(config: dict | None = None, inputs: Iterable[str] = ()) -> dict:
     inputs digest, processor versions, and the configuration (as JSON)."""
     names = sorted({Path(n).name for n in inputs})
     attrs = {
-        "software": f"s5p-lockdown {__version__}",
+        "software": f"s5p-lockdown {s5p_lockdown.__version__}",
         "python": platform.python_version(),
         "date_created": creation_time().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "input_count": len(names),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,9 +19,11 @@ from s5p_lockdown.archive import index_local_archive
 from s5p_lockdown.errors import ConfigError
 from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.lockdowns import load_lockdown_dates, load_region_lockdowns
-from s5p_lockdown.region_files import RegionFile, RegionFileSpec, read_region_file
-from s5p_lockdown.regions import REGION_SETS
 from s5p_lockdown.windows import WindowSettings, country_windows, days_of, region_windows, window_id
+
+if TYPE_CHECKING:  # region files and masks (xarray, shapely, geopandas: ~0.4 s of every
+    # Snakemake job's start-up) are imported only when the config has a regions section
+    from s5p_lockdown.region_files import RegionFile
 
 MAP_COUNTRY = "EUROPE"
 """Pseudo-country whose windows are the common reference window, used for the Europe maps."""
@@ -48,6 +51,8 @@ class Plan:
     def region_sets(self) -> list[str]:
         """The region sets the attribution jobs write: countries and hotspots, and regions
         when the config names a region file."""
+        from s5p_lockdown.regions import REGION_SETS
+
         return [kind for kind in REGION_SETS if kind != "regions" or self.region_file is not None]
 
     # --- weeks: the unit of work for generating and gridding ---------------------------------
@@ -182,6 +187,8 @@ def _regions(config: dict, countries: pd.DataFrame, settings: WindowSettings):
     section = config.get("regions")
     if not section:
         return None, None
+    from s5p_lockdown.region_files import RegionFileSpec, read_region_file
+
     region_file = read_region_file(RegionFileSpec.from_config(section))
     dates = load_region_lockdowns(section["lockdown_dates"]) if section.get("lockdown_dates") else None
     windows = region_windows(region_file.country_of, dates, countries, settings)

@@ -32,15 +32,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 import shapely.affinity
-import xarray as xr
 
 from s5p_lockdown.errors import BadInputError, ConfigError
 from s5p_lockdown.gridding.grid import GridSpec
 from s5p_lockdown.outputs import write_atomically
+
+if TYPE_CHECKING:  # xarray is imported where masks are made or read: the workflow's plan (every
+    # Snakemake job's start-up) imports this module for REGION_SETS only
+    import xarray as xr
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +286,8 @@ def country_fraction_masks(
     for k, window, fractions in _scaled_fractions(grid, countries, codes, exclusive):
         masks[k][window] = fractions
 
+    import xarray as xr
+
     return xr.DataArray(
         masks,
         dims=("country", "latitude", "longitude"),
@@ -339,6 +345,8 @@ def sparse_fraction_masks(grid: GridSpec, regions: Mapping[str, Country], exclus
         region_index.append(np.full(r.size, k, np.int32))
         cell_index.append((r + rows.start) * n_lon + c + cols.start)
         fraction.append(values[r, c])
+    import xarray as xr
+
     return xr.Dataset(
         {"region_index": ("entry", np.concatenate(region_index) if codes else np.zeros(0, np.int32)),
          "cell_index": ("entry", np.concatenate(cell_index).astype(np.int64) if codes else np.zeros(0, np.int64)),
@@ -364,6 +372,8 @@ def mask_entries(masks: xr.DataArray | xr.Dataset) -> tuple[np.ndarray, np.ndarr
     """``(region_index, cell_index, fraction)`` of every (region, cell) with a fraction > 0, by
     region then cell (cell index flat row-major, latitude first; fraction float64), from dense
     or sparse masks."""
+    import xarray as xr
+
     if isinstance(masks, xr.Dataset):
         return (masks["region_index"].values.astype(np.int64), masks["cell_index"].values.astype(np.int64),
                 masks["fraction"].values.astype(np.float64))
@@ -375,6 +385,8 @@ def mask_entries(masks: xr.DataArray | xr.Dataset) -> tuple[np.ndarray, np.ndarr
 # --- cache --------------------------------------------------------------------------------------
 def _read_cached(path: Path, grid: GridSpec, digest: str, codes: list[str] | None, sparse: bool):
     """The cached masks at ``path`` if readable and built for this grid, file and regions."""
+    import xarray as xr
+
     try:
         with xr.open_dataset(path) as dataset:
             masks = dataset.load() if sparse else dataset[MASK_VARIABLE].load()
@@ -394,6 +406,8 @@ def _read_cached(path: Path, grid: GridSpec, digest: str, codes: list[str] | Non
 def _write_masks(masks: xr.DataArray | xr.Dataset, path: Path) -> None:
     """Write dense or sparse masks as compressed netCDF, atomically (readers never see a
     partial file)."""
+    import xarray as xr
+
     if isinstance(masks, xr.Dataset):
         encoding = {name: {"zlib": True, "complevel": 4} for name in SPARSE_VARIABLES}
     else:

@@ -13,6 +13,8 @@ rule period_composites:
         **job_resources(mem_mb=1000, disk_mb=500),
     log:
         f"{R}/logs/period_composites.log",
+    benchmark:
+        f"{R}/benchmarks/period_composites.tsv",
     message:
         "Compositing the daily grids of every window"
     run:

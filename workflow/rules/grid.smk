@@ -17,6 +17,8 @@ rule grid_week:
         **job_resources(mem_mb=800, disk_mb=500),
     log:
         f"{R}/logs/grid_week/{{week}}.log",
+    benchmark:
+        f"{R}/benchmarks/grid_week/{{week}}.tsv",
     message:
         "Gridding the orbits of {wildcards.week}"
     run:
@@ -49,6 +51,8 @@ rule attribute_week:
         **job_resources(mem_mb=800, disk_mb=200),
     log:
         f"{R}/logs/attribute_week/{{week}}.log",
+    benchmark:
+        f"{R}/benchmarks/attribute_week/{{week}}.tsv",
     message:
         f"Attributing the pixels of {{wildcards.week}} to {', '.join(PLAN.region_sets)}"
     run:

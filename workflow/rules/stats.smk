@@ -18,6 +18,8 @@ rule daily_means:
         **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/daily_means.log",
+    benchmark:
+        f"{R}/benchmarks/daily_means.tsv",
     message:
         "Computing daily country and hotspot means"
     run:
@@ -52,6 +54,8 @@ rule country_stats:
         **job_resources(mem_mb=2000, disk_mb=200),
     log:
         f"{R}/logs/country_stats.log",
+    benchmark:
+        f"{R}/benchmarks/country_stats.tsv",
     message:
         "Computing country statistics and confidence intervals"
     run:
@@ -86,6 +90,8 @@ rule hotspot_stats:
         **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/hotspot_stats.log",
+    benchmark:
+        f"{R}/benchmarks/hotspot_stats.tsv",
     message:
         "Computing hotspot statistics and confidence intervals"
     run:
@@ -122,6 +128,8 @@ if PLAN.region_file is not None:
             **job_resources(mem_mb=2000, disk_mb=200),
         log:
             f"{R}/logs/region_stats.log",
+        benchmark:
+            f"{R}/benchmarks/region_stats.tsv",
         message:
             "Computing region statistics and confidence intervals"
         run:

@@ -10,12 +10,11 @@ import sys
 
 import click
 
-from s5p_lockdown import __version__
 from s5p_lockdown.errors import S5PLockdownError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="s5p-lockdown")
+@click.version_option(package_name="s5p-lockdown", prog_name="s5p-lockdown")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def cli(verbose: bool) -> None:
     """Sentinel-5P NO2 lockdown analysis tools."""

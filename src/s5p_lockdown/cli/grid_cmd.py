@@ -53,7 +53,7 @@ def grid(l2files, grid, qa_threshold, output, engine, threads, point):
     being the pixel precision. All files are merged into one grid, as harpconvert does with
     several inputs.
     """
-    from s5p_lockdown.gridding import grid_l2_files, write_netcdf
+    from s5p_lockdown.gridding import grid_l2_files
 
     click.echo(f"gridding {len(l2files)} file(s) on {grid} with the {engine} engine", err=True)
     accumulator = grid_l2_files(
@@ -66,5 +66,5 @@ def grid(l2files, grid, qa_threshold, output, engine, threads, point):
         f"{now} s5p-lockdown grid --bin-spatial {grid.harp_operation()[len('bin_spatial('):-1]} "
         f"{shlex.join(options + [p.name for p in l2files])}"
     )
-    write_netcdf(accumulator.finalize(history=history), output)
+    accumulator.to_netcdf(output, history=history)
     click.echo(f"wrote {output} ({accumulator.count:,} pixels)", err=True)

@@ -40,14 +40,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-import xarray as xr
 
 from s5p_lockdown.gridding import kernel, schema
-from s5p_lockdown.gridding.grid import GridSpec
-from s5p_lockdown.gridding.harp_l3 import grid_from_dataset, same_grid
+from s5p_lockdown.gridding.grid import GridSpec, same_grid
+from s5p_lockdown.gridding.l3_file import CHUNK, COMPRESSION_LEVEL, write_l3
+from s5p_lockdown.outputs import write_atomically
+
+if TYPE_CHECKING:  # annotations only: xarray is imported where a Dataset is made or read, so
+    # that gridding an orbit into a file (s5p-lockdown grid, the daily jobs) does not pay ~0.5 s
+    import xarray as xr
+
+    from s5p_lockdown.io import L2Arrays
 
 #: Pixels processed per kernel call: bounds the working memory (≈ 150 bytes per pixel).
 CHUNK_SIZE = 1 << 16
@@ -82,14 +89,15 @@ def _usable(values: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
         )
 
 
-def usable_pixels(ds: xr.Dataset, qa_threshold: float | None = 0.75) -> np.ndarray:
+def usable_pixels(ds: xr.Dataset | L2Arrays, qa_threshold: float | None = 0.75) -> np.ndarray:
     """Boolean (scanline, ground_pixel): the pixels of an L2 orbit (as read by
-    :func:`s5p_lockdown.io.read_l2`) that are binned: ``qa_value > qa_threshold`` (no qa filter
-    when None) and a finite, non-fill column and precision."""
-    usable = _usable(ds[L2_VALUE].values, ds[L2_PRECISION].values)
+    :func:`s5p_lockdown.io.read_l2` or :func:`~s5p_lockdown.io.read_l2_arrays`) that are binned:
+    ``qa_value > qa_threshold`` (no qa filter when None) and a finite, non-fill column and
+    precision."""
+    usable = _usable(np.asarray(ds[L2_VALUE]), np.asarray(ds[L2_PRECISION]))
     if qa_threshold is not None:
         with np.errstate(invalid="ignore"):
-            usable &= ds["qa_value"].values > qa_threshold
+            usable &= np.asarray(ds["qa_value"]) > qa_threshold
     return usable
 
 
@@ -348,13 +356,14 @@ class GridAccumulator:
 
     def add_dataset(
         self,
-        ds: xr.Dataset,
+        ds: xr.Dataset | L2Arrays,
         qa_threshold: float | None = 0.75,
         *,
         point: bool = False,
         companions: Mapping[str, np.ndarray] | None = None,
     ) -> int:
-        """Bin an L2 orbit as returned by :func:`s5p_lockdown.io.read_l2`.
+        """Bin an L2 orbit as returned by :func:`s5p_lockdown.io.read_l2` or
+        :func:`~s5p_lockdown.io.read_l2_arrays`.
 
         Uses ``nitrogendioxide_tropospheric_column`` and its ``_precision`` (mol m-2); pixels
         with ``qa_value <= qa_threshold`` (HARP's ``validity>75`` for 0.75) or a NaN column are
@@ -363,19 +372,20 @@ class GridAccumulator:
         ``companions`` as in :meth:`add_pixels` (arrays shaped like the column). Returns the
         number of pixels counted; an orbit without usable pixels adds nothing.
         """
-        uncertainty = ds[L2_PRECISION].values
-        values = np.where(usable_pixels(ds, qa_threshold), ds[L2_VALUE].values, np.nan)
+        uncertainty = np.asarray(ds[L2_PRECISION])
+        values = np.where(usable_pixels(ds, qa_threshold), np.asarray(ds[L2_VALUE]), np.nan)
         time = None
-        if "time" in ds.variables and ds["time"].dims == ("scanline",):
-            time = ds["time"].values[:, None]
+        if "time" in ds and np.ndim(ds["time"]) == 1 and np.size(ds["time"]) == values.shape[0]:
+            time = np.asarray(ds["time"])[:, None]  # one time per scanline
         source = ds.attrs.get("source_file")
         if not point and "latitude_bounds" in ds and "longitude_bounds" in ds:
             return self.add_pixels(
-                values, uncertainty, ds["latitude_bounds"].values, ds["longitude_bounds"].values,
-                time=time, source=source, companions=companions,
+                values, uncertainty, np.asarray(ds["latitude_bounds"]),
+                np.asarray(ds["longitude_bounds"]), time=time, source=source,
+                companions=companions,
             )
         return self.add_points(
-            values, uncertainty, ds["latitude"].values, ds["longitude"].values,
+            values, uncertainty, np.asarray(ds["latitude"]), np.asarray(ds["longitude"]),
             time=time, source=source, companions=companions,
         )
 
@@ -437,37 +447,56 @@ class GridAccumulator:
         return new
 
     # --- output ------------------------------------------------------------------------------
-    def finalize(self, history: str = "") -> xr.Dataset:
-        """The L3 Dataset (schema in :mod:`s5p_lockdown.gridding.schema`); NaN where no data."""
-        weight = self.sums[..., 0]
-        value = _per_weight(self.sums[..., 1], weight, np.nan)
-        uncertainty = _per_weight(self.sums[..., 3], weight, np.nan)
-        uncertainty_random = _per_weight(np.sqrt(self.sums[..., 2]), weight, np.nan)
-        ds = schema.build_dataset(
+    def l3_variables(self) -> list[schema.L3Variable]:
+        """The L3 schema's variables (then the companions' means), the grids given as functions
+        of latitude rows computed from the sums on demand (no grid-sized copies kept)."""
+        sums = self.sums
+
+        def mean_of(k: int, root: bool = False):
+            def rows(band: slice) -> np.ndarray:
+                total = np.sqrt(sums[band, :, k]) if root else sums[band, :, k]
+                return _per_weight(total, sums[band, :, 0], np.nan)
+            return rows
+
+        variables = schema.l3_variables(
             self.grid,
-            value=value,
-            uncertainty=uncertainty,
-            uncertainty_random=uncertainty_random,
-            weight=weight,
-            pixel_count=self.pixel_count,
+            value=mean_of(1),
+            uncertainty=mean_of(3),
+            uncertainty_random=mean_of(2, root=True),
+            weight=lambda band: sums[band, :, 0],
+            pixel_count=lambda band: self.pixel_count[band],
             count=self.count,
             time_start=self.time_start,
             time_stop=self.time_stop,
-            sources=self.sources,
-            weighting=self.weighting,
-            history=history,
         )
         for j, name in enumerate(self.companions):
-            total, weight_j = self.companion_sums[..., 2 * j + 1], self.companion_sums[..., 2 * j]
-            mean = _per_weight(total, weight_j, np.nan)
-            ds[name] = (ds[schema.VALUE].dims, mean[None], {
+            def companion_mean(band: slice, j=j) -> np.ndarray:
+                part = self.companion_sums[band]
+                return _per_weight(part[..., 2 * j + 1], part[..., 2 * j], np.nan)
+            variables.append(schema.grid_variable(self.grid, name, companion_mean, {
                 "long_name": f"{name}, weighted mean over the binned pixels",
-            })
-        return ds
+            }))
+        return variables
 
-    def to_netcdf(self, path: str | Path, history: str = "") -> Path:
-        """Write :meth:`finalize` to a compressed netCDF-4 file; returns the path."""
-        return write_netcdf(self.finalize(history), path)
+    def l3_attributes(self, history: str = "") -> dict:
+        """The L3 schema's global attributes of this accumulator."""
+        return schema.l3_attributes(self.grid, self.sources, self.weighting, history)
+
+    def finalize(self, history: str = "") -> xr.Dataset:
+        """The L3 Dataset (schema in :mod:`s5p_lockdown.gridding.schema`); NaN where no data."""
+        return schema.to_dataset(self.l3_variables(), self.l3_attributes(history))
+
+    def to_netcdf(self, path: str | Path, history: str = "", *, attrs: Mapping | None = None,
+                  variable_attrs: Mapping[str, Mapping] | None = None) -> Path:
+        """Write the L3 grid (:meth:`finalize`'s content) to a netCDF-4 file atomically, band by
+        band with netCDF4 (:mod:`.l3_file`: no xarray, no grid-sized temporaries); ``attrs``
+        are added to the global attributes and ``variable_attrs[name]`` to variable ``name``'s.
+        Returns the path."""
+        variables = self.l3_variables()
+        for var in variables:
+            var.attrs.update((variable_attrs or {}).get(var.name, {}))
+        global_attrs = {**self.l3_attributes(history), **(attrs or {})}
+        return write_atomically(path, lambda tmp: write_l3(tmp, variables, global_attrs))
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, *, threads: int | None = None) -> GridAccumulator:
@@ -488,6 +517,8 @@ class GridAccumulator:
                 f"before {schema.UNCERTAINTY_RANDOM} existed used {schema.UNCERTAINTY} for it: "
                 "grid them again; read HARP files with read_l3)"
             )
+        from s5p_lockdown.gridding.harp_l3 import grid_from_dataset
+
         grid = grid_from_dataset(ds)
         acc = cls(grid, threads=threads, weighting=ds.attrs.get("weighting", "weight"))
         weight = np.nan_to_num(ds[schema.WEIGHT].values.astype(np.float64), nan=0.0)
@@ -535,17 +566,21 @@ def composite(
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write an L3 Dataset as compressed netCDF-4 (zlib level 4, float64 kept): its 3-D
-    variables (time, latitude, longitude) and 2-D grids (latitude, longitude)."""
+    """Write an L3 Dataset (or any gridded Dataset) with xarray as compressed netCDF-4, with the
+    chunks and compression of :mod:`.l3_file` (float64 kept): its 3-D variables (time,
+    latitude, longitude) and 2-D grids (latitude, longitude). Gridding an accumulator straight
+    into a file is faster with :meth:`GridAccumulator.to_netcdf`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding: dict[str, dict] = {}
     for name, var in ds.variables.items():
         enc: dict = {}
         if var.ndim == 3:
-            enc.update(zlib=True, complevel=4, chunksizes=(1, *_chunks(var.shape[1:])))
+            enc.update(zlib=True, complevel=COMPRESSION_LEVEL, shuffle=True,
+                       chunksizes=(1, *_chunks(var.shape[1:])))
         elif var.dims == ("latitude", "longitude"):
-            enc.update(zlib=True, complevel=4, chunksizes=_chunks(var.shape))
+            enc.update(zlib=True, complevel=COMPRESSION_LEVEL, shuffle=True,
+                       chunksizes=_chunks(var.shape))
         if name in ("latitude", "longitude", schema.COUNT) or name.endswith("_bounds"):
             enc["_FillValue"] = None
         if np.issubdtype(var.dtype, np.datetime64):
@@ -556,5 +591,6 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def _chunks(shape: Sequence[int]) -> tuple[int, ...]:
-    """netCDF chunk shape of about 256×256 cells, within ``shape``."""
-    return tuple(min(256, n) for n in shape)
+    """netCDF chunk shape of :data:`~.l3_file.CHUNK` × :data:`~.l3_file.CHUNK` cells, within
+    ``shape``."""
+    return tuple(min(CHUNK, n) for n in shape)

@@ -42,10 +42,10 @@ def grid_l2_files(
             total.merge(part)
             counted = part.count
         else:
-            from s5p_lockdown.io import read_l2
+            from s5p_lockdown.io import read_l2_arrays
 
-            # only what binning NO2 needs (no wind, cloud or pressure)
-            dataset = read_l2(path, bbox=grid.bounds, optional=False)
+            # only what binning NO2 needs (no wind, cloud or pressure), as plain arrays
+            dataset = read_l2_arrays(path, bbox=grid.bounds, optional=False)
             counted = total.add_dataset(dataset, qa_threshold, point=point)
         if progress is not None:
             progress(index, len(paths), path, counted, time.perf_counter() - start)

@@ -169,3 +169,13 @@ class GridSpec:
 
     def __str__(self) -> str:
         return self.harp_operation()
+
+
+def same_grid(a: GridSpec, b: GridSpec) -> bool:
+    """True if both grids have the same cells (edges equal within 1e-9 of a cell)."""
+    if a.shape != b.shape:
+        return False
+    return bool(
+        np.allclose(a.lat_edges, b.lat_edges, rtol=0, atol=1e-9 * a.lat_edge_step)
+        and np.allclose(a.lon_edges, b.lon_edges, rtol=0, atol=1e-9 * a.lon_edge_step)
+    )

@@ -29,7 +29,7 @@ import xarray as xr
 
 from s5p_lockdown.errors import ConfigError, InvalidProductError
 from s5p_lockdown.gridding import schema
-from s5p_lockdown.gridding.grid import GridSpec
+from s5p_lockdown.gridding.grid import GridSpec, same_grid
 
 #: Relative tolerance on the regularity of grid axes.
 _REGULAR_RTOL = 1e-6
@@ -88,16 +88,6 @@ def grid_from_dataset(ds: xr.Dataset) -> GridSpec:
         if same_grid(recorded, derived):
             return recorded
     return derived
-
-
-def same_grid(a: GridSpec, b: GridSpec) -> bool:
-    """True if both grids have the same cells (edges equal within 1e-9 of a cell)."""
-    if a.shape != b.shape:
-        return False
-    return bool(
-        np.allclose(a.lat_edges, b.lat_edges, rtol=0, atol=1e-9 * a.lat_edge_step)
-        and np.allclose(a.lon_edges, b.lon_edges, rtol=0, atol=1e-9 * a.lon_edge_step)
-    )
 
 
 def _first_present(ds: xr.Dataset, names: tuple[str, ...]) -> xr.DataArray | None:

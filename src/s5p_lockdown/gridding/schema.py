@@ -41,10 +41,20 @@ and ``history``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
 import numpy as np
-import xarray as xr
 
 from s5p_lockdown.gridding.grid import GridSpec
+
+if TYPE_CHECKING:  # annotations only: to_dataset imports xarray when called
+    import xarray as xr
+
+#: A (latitude, longitude) grid: an array, or a function giving the rows of a latitude slice
+#: (so that a writer can compute and write a large grid band by band).
+GridField = Union[np.ndarray, Callable[[slice], np.ndarray]]
 
 VALUE = "tropospheric_NO2_column_number_density"
 UNCERTAINTY = f"{VALUE}_uncertainty"
@@ -96,72 +106,136 @@ _VARIABLE_ATTRS = {
 }
 
 
-def build_dataset(
+#: Dimension coordinates of the schema (the other variables are data variables).
+COORDINATES = ("time", "latitude", "longitude")
+#: Dimensions of a gridded variable.
+GRID_DIMS = ("time", "latitude", "longitude")
+
+
+@dataclass(frozen=True)
+class L3Variable:
+    """One variable of an L3 file. ``data`` is an array of ``shape``, or for a gridded variable
+    (:data:`GRID_DIMS`, ``shape`` (1, latitude, longitude)) a :data:`GridField`."""
+
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    data: GridField
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def banded(self) -> bool:
+        """True if ``data`` gives latitude bands (a gridded variable given as a function)."""
+        return callable(self.data)
+
+    def rows(self, rows: slice) -> np.ndarray:
+        """Rows ``rows`` of a gridded variable, (latitude, longitude), in ``dtype``."""
+        band = self.data(rows) if self.banded else self.data[0, rows]
+        return np.asarray(band, self.dtype)
+
+    def values(self) -> np.ndarray:
+        """The whole array, shaped ``shape``."""
+        if self.banded:
+            return self.rows(slice(None))[None]
+        return np.asarray(self.data, self.dtype).reshape(self.shape)
+
+
+def grid_variable(grid: GridSpec, name: str, data: GridField, attrs: dict,
+                  dtype=np.float64) -> L3Variable:
+    """A gridded (time=1, latitude, longitude) variable from a (latitude, longitude) field."""
+    if not callable(data):
+        data = np.asarray(data, dtype).reshape((1, *grid.shape))
+    return L3Variable(name, GRID_DIMS, (1, *grid.shape), np.dtype(dtype), data, dict(attrs))
+
+
+def l3_variables(
     grid: GridSpec,
     *,
-    value: np.ndarray,
-    uncertainty: np.ndarray,
-    uncertainty_random: np.ndarray,
-    weight: np.ndarray,
-    pixel_count: np.ndarray,
+    value: GridField,
+    uncertainty: GridField,
+    uncertainty_random: GridField,
+    weight: GridField,
+    pixel_count: GridField,
     count: int,
     time_start: np.datetime64 | None,
     time_stop: np.datetime64 | None,
+) -> list[L3Variable]:
+    """The schema's variables (coordinates first) from (latitude, longitude) fields."""
+    lat_edges, lon_edges = grid.lat_edges, grid.lon_edges
+    n_lat, n_lon = grid.shape
+    nat = np.datetime64("NaT", "ns")
+    start = np.array([nat if time_start is None else np.datetime64(time_start, "ns")])
+    stop = np.array([nat if time_stop is None else np.datetime64(time_stop, "ns")])
+    time_type = np.dtype("datetime64[ns]")
+    return [
+        L3Variable("time", ("time",), (1,), time_type, start,
+                   {"standard_name": "time", "long_name": "start of the binned data"}),
+        L3Variable("latitude", ("latitude",), (n_lat,), np.dtype(np.float64), grid.lat_centers, {
+            "standard_name": "latitude", "long_name": "latitude of the cell centre",
+            "units": "degrees_north", "bounds": "latitude_bounds",
+        }),
+        L3Variable("longitude", ("longitude",), (n_lon,), np.dtype(np.float64), grid.lon_centers, {
+            "standard_name": "longitude", "long_name": "longitude of the cell centre",
+            "units": "degrees_east", "bounds": "longitude_bounds",
+        }),
+        grid_variable(grid, VALUE, value, _VARIABLE_ATTRS[VALUE]),
+        grid_variable(grid, UNCERTAINTY, uncertainty, _VARIABLE_ATTRS[UNCERTAINTY]),
+        grid_variable(grid, UNCERTAINTY_RANDOM, uncertainty_random,
+                      _VARIABLE_ATTRS[UNCERTAINTY_RANDOM]),
+        grid_variable(grid, WEIGHT, weight, _VARIABLE_ATTRS[WEIGHT]),
+        grid_variable(grid, PIXEL_COUNT, pixel_count, _VARIABLE_ATTRS[PIXEL_COUNT], np.int32),
+        L3Variable(COUNT, ("time",), (1,), np.dtype(np.int32), np.array([count], np.int32),
+                   dict(_VARIABLE_ATTRS[COUNT])),
+        L3Variable("datetime_start", ("time",), (1,), time_type, start,
+                   {"long_name": "start time of the binned data"}),
+        L3Variable("datetime_stop", ("time",), (1,), time_type, stop,
+                   {"long_name": "end time of the binned data"}),
+        L3Variable("latitude_bounds", ("latitude", "independent"), (n_lat, 2),
+                   np.dtype(np.float64), np.stack([lat_edges[:-1], lat_edges[1:]], 1),
+                   {"units": "degrees_north"}),
+        L3Variable("longitude_bounds", ("longitude", "independent"), (n_lon, 2),
+                   np.dtype(np.float64), np.stack([lon_edges[:-1], lon_edges[1:]], 1),
+                   {"units": "degrees_east"}),
+    ]
+
+
+def l3_attributes(grid: GridSpec, sources: list[str], weighting: str, history: str = "") -> dict:
+    """The schema's global attributes."""
+    return {
+        "Conventions": "CF-1.8",
+        "title": "Sentinel-5P tropospheric NO2, gridded (HARP bin_spatial semantics)",
+        "harp_operation": grid.harp_operation(),
+        "source_product": ", ".join(sources),
+        "weighting": weighting,
+        "history": history,
+    }
+
+
+def to_dataset(variables: list[L3Variable], attrs: dict) -> xr.Dataset:
+    """An :class:`xarray.Dataset` of L3 variables (imports xarray)."""
+    import xarray as xr
+
+    def entry(var: L3Variable):
+        return (var.dims, var.values(), var.attrs)
+
+    ds = xr.Dataset(
+        {var.name: entry(var) for var in variables if var.name not in COORDINATES},
+        coords={var.name: entry(var) for var in variables if var.name in COORDINATES},
+    )
+    ds.attrs.update(attrs)
+    return ds
+
+
+def build_dataset(
+    grid: GridSpec,
+    *,
     sources: list[str],
     weighting: str,
     history: str = "",
+    **fields,
 ) -> xr.Dataset:
-    """The schema's Dataset from (latitude, longitude) arrays (a time axis of 1 is added)."""
-    lat_edges, lon_edges = grid.lat_edges, grid.lon_edges
-    dims = ("time", "latitude", "longitude")
-    nat = np.datetime64("NaT", "ns")
-    start = nat if time_start is None else np.datetime64(time_start, "ns")
-    stop = nat if time_stop is None else np.datetime64(time_stop, "ns")
-    data = {
-        VALUE: (dims, np.asarray(value, np.float64)[None]),
-        UNCERTAINTY: (dims, np.asarray(uncertainty, np.float64)[None]),
-        UNCERTAINTY_RANDOM: (dims, np.asarray(uncertainty_random, np.float64)[None]),
-        WEIGHT: (dims, np.asarray(weight, np.float64)[None]),
-        PIXEL_COUNT: (dims, np.asarray(pixel_count, np.int32)[None]),
-        COUNT: (("time",), np.array([count], np.int32)),
-        "datetime_start": (("time",), np.array([start])),
-        "datetime_stop": (("time",), np.array([stop])),
-        "latitude_bounds": (
-            ("latitude", "independent"),
-            np.stack([lat_edges[:-1], lat_edges[1:]], 1),
-        ),
-        "longitude_bounds": (
-            ("longitude", "independent"),
-            np.stack([lon_edges[:-1], lon_edges[1:]], 1),
-        ),
-    }
-    coords = {
-        "time": ("time", np.array([start])),
-        "latitude": ("latitude", grid.lat_centers),
-        "longitude": ("longitude", grid.lon_centers),
-    }
-    ds = xr.Dataset(data, coords=coords)
-    for name, attrs in _VARIABLE_ATTRS.items():
-        ds[name].attrs.update(attrs)
-    ds["latitude"].attrs.update(
-        standard_name="latitude", long_name="latitude of the cell centre",
-        units="degrees_north", bounds="latitude_bounds",
-    )
-    ds["longitude"].attrs.update(
-        standard_name="longitude", long_name="longitude of the cell centre",
-        units="degrees_east", bounds="longitude_bounds",
-    )
-    ds["latitude_bounds"].attrs.update(units="degrees_north")
-    ds["longitude_bounds"].attrs.update(units="degrees_east")
-    ds["time"].attrs.update(standard_name="time", long_name="start of the binned data")
-    ds["datetime_start"].attrs.update(long_name="start time of the binned data")
-    ds["datetime_stop"].attrs.update(long_name="end time of the binned data")
-    ds.attrs.update(
-        Conventions="CF-1.8",
-        title="Sentinel-5P tropospheric NO2, gridded (HARP bin_spatial semantics)",
-        harp_operation=grid.harp_operation(),
-        source_product=", ".join(sources),
-        weighting=weighting,
-        history=history,
-    )
-    return ds
+    """The schema's Dataset from (latitude, longitude) arrays (a time axis of 1 is added);
+    ``fields`` as the keyword arguments of :func:`l3_variables`."""
+    return to_dataset(l3_variables(grid, **fields),
+                      l3_attributes(grid, sources, weighting, history))
