@@ -13,12 +13,16 @@ from functools import cache
 
 @cache
 def _installed_version() -> str:
+    """The installed package's version; else ``$S5P_LOCKDOWN_VERSION`` (set by the workflow for
+    its jobs, which on a pool without a shared filesystem import transferred sources), else
+    ``0+unknown`` (a source tree that is not installed)."""
+    import os
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("s5p-lockdown")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+unknown"
+    except PackageNotFoundError:
+        return os.environ.get("S5P_LOCKDOWN_VERSION", "0+unknown")
 
 
 def __getattr__(name: str):

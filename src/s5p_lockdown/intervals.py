@@ -3,7 +3,8 @@ by the raw changes of :mod:`s5p_lockdown.stats` and the weather-normalised ones 
 :mod:`s5p_lockdown.weather`).
 
 Small-sample correction. Resampling ``n`` days with replacement gives a mean whose bootstrap
-variance is ``(n - 1) / n`` of the plug-in estimate of its sampling variance, so a percentile
+variance is the plug-in estimate of its sampling variance, ``(n - 1) / n`` of the unbiased one
+(for a mean over a subset of the days, e.g. the calm ones, ``n`` is the subset's size), so a percentile
 interval from a window of 7 days is ~7 % too narrow and holds the truth less often than its
 level says (measured: 87-89 % instead of 95 % for the four-window and low-wind changes, whose
 windows hold the fewest days). The replicates are therefore widened about the estimate by

@@ -149,7 +149,7 @@ def daily_tables(daily_paths: list[str | Path], masks: dict[str, xr.DataArray]) 
                                            np.nan),
                 }))
     if not daily_paths:
-        raise ValueError("country_daily: no daily grid given")
+        raise ValueError("daily_tables: no daily grid given")
     return {name: pd.concat(f, ignore_index=True) for name, f in frames.items()}
 
 

@@ -1,5 +1,6 @@
 # Validation of the config and the plan (grid, windows, days, input files): one place,
 # computed by the package before any job runs.
+import os
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +24,14 @@ except S5PLockdownError as error:
 # before the executor starts: with --profile condor, a resumed run would otherwise wait forever
 # for jobs that have finished (s5p_lockdown.condor.avoid_status_thread_race)
 avoid_status_thread_race()
+
+if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
+    # the version the outputs record (s5p_lockdown.outputs.provenance), for the jobs: on a pool
+    # without a shared filesystem they import the transferred sources, not an installed package
+    # (profiles/condor-transfer passes this variable on); local jobs skip the lookup
+    import s5p_lockdown
+
+    os.environ["S5P_LOCKDOWN_VERSION"] = s5p_lockdown.__version__
 
 if workflow.remote_exec:
     # a job of the pool (the HTCondor executable): it exits with retry.BAD_INPUT_EXIT_CODE when

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -566,7 +567,7 @@ def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
     try:
         with np.load(cache) as stored:
             arrays = {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):  # none yet, or damaged
         arrays = _read_composites(paths, max_cells)
         try:
             write_atomically(cache, lambda tmp: _save_npz(tmp, arrays))

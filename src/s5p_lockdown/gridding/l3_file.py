@@ -88,7 +88,7 @@ def write_l3(path: str | Path, variables: list[L3Variable], attrs: dict) -> Path
 
 def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]]) -> None:
     """Write the gridded variables' chunks, deflated with libdeflate (2-3x faster than zlib at
-    the same level) on a thread per core, straight into the file (HDF5 direct chunk writes:
+    the same level) on a thread per core this process may use, straight into the file (HDF5 direct chunk writes:
     the deflate filter's format, readable by any netCDF-4 reader). Chunks that are all NaN
     where NaN is the fill value (``skip_nan``) are not written; all-zero chunks are deflated
     once."""
@@ -108,7 +108,7 @@ def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]]) -> None:
             return zero_chunks[block.dtype]
         return deflate.zlib_compress(block.tobytes(), COMPRESSION_LEVEL)
 
-    with h5py.File(path, "r+") as h5, ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+    with h5py.File(path, "r+") as h5, ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
         for var, skip_nan in gridded:
             out = h5[var.name]
             _, n_lat, n_lon = var.shape
