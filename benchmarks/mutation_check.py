@@ -165,6 +165,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the percentile interval is not widened for the windows' few days",
     ),
     Mutation(
+        "stats-intervals-not-widened", "src/s5p_lockdown/stats.py",
+        "fewest_days = min(len(usable[k].dates) for k in keys)",
+        "fewest_days = None",
+        "the raw changes' intervals are not widened for their windows' few days",
+    ),
+    Mutation(
+        "low-wind-widened-for-all-days", "src/s5p_lockdown/weather.py",
+        "int(min(calm_a.sum(), calm_b.sum()))))",
+        "min(len(post_a.dates), len(post_b.dates))))",
+        "the low-wind interval is widened for all the lockdown days, not the calm ones",
+    ),
+    Mutation(
         "bootstrap-unpaired", "src/s5p_lockdown/estimator.py",
         "return WindowSums(counts @ table.weighted_value, counts @ table.weight)",
         "return WindowSums(counts @ table.weighted_value, counts[::-1] @ table.weight)",

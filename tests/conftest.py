@@ -17,6 +17,22 @@ STRIPPED_REAL_FILE = (
 DEMO_STEPS = {"across_track_step": 10, "along_track_step": 6}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dashboard_maps_cache(tmp_path_factory):
+    """The dashboard's maps cache (s5p_lockdown.dashboard.data.maps_cache_dir) in a folder of
+    the session, for every dashboard and server the tests start: nothing left in the user's
+    cache, no map read from an earlier session's cache."""
+    import os
+
+    saved = os.environ.get("S5P_DASHBOARD_CACHE")
+    os.environ["S5P_DASHBOARD_CACHE"] = str(tmp_path_factory.mktemp("dashboard-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("S5P_DASHBOARD_CACHE", None)
+    else:
+        os.environ["S5P_DASHBOARD_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def small_archive(tmp_path_factory) -> Path:
     """One day in 2019 and the same day in 2020 with identical weather, demo-sized pixels."""

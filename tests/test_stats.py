@@ -233,3 +233,25 @@ def test_orbit_count_counts_nrti_slices_of_one_orbit_once():
     other = "S5P_OFFL_L2__NO2____20200315T101000_20200315T115000_12649_01_010302_20200317T000000.nc"
     assert _orbit_count(f"{slices},{other}") == 2
     assert _orbit_count("") == 0
+
+
+def test_each_change_is_widened_for_the_fewest_usable_days_of_its_windows(monkeypatch):
+    from s5p_lockdown import stats
+
+    seen = {}
+    real = stats.change_columns
+
+    def recording(name, *args, days=None, **kwargs):
+        seen[name] = days
+        return real(name, *args, days=days, **kwargs)
+
+    monkeypatch.setattr(stats, "change_columns", recording)
+    rng = np.random.default_rng(7)
+    cells, _ = _country(rng, LEVELS)
+    pre_2019 = np.array([d.year == 2019 and d < START["post_baseline"] for d in cells.dates])
+    sparse = cells.days(~pre_2019 | (np.cumsum(pre_2019) <= 5))  # 5 pre-lockdown days in 2019
+    row = country_statistics({"AAA": sparse}, windows_frame(), StatsSettings(bootstrap=50)).iloc[0]
+    assert row["days_pre_baseline"] == 5
+    assert seen["adjusted"] == 5
+    assert seen["post_vs_pre"] == min(row["days_post_analysis"], row["days_pre_analysis"])
+    assert seen["post_vs_baseline"] == min(row["days_post_analysis"], row["days_post_baseline"])

@@ -106,3 +106,26 @@ def test_no_wind_gives_a_reason_and_no_number():
     assert np.isnan(row["change_weather_adjusted"]) and np.isnan(row["change_low_wind"])
     assert "no wind" in row["weather_adjustment"]
     assert "no wind" in row["reason_weather_adjusted"]
+
+
+def test_intervals_are_widened_for_the_fewest_days_each_change_uses(monkeypatch):
+    """The weather-adjusted change is widened for the fewer days of the two lockdown windows,
+    the low-wind one for the fewer calm days (the subset its means are over)."""
+    from s5p_lockdown import weather
+
+    seen = {}
+    real = weather.change_columns
+
+    def recording(name, *args, days=None, **kwargs):
+        seen[name] = days
+        return real(name, *args, days=days, **kwargs)
+
+    monkeypatch.setattr(weather, "change_columns", recording)
+    windows = _windows(seed=5, wind_scale=1.3)
+    post_a, post_b = windows[("post", "analysis")], windows[("post", "baseline")]
+    windows[("post", "analysis")] = post_a.days(np.arange(len(post_a.dates)) < 9)  # the fewer days
+    _stats(windows)
+    post_a = windows[("post", "analysis")]
+    threshold = np.median(np.concatenate([post_a.wind, post_b.wind]))
+    assert seen["weather_adjusted"] == 9
+    assert seen["low_wind"] == min((post_a.wind <= threshold).sum(), (post_b.wind <= threshold).sum())
