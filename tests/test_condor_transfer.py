@@ -170,3 +170,11 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
     kernels = list(cache.glob("src-*/s5p_lockdown/gridding/__pycache__/kernel.*.nbi"))
     assert kernels, sorted(p.name for p in cache.iterdir())
     assert_same_results(local_dir, pool_dir, leave_out=MASK_CACHE)
+    # each job's log and benchmark record came back with its outputs (not declared outputs:
+    # job_resources(records=...) in workflow/rules/common.smk)
+    for records in ("logs", "benchmarks"):
+        local_records = sorted(p.relative_to(local_dir) for p in (local_dir / "results" / records).rglob("*")
+                               if p.is_file())
+        assert local_records, records
+        assert sorted(p.relative_to(pool_dir) for p in (pool_dir / "results" / records).rglob("*")
+                      if p.is_file()) == local_records

@@ -178,16 +178,17 @@ def wait_queue_empty(pool, workdir: Path, seconds: float) -> list[dict]:
         time.sleep(0.5)
 
 
-#: Outputs of a run, relative to its working directory (its logs, with times, left out).
+#: Outputs of a run, relative to its working directory (its logs and benchmark records, with
+#: times, left out).
 OUTPUT_DIRS = ("results", "archive")
 #: date_created of both runs of the comparison (outputs.SOURCE_DATE_EPOCH)
 SOURCE_DATE = {SOURCE_DATE_EPOCH: "1584489600"}
 
 
 def output_files(folder: Path, leave_out: tuple[str, ...] = ()) -> dict[str, Path]:
-    """Every output file of the run in ``folder`` by its relative path, logs (and the folders
-    ``leave_out``, relative paths) left out."""
-    skip = [("results", "logs"), *(tuple(Path(p).parts) for p in leave_out)]
+    """Every output file of the run in ``folder`` by its relative path, logs and benchmark
+    records (and the folders ``leave_out``, relative paths) left out."""
+    skip = [("results", "logs"), ("results", "benchmarks"), *(tuple(Path(p).parts) for p in leave_out)]
     files = {}
     for top in OUTPUT_DIRS:
         for path in sorted((folder / top).rglob("*")):

@@ -51,7 +51,7 @@ if PLAN.source == "synthetic":
         message:
             "Generating the synthetic orbits of {wildcards.week}"
         resources:
-            **job_resources(mem_mb=600, disk_mb=1000),
+            **job_resources(mem_mb=600, disk_mb=1000, records="synthesize_week/{wildcards.week}", benchmark=False),
         run:
             from s5p_lockdown.daily import synthesize_days
 
@@ -70,6 +70,8 @@ if PLAN.source == "synthetic":
             region_dates=(PLAN.synthetic_regions or {}).get("lockdown_dates"),
         log:
             f"{R}/logs/synthetic_truth.log",
+        resources:
+            **job_resources(mem_mb=1000, disk_mb=1000, records="synthetic_truth", benchmark=False),
         message:
             "Collecting the noise-free truth and the scenario of the synthetic archive"
         run:

@@ -60,14 +60,24 @@ wildcard_constraints:
     window=WINDOW_PATTERN,
 
 
-def job_resources(mem_mb, disk_mb, **extra):
+def job_resources(mem_mb, disk_mb, records=None, benchmark=True, **extra):
     """A rule's memory and scratch-disk needs, declared once (``resources: **job_resources(...)``):
     Snakemake's own ``mem_mb``/``disk_mb`` (honoured locally with ``--resources``) and the
     HTCondor requests, because snakemake-executor-plugin-htcondor reads only its own keys
     (``htcondor_request_mem_mb``/``htcondor_request_disk_mb`` -> request_memory/request_disk).
-    Threads need no mapping: the plugin submits ``request_cpus`` = the job's threads."""
-    return dict(mem_mb=mem_mb, disk_mb=disk_mb, htcondor_request_mem_mb=mem_mb,
-                htcondor_request_disk_mb=disk_mb, **extra)
+    Threads need no mapping: the plugin submits ``request_cpus`` = the job's threads.
+
+    ``records``: the name of the rule's log ``{R}/logs/<records>.log`` and (``benchmark``)
+    benchmark record ``{R}/benchmarks/<records>.tsv`` (wildcards allowed, e.g.
+    ``"grid_week/{wildcards.week}"``), which a pool without a shared filesystem must send back with the
+    outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
+    declared outputs alone, and Snakemake waits for the benchmark record)."""
+    resources = dict(mem_mb=mem_mb, disk_mb=disk_mb, htcondor_request_mem_mb=mem_mb,
+                     htcondor_request_disk_mb=disk_mb, **extra)
+    if records:
+        files = [f"{R}/logs/{records}.log"] + ([f"{R}/benchmarks/{records}.tsv"] if benchmark else [])
+        resources["htcondor_transfer_output_files"] = ", ".join(files)
+    return resources
 
 
 def day_of(wildcards):
