@@ -75,3 +75,17 @@ def brute_force_change(windows: list[tuple[np.ndarray, np.ndarray]],
     total = sum(area[i] for i in support)
     means = [sum(area[i] * c[i] for i in support) / total for c in composites]
     return means, len(support), sum(area[i] for i in support) / area.sum()
+
+
+def record_interval_days(monkeypatch, module) -> dict:
+    """Patch ``module.change_columns`` (stats or weather) to record, per change name, the
+    ``days`` its interval is widened for; returns that dict (filled as the module runs)."""
+    seen = {}
+    real = module.change_columns
+
+    def recording(name, *args, days=None, **kwargs):
+        seen[name] = days
+        return real(name, *args, days=days, **kwargs)
+
+    monkeypatch.setattr(module, "change_columns", recording)
+    return seen

@@ -10,7 +10,8 @@ import pytest
 from s5p_lockdown.estimator import common_support_means, day_counts, every_day
 from s5p_lockdown.intervals import change_columns, widened
 from s5p_lockdown.stats import StatsSettings, country_statistics
-from stats_support import START, brute_force_change, concat, table, window_dates, windows_frame
+from stats_support import (START, brute_force_change, concat, record_interval_days, table, window_dates,
+                           windows_frame)
 
 
 def _random_window(rng, n_days, n_cells, level, clear=0.6):
@@ -238,14 +239,7 @@ def test_orbit_count_counts_nrti_slices_of_one_orbit_once():
 def test_each_change_is_widened_for_the_fewest_usable_days_of_its_windows(monkeypatch):
     from s5p_lockdown import stats
 
-    seen = {}
-    real = stats.change_columns
-
-    def recording(name, *args, days=None, **kwargs):
-        seen[name] = days
-        return real(name, *args, days=days, **kwargs)
-
-    monkeypatch.setattr(stats, "change_columns", recording)
+    seen = record_interval_days(monkeypatch, stats)
     rng = np.random.default_rng(7)
     cells, _ = _country(rng, LEVELS)
     pre_2019 = np.array([d.year == 2019 and d < START["post_baseline"] for d in cells.dates])

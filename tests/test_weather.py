@@ -8,7 +8,7 @@ import pytest
 
 from s5p_lockdown.estimator import common_support_means, every_day
 from s5p_lockdown.weather import fit_wind_elasticity, weather_statistics
-from stats_support import table, window_dates
+from stats_support import record_interval_days, table, window_dates
 
 KEYS = {("pre", "baseline"): "pre_baseline", ("post", "baseline"): "post_baseline",
         ("pre", "analysis"): "pre_analysis", ("post", "analysis"): "post_analysis"}
@@ -113,14 +113,7 @@ def test_intervals_are_widened_for_the_fewest_days_each_change_uses(monkeypatch)
     the low-wind one for the fewer calm days (the subset its means are over)."""
     from s5p_lockdown import weather
 
-    seen = {}
-    real = weather.change_columns
-
-    def recording(name, *args, days=None, **kwargs):
-        seen[name] = days
-        return real(name, *args, days=days, **kwargs)
-
-    monkeypatch.setattr(weather, "change_columns", recording)
+    seen = record_interval_days(monkeypatch, weather)
     windows = _windows(seed=5, wind_scale=1.3)
     post_a, post_b = windows[("post", "analysis")], windows[("post", "baseline")]
     windows[("post", "analysis")] = post_a.days(np.arange(len(post_a.dates)) < 9)  # the fewer days
