@@ -28,7 +28,7 @@ avoid_status_thread_race()
 if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
     # the version the outputs record (s5p_lockdown.outputs.provenance), for the jobs: on a pool
     # without a shared filesystem they import the transferred sources, not an installed package
-    # (profiles/condor-transfer passes this variable on); local jobs skip the lookup
+    # (profiles/condor-transfer passes this variable on)
     import s5p_lockdown
 
     os.environ["S5P_LOCKDOWN_VERSION"] = s5p_lockdown.__version__
@@ -69,8 +69,8 @@ def job_resources(mem_mb, disk_mb, records=None, benchmark=True, **extra):
 
     ``records``: the name of the rule's log ``{R}/logs/<records>.log`` and (``benchmark``)
     benchmark record ``{R}/benchmarks/<records>.tsv`` (wildcards allowed, e.g.
-    ``"grid_week/{wildcards.week}"``), which a pool without a shared filesystem must send back with the
-    outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
+    ``"grid_week/{wildcards.week}"``), which a pool without a shared filesystem must send back
+    with the outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
     declared outputs alone, and Snakemake waits for the benchmark record)."""
     resources = dict(mem_mb=mem_mb, disk_mb=disk_mb, htcondor_request_mem_mb=mem_mb,
                      htcondor_request_disk_mb=disk_mb, **extra)
