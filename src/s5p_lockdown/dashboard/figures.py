@@ -102,16 +102,12 @@ def outline_trace(shapes: dict, bounds: tuple[float, float, float, float],
     third of the JSON of a list of numbers, and without validating each point (a list of
     tens of thousands of points took ~0.3 s per map to build)."""
     west, south, east, north = bounds
-    parts = []
-    for feature in shapes["features"]:
-        for ring in _rings(feature["geometry"]):
-            ring = np.asarray(ring, dtype=np.float32)
-            if (ring[:, 0].max() < west or ring[:, 0].min() > east
-                    or ring[:, 1].max() < south or ring[:, 1].min() > north):
-                continue
-            parts.extend([ring, np.full((1, 2), np.nan, dtype=np.float32)])
-    points = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.float32)
-    return go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines",
+    rings = (np.asarray(ring, dtype=np.float32) for feature in shapes["features"]
+             for ring in _rings(feature["geometry"]))
+    x, y = _joined([ring for ring in rings
+                    if not (ring[:, 0].max() < west or ring[:, 0].min() > east
+                            or ring[:, 1].max() < south or ring[:, 1].min() > north)])
+    return go.Scatter(x=x, y=y, mode="lines",
                       line={"color": color, "width": 0.8}, connectgaps=False,
                       hoverinfo="skip", showlegend=False, name="borders")
 
@@ -251,17 +247,21 @@ def _change_hover(data: DashboardData) -> pd.DataFrame:
     return pct
 
 
-def _exterior_xy(geometry: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Longitudes and latitudes (float32) of the exterior rings of a GeoJSON Polygon or
-    MultiPolygon, rings separated by NaN (each filled on its own by ``fill="toself"``)."""
-    polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
-                else geometry["coordinates"])
-    parts = []
-    for polygon in polygons:
-        parts.extend([np.asarray(polygon[0], dtype=np.float32),
-                      np.full((1, 2), np.nan, dtype=np.float32)])
+def _joined(rings) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes (float32) of ``rings`` ((n, 2) arrays or lists of lon/lat
+    points) in one line, each ring followed by a NaN gap (a line breaks there; with
+    ``fill="toself"`` each ring is filled on its own)."""
+    gap = np.full((1, 2), np.nan, dtype=np.float32)
+    parts = [part for ring in rings for part in (np.asarray(ring, dtype=np.float32), gap)]
     points = np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.float32)
     return points[:, 0], points[:, 1]
+
+
+def _exteriors(geometry: dict) -> list:
+    """The exterior rings of a GeoJSON Polygon or MultiPolygon."""
+    polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
+                else geometry["coordinates"])
+    return [polygon[0] for polygon in polygons]
 
 
 def _outlines(shapes: dict, iso3s) -> dict[str, dict]:
@@ -285,7 +285,7 @@ def _country_fill(geometry: dict, color: str, line: dict, name: str, hover: str,
     its ``label`` in the selectors ({"iso3": ..., "label": ...}: a click on it chooses it
     there, see the dashboard template's script); in the legend group ``name`` (shown and
     hidden with it), without an entry of its own."""
-    x, y = _exterior_xy(geometry)
+    x, y = _joined(_exteriors(geometry))
     return go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=color, line=line,
                       name=name, legendgroup=name, showlegend=False,
                       meta={"iso3": iso3, "label": label},
@@ -295,10 +295,8 @@ def _country_fill(geometry: dict, color: str, line: dict, name: str, hover: str,
 def _blank_countries(shapes: dict, iso3s: list[str], name: str, line: dict) -> go.Scatter:
     """The countries ``iso3s`` of ``shapes`` in light grey with outlines ``line``, no hover,
     as one trace: the background of the change maps."""
-    geometries = _outlines(shapes, iso3s).values()
-    parts = [_exterior_xy(g) for g in geometries]
-    x = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.float32)
-    y = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.float32)
+    x, y = _joined(ring for geometry in _outlines(shapes, iso3s).values()
+                   for ring in _exteriors(geometry))
     return go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=BLANK_COUNTRY_COLOR,
                       line=line, hoverinfo="skip", name=name, showlegend=False)
 
