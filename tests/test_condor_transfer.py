@@ -14,9 +14,7 @@ a local run.  Never skipped: a machine that cannot run the pool fails.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -25,18 +23,16 @@ import yaml
 
 from condor_fixtures import PROJECT_DIR, condor_pool, condor_workdir  # noqa: F401
 from test_condor_workflow import (
-    SNAKEFILE,
     SOURCE_DATE,
     assert_same_results,
     demo_config,
     finished,
     job_stats,
+    local_reference_run,
     new_dir,
-    run_on_pool,
     submitted,
     wait_for_history,
 )
-from workflow_helpers import SNAKEMAKE
 
 pytestmark = pytest.mark.slow
 
@@ -126,12 +122,7 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
     demo_config(pool_dir, relative=True)
     demo_config(local_dir, relative=True)
 
-    local_log = open(local_dir / "snakemake.log", "w")
-    local = subprocess.Popen([*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--configfile",
-                              "config.yaml"], cwd=local_dir, stdout=local_log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env={**os.environ, **SOURCE_DATE})
-    try:
+    with local_reference_run(local_dir) as local:
         before = condor_pool.max_cluster_id()
         proc = condor_pool.run("snakemake", "--profile", "condor-transfer", "--configfile",
                                "config.yaml", cwd=pool_dir, check=False, timeout=900,
@@ -140,11 +131,6 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
         (pool_dir / "run.log").write_text(text)
         assert proc.returncode == 0, text[-5000:]
         assert local.wait(timeout=900) == 0, (local_dir / "snakemake.log").read_text()[-5000:]
-    finally:
-        if local.poll() is None:
-            local.kill()
-            local.wait()
-        local_log.close()
 
     jobs = submitted(text)
     assert sorted(jobs.values()) == sorted(finished(text))

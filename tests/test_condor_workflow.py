@@ -15,6 +15,7 @@ run and the pool run read exactly the same configuration.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -198,6 +199,23 @@ def output_files(folder: Path, leave_out: tuple[str, ...] = ()) -> dict[str, Pat
     return files
 
 
+@contextlib.contextmanager
+def local_reference_run(folder: Path):
+    """The config of ``folder`` run by Snakemake locally on the host (the project venv), in the
+    background while the block runs (its output in ``snakemake.log``); killed if still running
+    when the block ends."""
+    with open(folder / "snakemake.log", "w") as log:
+        run = subprocess.Popen([*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--configfile",
+                                "config.yaml"], cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env={**os.environ, **SOURCE_DATE})
+        try:
+            yield run
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+
+
 def assert_same_results(local: Path, pool: Path, leave_out: tuple[str, ...] = ()):
     """Every output of the pool run byte-identical to the local run's (``leave_out``: folders
     of the local run that are no output, see ``output_files``)."""
@@ -305,12 +323,7 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
     demo_config(local_dir, relative=True)
 
     # local reference run on the host (the project venv), at the same time
-    local_log = open(local_dir / "snakemake.log", "w")
-    local = subprocess.Popen([*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--configfile",
-                              "config.yaml"], cwd=local_dir, stdout=local_log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env={**os.environ, **SOURCE_DATE})
-    try:
+    with local_reference_run(local_dir) as local:
         # ---- run 1: interrupt once one job finished and another waits idle in the queue.
         # The synthesis jobs request 2 of the pool's 4 CPUs, so of the 4 jobs Snakemake submits
         # at most 2 run and the others wait idle for a whole job's duration: an idle job
@@ -404,11 +417,6 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
         assert len(every) == sum(expected.values())
         assert len(targets2) < len(every)
         print(f"resume: {len(rows2)} jobs in {seconds2:.1f} s")
-    finally:
-        if local.poll() is None:
-            local.kill()
-            local.wait()
-        local_log.close()
 
     assert_same_results(local_dir, pool_dir)
 
