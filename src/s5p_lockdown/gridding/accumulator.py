@@ -567,8 +567,8 @@ def composite(
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     """Write an L3 Dataset (or any gridded Dataset) with xarray as compressed netCDF-4, with the
-    chunks and deflate level of :mod:`.l3_file` plus byte shuffle (float64 kept): its 3-D variables (time,
-    latitude, longitude) and 2-D grids (latitude, longitude). Gridding an accumulator straight
+    chunks and deflate level of :mod:`.l3_file` plus byte shuffle (float64 kept): its 3-D
+    variables (time, latitude, longitude) and 2-D grids (latitude, longitude). Gridding an accumulator straight
     into a file is faster with :meth:`GridAccumulator.to_netcdf`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -88,8 +88,8 @@ def write_l3(path: str | Path, variables: list[L3Variable], attrs: dict) -> Path
 
 def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]]) -> None:
     """Write the gridded variables' chunks, deflated with libdeflate (2-3x faster than zlib at
-    the same level) on a thread per core this process may use, straight into the file (HDF5 direct chunk writes:
-    the deflate filter's format, readable by any netCDF-4 reader). Chunks that are all NaN
+    the same level) on a thread per core this process may use, straight into the file (HDF5
+    direct chunk writes: the deflate filter's format, readable by any netCDF-4 reader). Chunks that are all NaN
     where NaN is the fill value (``skip_nan``) are not written; all-zero chunks are deflated
     once."""
     from concurrent.futures import ThreadPoolExecutor
