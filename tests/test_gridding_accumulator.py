@@ -290,7 +290,8 @@ def test_netcdf_round_trip(tmp_path):
 def test_netcdf_file_is_the_finalized_dataset(tmp_path):
     """to_netcdf (netCDF4, band by band, empty chunks left unwritten) writes what finalize
     gives: every variable, value, dtype and attribute, on a grid of several chunks per axis
-    with data in only some of them, and a companion variable."""
+    with data in only some of them (one band: the first and third chunk, not the second), and a
+    companion variable."""
     grid = GridSpec.from_bbox(0.0, 60.0, 0.0, 70.0, 0.1)  # 600 x 700 cells: 3 x 3 chunks
     acc = GridAccumulator(grid, threads=1, companions=("wind_speed",))
     corners = [square(30.0 + 0.3 * i, 10.0 + 0.3 * i, 0.35) for i in range(40)]  # 2 chunks
@@ -298,6 +299,9 @@ def test_netcdf_file_is_the_finalized_dataset(tmp_path):
     values, sigmas = np.linspace(1e-5, 2e-5, 40), np.full(40, 1e-6)
     acc.add_pixels(values, sigmas, lat, lon, time=np.datetime64("2020-03-25T12:00"),
                    source="a.nc", companions={"wind_speed": np.full(values.shape, 4.0)})
+    far_lat, far_lon = square(35.0, 65.0, 0.35)  # the band's third chunk: the second between has no data
+    acc.add_pixels(np.array([3e-5]), np.array([1e-6]), np.array([far_lat]), np.array([far_lon]),
+                   time=np.datetime64("2020-03-25T12:00"), source="a.nc")
     path = acc.to_netcdf(tmp_path / "l3.nc", history="a test", attrs={"day": "2020-03-25"},
                          variable_attrs={"wind_speed": {"units": "m s-1"}})
     expected = acc.finalize(history="a test")

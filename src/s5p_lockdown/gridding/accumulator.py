@@ -453,25 +453,25 @@ class GridAccumulator:
         sums = self.sums
 
         def mean_of(k: int, root: bool = False):
-            def rows(band: slice) -> np.ndarray:
-                total = np.sqrt(sums[band, :, k]) if root else sums[band, :, k]
-                return _per_weight(total, sums[band, :, 0], np.nan)
-            return rows
+            def block(rows: slice, columns: slice) -> np.ndarray:
+                total = np.sqrt(sums[rows, columns, k]) if root else sums[rows, columns, k]
+                return _per_weight(total, sums[rows, columns, 0], np.nan)
+            return block
 
         variables = schema.l3_variables(
             self.grid,
             value=mean_of(1),
             uncertainty=mean_of(3),
             uncertainty_random=mean_of(2, root=True),
-            weight=lambda band: sums[band, :, 0],
-            pixel_count=lambda band: self.pixel_count[band],
+            weight=lambda rows, columns: sums[rows, columns, 0],
+            pixel_count=lambda rows, columns: self.pixel_count[rows, columns],
             count=self.count,
             time_start=self.time_start,
             time_stop=self.time_stop,
         )
         for j, name in enumerate(self.companions):
-            def companion_mean(band: slice, j=j) -> np.ndarray:
-                part = self.companion_sums[band]
+            def companion_mean(rows: slice, columns: slice, j=j) -> np.ndarray:
+                part = self.companion_sums[rows, columns]
                 return _per_weight(part[..., 2 * j + 1], part[..., 2 * j], np.nan)
             variables.append(schema.grid_variable(self.grid, name, companion_mean, {
                 "long_name": f"{name}, weighted mean over the binned pixels",
@@ -496,7 +496,12 @@ class GridAccumulator:
         for var in variables:
             var.attrs.update((variable_attrs or {}).get(var.name, {}))
         global_attrs = {**self.l3_attributes(history), **(attrs or {})}
-        return write_atomically(path, lambda tmp: write_l3(tmp, variables, global_attrs))
+        return write_atomically(path, lambda tmp: write_l3(tmp, variables, global_attrs, self.occupied))
+
+    def occupied(self, rows: slice, columns: slice) -> np.ndarray:
+        """Boolean block of the grid: cells with data (a weight or a pixel count; every other
+        cell's mean is NaN and its weight and count 0)."""
+        return (self.sums[rows, columns, 0] > 0) | (self.pixel_count[rows, columns] != 0)
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, *, threads: int | None = None) -> GridAccumulator:

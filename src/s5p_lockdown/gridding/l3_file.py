@@ -14,7 +14,9 @@ is 213 MB per variable) and their chunks deflated with libdeflate on a thread pe
 written with HDF5 direct chunk writes (h5py), the standard deflate filter any netCDF-4 reader
 inflates. Chunks that would hold only NaN (= ``_FillValue``) are not written at all (HDF5 leaves
 them unallocated and readers get the fill value: one orbit covers a small part of a Europe
-grid), and an all-zero chunk is deflated once.
+grid), and an all-zero chunk is deflated once. Given the cells with data (``occupied``, the
+accumulator's weights), chunks without any are not even computed (0.01°, one Europe orbit:
+218 of 420 chunks hold data; the writer's CPU time went from 2.05 to 1.87 s).
 
 Compression settings, measured on a full-size Europe orbit segment binned at 0.01° (26.6 M cells
 per variable, 145k pixels, all chunks written through netCDF4 with zlib): level 1 without
@@ -28,11 +30,15 @@ the whole command's figures.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from s5p_lockdown.gridding.schema import GRID_DIMS, L3Variable
+
+#: ``occupied(rows, columns)``: boolean (latitude, longitude) block, True in cells with data.
+Occupancy = Callable[[slice, slice], np.ndarray]
 
 #: Chunk edge (cells) of gridded variables: 256×256 float64 = 512 KiB uncompressed.
 CHUNK = 256
@@ -54,9 +60,15 @@ def _encoded(var: L3Variable) -> tuple[np.dtype, np.ndarray | None, dict]:
     return var.dtype, None if var.dims == GRID_DIMS else var.values(), {}
 
 
-def write_l3(path: str | Path, variables: list[L3Variable], attrs: dict) -> Path:
+def write_l3(path: str | Path, variables: list[L3Variable], attrs: dict,
+             occupied: Occupancy | None = None) -> Path:
     """Write ``variables`` and global ``attrs`` to the netCDF-4 file ``path`` (not atomically:
-    callers wrap it in :func:`s5p_lockdown.outputs.write_atomically`)."""
+    callers wrap it in :func:`s5p_lockdown.outputs.write_atomically`).
+
+    ``occupied(rows, columns)``, when given, is True in the cells that hold data: outside them
+    every gridded variable must be NaN (with a NaN fill value) or 0 (without one). Chunks with no
+    such cell are then not computed at all (one orbit covers about half the chunks of a 0.01°
+    Europe grid); without it every chunk is computed and checked."""
     import netCDF4
 
     path = Path(path)
@@ -82,16 +94,28 @@ def write_l3(path: str | Path, variables: list[L3Variable], attrs: dict) -> Path
             else:
                 out[...] = values
         nc.setncatts(attrs)
-    _write_chunks(path, gridded)
+    _write_chunks(path, gridded, occupied)
     return path
 
 
-def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]]) -> None:
+def _chunks_with_data(occupied: Occupancy | None, rows: slice, n_lon: int, columns_per_chunk: int) -> np.ndarray:
+    """Boolean per chunk of the band ``rows``: does it hold a cell with data (all True without
+    ``occupied``)."""
+    n_chunks = -(-n_lon // columns_per_chunk)
+    if occupied is None:
+        return np.ones(n_chunks, bool)
+    cells = np.asarray(occupied(rows, slice(None)), bool)
+    padded = np.zeros((cells.shape[0], n_chunks * columns_per_chunk), bool)
+    padded[:, :n_lon] = cells
+    return padded.reshape(cells.shape[0], n_chunks, columns_per_chunk).any(axis=(0, 2))
+
+
+def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]], occupied: Occupancy | None) -> None:
     """Write the gridded variables' chunks, deflated with libdeflate (2-3x faster than zlib at
     the same level) on a thread per core this process may use, straight into the file (HDF5
     direct chunk writes: the deflate filter's format, readable by any netCDF-4 reader). Chunks that are all NaN
     where NaN is the fill value (``skip_nan``) are not written; all-zero chunks are deflated
-    once."""
+    once. Only the columns between the band's first and last chunk with data are computed."""
     from concurrent.futures import ThreadPoolExecutor
 
     import deflate
@@ -99,32 +123,48 @@ def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]]) -> None:
 
     zero_chunks: dict[np.dtype, bytes] = {}
 
+    def zero_chunk(dtype: np.dtype, shape: tuple[int, int]) -> bytes:
+        if dtype not in zero_chunks:
+            zero_chunks[dtype] = deflate.zlib_compress(np.zeros(shape, dtype), COMPRESSION_LEVEL)
+        return zero_chunks[dtype]
+
     def compressed(block: np.ndarray, skip_nan: bool) -> bytes | None:
         if skip_nan and np.isnan(block).all():
             return None
         if not block.any():
-            if block.dtype not in zero_chunks:
-                zero_chunks[block.dtype] = deflate.zlib_compress(block.tobytes(), COMPRESSION_LEVEL)
-            return zero_chunks[block.dtype]
-        return deflate.zlib_compress(block.tobytes(), COMPRESSION_LEVEL)
+            return zero_chunk(block.dtype, block.shape)
+        return deflate.zlib_compress(block, COMPRESSION_LEVEL)
 
     with h5py.File(path, "r+") as h5, ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+        bands = {}
         for var, skip_nan in gridded:
             out = h5[var.name]
             _, n_lat, n_lon = var.shape
             rows_per_chunk, cols_per_chunk = out.chunks[1:]
+            shape = (rows_per_chunk, cols_per_chunk)
             for start in range(0, n_lat, rows_per_chunk):
-                band = var.rows(slice(start, min(start + rows_per_chunk, n_lat)))
+                rows = slice(start, min(start + rows_per_chunk, n_lat))
+                if (start, shape) not in bands:
+                    bands[start, shape] = _chunks_with_data(occupied, rows, n_lon, cols_per_chunk)
+                with_data = bands[start, shape]
                 blocks = []
-                for first in range(0, n_lon, cols_per_chunk):
-                    block = band[:, first:first + cols_per_chunk]
-                    if block.shape != (rows_per_chunk, cols_per_chunk):  # edge: pad to a chunk
-                        padded = np.full((rows_per_chunk, cols_per_chunk),
-                                         np.nan if skip_nan else 0, var.dtype)
-                        padded[:block.shape[0], :block.shape[1]] = block
-                        block = padded
-                    blocks.append((first, np.ascontiguousarray(block)))
+                if with_data.any():
+                    first_chunk, last_chunk = np.flatnonzero(with_data)[[0, -1]]
+                    columns = slice(first_chunk * cols_per_chunk, min((last_chunk + 1) * cols_per_chunk, n_lon))
+                    part = var.block(rows, columns)
+                    for k in range(first_chunk, last_chunk + 1):
+                        if not with_data[k]:
+                            continue
+                        block = part[:, (k - first_chunk) * cols_per_chunk:(k - first_chunk + 1) * cols_per_chunk]
+                        if block.shape != shape:  # edge: pad to a chunk
+                            padded = np.full(shape, np.nan if skip_nan else 0, var.dtype)
+                            padded[:block.shape[0], :block.shape[1]] = block
+                            block = padded
+                        blocks.append((k * cols_per_chunk, np.ascontiguousarray(block)))
                 deflated = pool.map(lambda block: compressed(block[1], skip_nan), blocks)
                 for (first, _), data in zip(blocks, deflated):
                     if data is not None:
                         out.id.write_direct_chunk((0, start, first), data)
+                if not skip_nan:  # chunks without data hold zeros
+                    for k in np.flatnonzero(~with_data):
+                        out.id.write_direct_chunk((0, start, k * cols_per_chunk), zero_chunk(var.dtype, shape))

@@ -52,9 +52,9 @@ from s5p_lockdown.gridding.grid import GridSpec
 if TYPE_CHECKING:  # annotations only: to_dataset imports xarray when called
     import xarray as xr
 
-#: A (latitude, longitude) grid: an array, or a function giving the rows of a latitude slice
-#: (so that a writer can compute and write a large grid band by band).
-GridField = Union[np.ndarray, Callable[[slice], np.ndarray]]
+#: A (latitude, longitude) grid: an array, or a function giving the block of a latitude slice
+#: and a longitude slice (so that a writer can compute and write a large grid block by block).
+GridField = Union[np.ndarray, Callable[[slice, slice], np.ndarray]]
 
 VALUE = "tropospheric_NO2_column_number_density"
 UNCERTAINTY = f"{VALUE}_uncertainty"
@@ -129,15 +129,16 @@ class L3Variable:
         """True if ``data`` gives latitude bands (a gridded variable given as a function)."""
         return callable(self.data)
 
-    def rows(self, rows: slice) -> np.ndarray:
-        """Rows ``rows`` of a gridded variable, (latitude, longitude), in ``dtype``."""
-        band = self.data(rows) if self.banded else self.data[0, rows]
-        return np.asarray(band, self.dtype)
+    def block(self, rows: slice, columns: slice = slice(None)) -> np.ndarray:
+        """Rows ``rows`` and columns ``columns`` of a gridded variable, (latitude, longitude),
+        in ``dtype``."""
+        block = self.data(rows, columns) if self.banded else self.data[0, rows, columns]
+        return np.asarray(block, self.dtype)
 
     def values(self) -> np.ndarray:
         """The whole array, shaped ``shape``."""
         if self.banded:
-            return self.rows(slice(None))[None]
+            return self.block(slice(None))[None]
         return np.asarray(self.data, self.dtype).reshape(self.shape)
 
 
