@@ -26,3 +26,23 @@ def test_version_of_transferred_sources_comes_from_the_submitting_side(monkeypat
         assert s5p_lockdown.__version__ == "0+unknown"
     finally:
         s5p_lockdown._installed_version.cache_clear()
+
+
+def test_version_option_answers_installed_or_not(monkeypatch):
+    """``s5p-lockdown --version`` prints the package's version, and still answers from a source
+    tree that is not installed (click's own option read the package metadata and raised)."""
+    from click.testing import CliRunner
+
+    from s5p_lockdown.cli import cli
+
+    installed = s5p_lockdown.__version__
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and result.output == f"s5p-lockdown {installed}\n"
+    monkeypatch.setattr(importlib.metadata, "version", _not_installed)
+    monkeypatch.delenv("S5P_LOCKDOWN_VERSION", raising=False)
+    s5p_lockdown._installed_version.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["--version"])
+        assert result.exit_code == 0 and result.output == "s5p-lockdown 0+unknown\n"
+    finally:
+        s5p_lockdown._installed_version.cache_clear()

@@ -13,8 +13,20 @@ import click
 from s5p_lockdown.errors import S5PLockdownError
 
 
+def _print_version(context: click.Context, _param, value: bool) -> None:
+    """``--version``: the package's version, looked up only then (``s5p_lockdown.__version__``:
+    also answers from a source tree that is not installed, where click's own version option,
+    reading the package metadata, fails)."""
+    if value and not context.resilient_parsing:
+        import s5p_lockdown
+
+        click.echo(f"s5p-lockdown {s5p_lockdown.__version__}")
+        context.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="s5p-lockdown", prog_name="s5p-lockdown")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def cli(verbose: bool) -> None:
     """Sentinel-5P NO2 lockdown analysis tools."""
