@@ -30,7 +30,9 @@ the whole command's figures.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +118,6 @@ def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]], occupied: 
     direct chunk writes: the deflate filter's format, readable by any netCDF-4 reader). Chunks that are all NaN
     where NaN is the fill value (``skip_nan``) are not written; all-zero chunks are deflated
     once. Only the columns between the band's first and last chunk with data are computed."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import deflate
     import h5py
 
@@ -136,6 +136,9 @@ def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]], occupied: 
         return deflate.zlib_compress(block, COMPRESSION_LEVEL)
 
     with h5py.File(path, "r+") as h5, ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+        # chunks are written in a fixed order (the file's bytes do not depend on thread timing);
+        # the next band is computed while the threads deflate the previous ones' chunks
+        pending: deque = deque()  # (dataset, chunk offset, Future of the deflated bytes or None)
         bands = {}
         for var, skip_nan in gridded:
             out = h5[var.name]
@@ -147,24 +150,47 @@ def _write_chunks(path: Path, gridded: list[tuple[L3Variable, bool]], occupied: 
                 if (start, shape) not in bands:
                     bands[start, shape] = _chunks_with_data(occupied, rows, n_lon, cols_per_chunk)
                 with_data = bands[start, shape]
-                blocks = []
-                if with_data.any():
-                    first_chunk, last_chunk = np.flatnonzero(with_data)[[0, -1]]
-                    columns = slice(first_chunk * cols_per_chunk, min((last_chunk + 1) * cols_per_chunk, n_lon))
-                    part = var.block(rows, columns)
-                    for k in range(first_chunk, last_chunk + 1):
-                        if not with_data[k]:
-                            continue
-                        block = part[:, (k - first_chunk) * cols_per_chunk:(k - first_chunk + 1) * cols_per_chunk]
-                        if block.shape != shape:  # edge: pad to a chunk
-                            padded = np.full(shape, np.nan if skip_nan else 0, var.dtype)
-                            padded[:block.shape[0], :block.shape[1]] = block
-                            block = padded
-                        blocks.append((k * cols_per_chunk, np.ascontiguousarray(block)))
-                deflated = pool.map(lambda block: compressed(block[1], skip_nan), blocks)
-                for (first, _), data in zip(blocks, deflated):
-                    if data is not None:
-                        out.id.write_direct_chunk((0, start, first), data)
+                for k, block in _blocks_with_data(var, rows, with_data, shape, skip_nan):
+                    pending.append((out, (0, start, k * cols_per_chunk), pool.submit(compressed, block, skip_nan)))
                 if not skip_nan:  # chunks without data hold zeros
                     for k in np.flatnonzero(~with_data):
-                        out.id.write_direct_chunk((0, start, k * cols_per_chunk), zero_chunk(var.dtype, shape))
+                        pending.append((out, (0, start, k * cols_per_chunk), zero_chunk(var.dtype, shape)))
+                # write what is ready; wait only when more than about two bands are in flight
+                while pending and (len(pending) > 2 * len(with_data) or _ready(pending[0][2])):
+                    _write_first(pending)
+        while pending:
+            _write_first(pending)
+
+
+def _ready(data: Future | bytes | None) -> bool:
+    return not isinstance(data, Future) or data.done()
+
+
+def _write_first(pending: deque) -> None:
+    """Write the first pending chunk (waiting for its deflated bytes; None: not written)."""
+    out, offset, data = pending.popleft()
+    data = data.result() if isinstance(data, Future) else data
+    if data is not None:
+        out.id.write_direct_chunk(offset, data)
+
+
+def _blocks_with_data(var: L3Variable, rows: slice, with_data: np.ndarray, shape: tuple[int, int],
+                      skip_nan: bool):
+    """(chunk column index, C-contiguous block of one chunk's shape) for each chunk of the band
+    ``rows`` that holds data; only the columns from the first to the last of them are computed,
+    and edge chunks are padded (NaN where NaN is the fill value, else 0)."""
+    if not with_data.any():
+        return
+    n_lon = var.shape[2]
+    cols_per_chunk = shape[1]
+    first_chunk, last_chunk = np.flatnonzero(with_data)[[0, -1]]
+    part = var.block(rows, slice(first_chunk * cols_per_chunk, min((last_chunk + 1) * cols_per_chunk, n_lon)))
+    for k in range(first_chunk, last_chunk + 1):
+        if not with_data[k]:
+            continue
+        block = part[:, (k - first_chunk) * cols_per_chunk:(k - first_chunk + 1) * cols_per_chunk]
+        if block.shape != shape:
+            padded = np.full(shape, np.nan if skip_nan else 0, var.dtype)
+            padded[:block.shape[0], :block.shape[1]] = block
+            block = padded
+        yield k, np.ascontiguousarray(block)
