@@ -1,6 +1,6 @@
 # s5p-lockdown: Sentinel-5P NO2 lockdown composites and per-country statistics.
-# Run: snakemake --cores 2            (profiles/default is picked up via --profile, see README)
-#      snakemake --configfile config/long_windows.yaml --cores 2
+# Run: snakemake                     (profiles/default applies by itself: the workflow profile)
+#      snakemake --configfile config/long_windows.yaml
 # Configuration: config/config.yaml, documented in config/README.md.
 
 configfile: "config/config.yaml"

@@ -15,7 +15,7 @@ The segment is the synthetic orbit of 25 March 2020 with the most pixels over th
 of the day: 822 scanlines × 450 ground pixels, ~340,000 pixel centres in 34-72 N, 25 W-45 E),
 in the structure and compression of a real file; it is generated once into ``--cache``.
 
-HARP cannot be installed on this machine. Its figures are those of issue #17, measured on this
+HARP cannot be installed on this machine. Its figures (docs/references.md) were measured on this
 machine kind on a real-size orbit (227,000 pixels in the grid at 0.1°; 360,000 pixels, 800
 scanlines at 0.01°), alternating with ``s5p-lockdown grid``: HARP's whole process in Python
 (``import harp``, ``import_product`` with ``bin_spatial``, ``export_product``) took 0.72-0.83 s
@@ -37,7 +37,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-#: HARP's whole process (seconds, and peak GB where measured), from issue #17.
+#: HARP's whole process (seconds, and peak GB where measured): docs/references.md.
 HARP = {0.1: {"seconds": (0.72, 0.83), "peak_gb": None},
         0.01: {"seconds": (10.98, 11.89), "peak_gb": 1.17}}
 TARGET_SPEEDUP = {0.1: 1.5, 0.01: 5.0}
@@ -139,7 +139,7 @@ def main() -> None:
             stages[res] = dict(line.split("\t") for line in out.splitlines())
 
     print(f"\nwhole process, {args.rounds} alternating runs each after a warm-up "
-          "(HARP: issue #17's figures on this machine kind, not measured here)")
+          "(HARP: docs/references.md, measured on this machine kind, not here)")
     print(f"{'grid':>5} {'threads':>7} {'wall s (median, range)':>24} {'CPU s':>6} {'peak MB':>8} "
           f"{'file MB':>8} {'HARP wall s':>12} {'speed-up':>10} {'by CPU':>10} {'target':>7} "
           f"{'HARP peak':>10}")
