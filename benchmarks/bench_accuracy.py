@@ -268,6 +268,12 @@ def summarise(results: pd.DataFrame) -> None:
                                    values="error_pp", aggfunc="mean")
     print("\nMean error per country (pp, signed), first resolution")
     print(per_country.round(2).to_string())
+    spots = results[(results["resolution"] == results["resolution"].iloc[0]) & (results["kind"] == "hotspot")
+                    & (results["truth_kind"] == "realised") & results["change"].isin(["post_vs_baseline", "post_vs_pre"])]
+    if len(spots):
+        print("\nMean error per hotspot (pp, signed), first resolution")
+        print(spots.pivot_table(index="iso3", columns=["mode", "change"], values="error_pp", aggfunc="mean")
+              .round(2).to_string())
 
 
 def main() -> None:
