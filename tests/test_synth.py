@@ -365,3 +365,19 @@ def test_cloud_shift_makes_one_year_sunnier():
         usual = model.weather(day.replace(year=2019)).cloud_fraction(lon, lat)
         assert (sunny < usual).all()
         assert (usual < 0.35).mean() + 0.1 < (sunny < 0.35).mean()
+
+
+def test_orbits_sample_different_latitudes():
+    """The scanline clock is not locked to the orbit: the scanlines of different orbits cross a
+    given latitude at different places (a fixed phase made every orbit sample the same
+    latitudes, a bias for small regions)."""
+    day = date(2020, 3, 25)
+    offsets = []
+    for orbit in orbit_geometry.orbits_crossing_day(day)[5:11]:
+        g = orbit_geometry.swath(orbit, day, lat_band=(40, 60))
+        centre = g.latitude[:, 225]
+        row = np.argmin(np.abs(centre - 50))
+        step = centre[row + 1] - centre[row]
+        offsets.append(((centre[row] - 50) / step) % 1)  # where 50 N falls between scanlines
+    assert np.ptp(offsets) > 0.5
+    assert len({round(o, 2) for o in offsets}) == len(offsets)

@@ -42,6 +42,10 @@ EUROPE_BOX = (34.0, 72.0, -25.0, 45.0)
 
 FAILED_RETRIEVAL_FRACTION = 0.003
 TRUTH_RESOLUTION_DEG = 0.2
+#: Spacing (km) of the lattice a hotspot's true mean is taken on: fine enough for the smallest
+#: hotspots (12-15 km radius hold ~110-180 points; a 0.2 degree lattice held 1-3, too few for a
+#: disc on a border or a steep plume).
+HOTSPOT_TRUTH_SPACING_KM = 2.0
 
 
 @dataclass
@@ -96,7 +100,7 @@ class ArchiveGenerator:
         )
         self.countries = load_countries()
         self._truth_points = None
-        self._hotspot_index = None
+        self._hotspot_truth = None
 
     # --- orbits -------------------------------------------------------------------------------
     def orbit_fields(self, geometry, day: date, orbit: int, weather: DayWeather) -> OrbitFields:
@@ -169,39 +173,55 @@ class ArchiveGenerator:
                                   self.region_of(lon, lat))
         return self._truth_points
 
-    def _hotspot_points(self) -> dict[str, np.ndarray]:
-        """Indices of the truth lattice points within each hotspot's radius."""
-        if self._hotspot_index is None:
-            lon, lat, _, _ = self._truth_grid()
-            self._hotspot_index = {}
+    def _hotspot_lattice(self):
+        """The hotspots' truth points: lon, lat, countries and regions of a lattice of
+        :data:`HOTSPOT_TRUTH_SPACING_KM` inside each hotspot's radius and the box, and each
+        hotspot's slice of those arrays."""
+        if self._hotspot_truth is None:
+            south, north, west, east = self.settings.box
+            lons, lats, slices, start = [], [], {}, 0
             for row in self.model.hotspots.itertuples(index=False):
-                dx = (lon - row.lon) * np.cos(np.radians(row.lat)) * KM_PER_DEGREE
-                dy = (lat - row.lat) * KM_PER_DEGREE
-                self._hotspot_index[row.name] = np.flatnonzero(dx * dx + dy * dy <= row.radius_km**2)
-        return self._hotspot_index
+                n = int(np.ceil(row.radius_km / HOTSPOT_TRUTH_SPACING_KM))
+                dy, dx = np.meshgrid(*2 * [np.arange(-n, n + 1) * HOTSPOT_TRUTH_SPACING_KM], indexing="ij")
+                inside = dx * dx + dy * dy <= row.radius_km**2
+                lat = row.lat + dy[inside] / KM_PER_DEGREE
+                lon = row.lon + dx[inside] / (KM_PER_DEGREE * np.cos(np.radians(row.lat)))
+                keep = (lat >= south) & (lat <= north) & (lon >= west) & (lon <= east)
+                lons.append(lon[keep])
+                lats.append(lat[keep])
+                slices[row.name] = slice(start, start + int(keep.sum()))
+                start += int(keep.sum())
+            lon, lat = np.concatenate(lons or [np.zeros(0)]), np.concatenate(lats or [np.zeros(0)])
+            self._hotspot_truth = (lon, lat, country_of_points(lon, lat, self.countries),
+                                   self.region_of(lon, lat), slices)
+        return self._hotspot_truth
+
+    def _weighted_sums(self, lon, lat, countries, regions, day: date, weather: DayWeather) -> np.ndarray:
+        """(points, 4): cos(lat) and cos(lat) times the true column with and without the
+        lockdown and times the wind speed."""
+        with_lockdown = self.model.column(lon, lat, day, countries, weather, regions=regions)
+        without = self.model.column(lon, lat, day, countries, weather, lockdown=False)
+        weight = np.cos(np.radians(lat))
+        speed = np.hypot(*weather.wind(lon, lat))
+        return np.stack([weight, with_lockdown * weight, without * weight, speed * weight], axis=1)
 
     def daily_truth(self, day: date) -> pd.DataFrame:
         """Noise-free regional means for ``day``: one row per country (``kind`` country, code in
         ``iso3``) and per hotspot (``kind`` hotspot, name in ``iso3``) with ``no2_truth`` (with
         the lockdown), ``no2_no_lockdown`` (mol m-2; means over a 0.2 degree lattice inside the
-        region and the box, weighted by cos(latitude)), ``reduction`` (injected fraction that
+        region and the box, a 2 km one inside a hotspot's radius, weighted by cos(latitude)), ``reduction`` (injected fraction that
         day: the country's, or the hotspot-only plume reduction) and ``wind_speed`` (m s-1);
         and per region of the scenario's region rows (``kind`` region, id in ``iso3``;
         ``reduction`` the larger of the region's and its country's in force)."""
         lon, lat, countries, regions = self._truth_grid()
         weather = self.model.weather(day)
-        with_lockdown = self.model.column(lon, lat, day, countries, weather, regions=regions)
-        without = self.model.column(lon, lat, day, countries, weather, lockdown=False)
-        speed = np.hypot(*weather.wind(lon, lat))
-        weight = np.cos(np.radians(lat))
-        frame = pd.DataFrame(
-            {"iso3": countries, "w": weight, "a": with_lockdown * weight,
-             "b": without * weight, "s": speed * weight}
-        )
+        frame = pd.DataFrame(self._weighted_sums(lon, lat, countries, regions, day, weather),
+                             columns=["w", "a", "b", "s"]).assign(iso3=countries)
         sums = frame[frame["iso3"] != ""].groupby("iso3").sum(numeric_only=True)
-        values = frame[["w", "a", "b", "s"]].to_numpy()
-        hotspot_sums = {name: values[index].sum(axis=0)
-                        for name, index in self._hotspot_points().items() if index.size}
+        *points, slices = self._hotspot_lattice()
+        values = self._weighted_sums(*points, day, weather)
+        hotspot_sums = {name: values[part].sum(axis=0) for name, part in slices.items()
+                        if part.stop > part.start}
         if hotspot_sums:
             sums = pd.concat([sums, pd.DataFrame.from_dict(hotspot_sums, orient="index",
                                                            columns=["w", "a", "b", "s"])])
