@@ -381,3 +381,21 @@ def test_orbits_sample_different_latitudes():
         offsets.append(((centre[row] - 50) / step) % 1)  # where 50 N falls between scanlines
     assert np.ptp(offsets) > 0.5
     assert len({round(o, 2) for o in offsets}) == len(offsets)
+
+
+def test_hotspot_truth_is_the_mean_over_its_disc():
+    """A hotspot's true mean is taken on a 2 km lattice inside its radius: Bratislava's disc
+    reaches into Austria, so Austria's lockdown lowers Bratislava's truth by the Austrian share of
+    the disc (a 0.2 degree lattice had no point there), while Zurich's disc, all Swiss, is
+    untouched."""
+    table = pd.DataFrame({"reduction": [0.5], "start": [pd.Timestamp("2020-03-16")], "end": [pd.NaT]},
+                         index=pd.Index(["AUT"], name="iso3"))
+    generator = ArchiveGenerator(SynthSettings(seed=1, box=(43.0, 58.0, -2.0, 24.0), constant_truth=True),
+                                 Scenario(table))
+    truth = generator.daily_truth(date(2020, 3, 25)).set_index("iso3")
+    ratio = truth["no2_truth"] / truth["no2_no_lockdown"] - 1
+    lon, lat, countries, _, slices = generator._hotspot_lattice()
+    bratislava = countries[slices["Bratislava"]]
+    assert len(bratislava) > 100 and 0.05 < np.mean(bratislava == "AUT") < 0.5
+    assert -0.5 < ratio["Bratislava"] < -0.01
+    assert ratio["Zurich"] == 0 and ratio["AUT"] == pytest.approx(-0.5)
