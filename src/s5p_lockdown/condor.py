@@ -9,6 +9,9 @@ Both clients of the pool, the workflow (``--profile condor``, checked in ``onsta
 ``workflow/rules/common.smk`` before any job is submitted) and :mod:`s5p_lockdown.batch`
 (``submit``, ``attach``, ``remove``, ...), get their schedd here, so such a user sees
 :class:`PoolUnreachableError` with one actionable sentence instead of a traceback.
+
+Also two adjustments of the HTCondor executor plugin the workflow makes when Snakemake parses
+it: :func:`avoid_status_thread_race` and :func:`report_group_job_messages`.
 """
 
 from __future__ import annotations
@@ -89,3 +92,27 @@ def avoid_status_thread_race() -> None:
     settings = getattr(plugin, "common_settings", None)
     if settings is not None and not settings.init_seconds_before_status_checks:
         settings.init_seconds_before_status_checks = FIRST_STATUS_CHECK_SECONDS
+
+
+def report_group_job_messages() -> None:
+    """Show why a failed *group* job failed: the HTCondor executor plugin's message (``...
+    completed but failed with ExitCode 65``, ``... is held: <hold reason>``) as an error line
+    of its own (call before the executor starts: when Snakemake parses the Snakefile).
+
+    Snakemake 9 prints a failed group job with ``GroupJob.log_error``, which drops the message
+    the executor passes (``Error in group week`` and ``message: None`` for each of its jobs),
+    so with the condor profiles' ``groups`` a held or failed job would not say why.  A no-op
+    when the plugin is not loaded, or its executor prints job errors by itself (or this ran
+    already).
+    """
+    executor = getattr(sys.modules.get(PLUGIN_MODULE), "Executor", None)
+    if executor is None or "print_job_error" in vars(executor):
+        return
+    print_error = executor.print_job_error
+
+    def print_job_error(self, job_info, msg=None, **kwargs):
+        if msg and job_info.job.is_group():
+            self.logger.error(msg)
+        print_error(self, job_info, msg, **kwargs)
+
+    executor.print_job_error = print_job_error

@@ -7,7 +7,12 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from s5p_lockdown.condor import PoolUnreachableError, avoid_status_thread_race, require_pool
+from s5p_lockdown.condor import (
+    PoolUnreachableError,
+    avoid_status_thread_race,
+    report_group_job_messages,
+    require_pool,
+)
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
 from s5p_lockdown.retry import exit_with_bad_input_code
@@ -24,6 +29,8 @@ except S5PLockdownError as error:
 # before the executor starts: with --profile condor, a resumed run would otherwise wait forever
 # for jobs that have finished (s5p_lockdown.condor.avoid_status_thread_race)
 avoid_status_thread_race()
+# a failed group job (the condor profiles' groups) says why: its exit code or hold reason
+report_group_job_messages()
 
 if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
     # the version the outputs record (s5p_lockdown.outputs.provenance), for the jobs: on a pool
@@ -60,23 +67,24 @@ wildcard_constraints:
     window=WINDOW_PATTERN,
 
 
-def job_resources(mem_mb, disk_mb, records=None, benchmark=True, **extra):
+def job_resources(mem_mb, disk_mb, records=True, **extra):
     """A rule's memory and scratch-disk needs, declared once (``resources: **job_resources(...)``):
     Snakemake's own ``mem_mb``/``disk_mb`` (honoured locally with ``--resources``) and the
     HTCondor requests, because snakemake-executor-plugin-htcondor reads only its own keys
     (``htcondor_request_mem_mb``/``htcondor_request_disk_mb`` -> request_memory/request_disk).
     Threads need no mapping: the plugin submits ``request_cpus`` = the job's threads.
 
-    ``records``: the name of the rule's log ``{R}/logs/<records>.log`` and (``benchmark``)
-    benchmark record ``{R}/benchmarks/<records>.tsv`` (wildcards allowed, e.g.
-    ``"grid_week/{wildcards.week}"``), which a pool without a shared filesystem must send back
-    with the outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
-    declared outputs alone, and Snakemake waits for the benchmark record)."""
+    ``records``: the rule writes its log under ``{R}/logs/`` and its benchmark record under
+    ``{R}/benchmarks/``, which a pool without a shared filesystem must send back with the
+    outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
+    declared outputs alone, and Snakemake waits for the benchmark record).  Both folders are
+    sent back whole (HTCondor adds their files to the submit side's folders, which keep the
+    other jobs' files), so the value is the same for every rule: the condor profiles' groups
+    (one job for several rules) require equal string resources in a group."""
     resources = dict(mem_mb=mem_mb, disk_mb=disk_mb, htcondor_request_mem_mb=mem_mb,
                      htcondor_request_disk_mb=disk_mb, **extra)
     if records:
-        files = [f"{R}/logs/{records}.log"] + ([f"{R}/benchmarks/{records}.tsv"] if benchmark else [])
-        resources["htcondor_transfer_output_files"] = ", ".join(files)
+        resources["htcondor_transfer_output_files"] = f"{R}/logs, {R}/benchmarks"
     return resources
 
 
