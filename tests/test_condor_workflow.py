@@ -348,7 +348,7 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
     # local reference run on the host (the project venv), at the same time
     with local_reference_run(local_dir) as local:
         # ---- run 1: interrupt once one job finished and another waits idle in the queue.
-        # The synthesis jobs ask for 2 threads, so the profile's week group jobs (synthesis,
+        # The week's jobs ask for 2 threads each, so the profile's week group jobs (synthesis,
         # gridding, attribution of a week, one after the other) request 2 of the pool's 4 CPUs:
         # of the 4 jobs Snakemake submits at most 2 run and the others wait idle for a whole
         # job's duration: an idle job
@@ -360,7 +360,8 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
             # own session, SIGINT handled: a suite started in the background (`cmd &`) has it
             # ignored, and a child inherits that; condor-pool run execs the chroot, which execs
             # snakemake: one process
-            argv = pool_snakemake_argv("--set-threads", "synthesize_week=2")
+            argv = pool_snakemake_argv("--set-threads", "synthesize_week=2", "grid_week=2",
+                                       "attribute_week=2")
             env = [f"--env={k}={v}" for k, v in SOURCE_DATE.items()]
             run1 = subprocess.Popen([str(CONDOR_POOL), "run", *env, "--", *argv],
                                     cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ from s5p_lockdown.condor import (
     avoid_status_thread_race,
     report_group_job_messages,
     require_pool,
+    run_group_jobs_in_one_process,
 )
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
@@ -29,7 +30,9 @@ except S5PLockdownError as error:
 # before the executor starts: with --profile condor, a resumed run would otherwise wait forever
 # for jobs that have finished (s5p_lockdown.condor.avoid_status_thread_race)
 avoid_status_thread_race()
-# a failed group job (the condor profiles' groups) says why: its exit code or hold reason
+# group jobs (the condor profiles' groups): their jobs run in one process, one after the other,
+# and a failed one says why (its exit code or hold reason)
+run_group_jobs_in_one_process()
 report_group_job_messages()
 
 if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
