@@ -5,6 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import SharedFSUsage
 from snakemake.utils import validate
 
 from s5p_lockdown.condor import (
@@ -42,6 +43,17 @@ if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
     import s5p_lockdown
 
     os.environ["S5P_LOCKDOWN_VERSION"] = s5p_lockdown.__version__
+
+if PLAN.source == "cdse" and not workflow.remote_exec and \
+        SharedFSUsage.INPUT_OUTPUT not in workflow.storage_settings.shared_fs_usage:
+    # --profile condor-transfer: HTCondor brings back declared outputs only, and the downloaded
+    # orbits are not (fetch_week declares the week's manifest); a run would fail at gridding.
+    # One sentence, no traceback (as onstart below)
+    raise SystemExit(
+        "source kind cdse does not work on a pool without a shared filesystem "
+        "(--profile condor-transfer, --shared-fs-usage none): download the orbits with a local "
+        "run or --profile condor, then use them as source kind local from storage the execute "
+        "nodes mount (--htcondor-shared-fs-prefixes, profiles/README.md)")
 
 if workflow.remote_exec:
     # a job of the pool (the HTCondor executable): it exits with retry.BAD_INPUT_EXIT_CODE when
