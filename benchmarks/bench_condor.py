@@ -16,11 +16,14 @@ grid, short windows, 200 bootstrap samples) three times from scratch with the sa
   nothing of the project, ``tests/test_condor_transfer.py``);
 
 and reports the wall times side by side (and as a ratio to the local run: the target is at
-most 1.3), what each transfer job received and sent (HTCondor's ``BytesRecvd``/``BytesSent``
-of the job, by rule), and per job: the local run time (from Snakemake's
-log, 1 s resolution), the time in the pool's queue (``JobStartDate - QDate``), the time in a
-slot (``CompletionDate - JobStartDate``, which includes starting Python and Snakemake in the
-job) and the total overhead per job.  Pool start-up: ``warm`` = ``condor-pool up`` from the
+most 1.3), the CPU seconds each run used (the local run's process tree; the pool client's
+process tree plus its jobs' ``RemoteUserCpu + RemoteSysCpu``, whole seconds: the figure the
+other users of a shared machine move least), what each transfer job received and sent
+(HTCondor's ``BytesRecvd``/``BytesSent`` of the job, by rule or group), and per pool job (a
+group job of the profiles' ``groups`` holds several rules' jobs): the local run time of its
+rules' jobs (from Snakemake's log, 1 s resolution), the time in the pool's queue
+(``JobStartDate - QDate``), the time in a slot (``CompletionDate - JobStartDate``, which
+includes starting Python and Snakemake in the job) and the total overhead per job.  Pool start-up: ``warm`` = ``condor-pool up`` from the
 cached root after ``down``; with ``--cold`` also ``condor-pool clean`` + ``up`` (debootstrap,
 apt, pip: a few minutes, needs the Debian mirror and PyPI).  ``--only condor`` (or
 ``condor-transfer``) runs the local run and that profile only.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,6 +74,18 @@ def timed(fn, *args, **kw):
     return time.monotonic() - t0, result
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def job_dir(batch: str) -> str:
+    """A pool job's batch name without its job id (``grid_week``) or group job id
+    (``week_attribute_week_grid_week_synthesize_week``)."""
+    return re.sub(r"-(\d+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$", "", batch)
+
+
 def write_config(folder: Path) -> None:
     """The demo's config in ``folder``, paths relative to it (as --profile condor-transfer
     needs them)."""
@@ -99,29 +115,32 @@ def local_job_seconds(log: str) -> dict[str, float]:
     return out
 
 
-def pool_run(profile: str, folder: Path, snakefile: list[str]) -> tuple[float, dict]:
-    """Wall time of the demo with ``profile`` on the pool from ``folder``, and its jobs from
-    the history: batch name -> (queue wait, in slot, turnaround [s], exit code, bytes received,
-    bytes sent)."""
+def pool_run(profile: str, folder: Path, snakefile: list[str]) -> tuple[float, dict, float]:
+    """Wall time of the demo with ``profile`` on the pool from ``folder``, its jobs from the
+    history: batch name -> (queue wait, in slot, turnaround [s], exit code, bytes received,
+    bytes sent), and the CPU seconds of the client and the jobs."""
     before = max([0] + [int(x) for x in pool(
         "run", "--", "condor_history", "-limit", "1", "-af", "ClusterId",
         cwd=folder).stdout.split()])
+    cpu0 = children_cpu()
     seconds, run = timed(pool, "run", "--env", f"{SOURCE_DATE_EPOCH}=1584489600", "--",
                          "snakemake", "--profile", profile, *snakefile, "--configfile",
                          "config.yaml", cwd=folder, check=False)
     if run.returncode != 0:
         sys.exit(f"pool run ({profile}) failed:\n{run.stderr[-5000:]}")
+    cpu = children_cpu() - cpu0
     time.sleep(2)
     hist = pool("run", "--", "condor_history", "-constraint",
                 f'Iwd == "{folder}" && ClusterId > {before}', "-af", "JobBatchName", "QDate",
                 "JobStartDate", "CompletionDate", "ExitCode", "BytesRecvd", "BytesSent",
-                cwd=folder).stdout
+                "RemoteUserCpu", "RemoteSysCpu", cwd=folder).stdout
     jobs = {}
     for line in hist.splitlines():
-        batch, q, start, done, code, received, sent = line.split()
+        batch, q, start, done, code, received, sent, user, system = line.split()
         jobs[batch] = (int(start) - int(q), int(done) - int(start), int(done) - int(q), code,
                        float(received), float(sent))
-    return seconds, jobs
+        cpu += float(user) + float(system)
+    return seconds, jobs, cpu
 
 
 def copy_workflow(folder: Path) -> None:
@@ -135,23 +154,34 @@ def copy_workflow(folder: Path) -> None:
 
 
 def report_jobs(name: str, jobs: dict, local_jobs: dict, transfer: bool) -> None:
-    print(f"\n{name}: per job, by rule (mean s): local run | pool: queue wait, in slot, "
-          "turnaround" + (" | MB received, sent" if transfer else ""))
+    print(f"\n{name}: per job, by rule or group (mean s): local run of its rules' jobs | pool: "
+          "queue wait, in slot, turnaround" + (" | MB received, sent" if transfer else ""))
+    local_by_rule: dict[str, list[float]] = {}
+    for b, t in local_jobs.items():
+        local_by_rule.setdefault(b.rsplit("-", 1)[0], []).append(t)
+
+    def local_seconds(batch: str) -> float | None:
+        if batch in local_jobs:  # a job of one rule
+            return local_jobs[batch]
+        # a group job: one job of each rule in its name (a week's, or the summary's)
+        rules = [r for r in local_by_rule if r in job_dir(batch)]
+        return sum(statistics.mean(local_by_rule[r]) for r in rules) if rules else None
+
     by_rule: dict[str, list] = {}
     for b, v in jobs.items():
-        by_rule.setdefault(b.rsplit("-", 1)[0], []).append((local_jobs.get(b), *v))
+        by_rule.setdefault(job_dir(b), []).append((local_seconds(b), *v))
     for rule, rows in sorted(by_rule.items()):
         def mean(i):
             values = [r[i] for r in rows if r[i] is not None]
             return statistics.mean(values) if values else float("nan")
-        line = (f"  {rule:22}{mean(0):6.1f} | {mean(1):6.1f} {mean(2):6.1f} {mean(3):6.1f}")
+        line = (f"  {rule[:44]:46}{mean(0):6.1f} | {mean(1):6.1f} {mean(2):6.1f} {mean(3):6.1f}")
         if transfer:
             line += f" | {mean(5) / 1e6:7.2f} {mean(6) / 1e6:7.2f}"
         print(line + f"   (x{len(rows)})")
-    loc = [local_jobs[b] for b in jobs if b in local_jobs]
+    loc = [x for x in map(local_seconds, jobs) if x is not None]
     q = [v[0] for v in jobs.values()]
     turnaround = statistics.mean(v[2] for v in jobs.values())
-    print(f"  {'all jobs':22}{statistics.mean(loc) if loc else float('nan'):6.1f} | "
+    print(f"  {'all jobs':46}{statistics.mean(loc) if loc else float('nan'):6.1f} | "
           f"{statistics.mean(q):6.1f} {statistics.mean(v[1] for v in jobs.values()):6.1f} "
           f"{turnaround:6.1f}")
     if loc:
@@ -192,6 +222,7 @@ def main() -> None:
     write_config(local_dir)
 
     # ---- local run
+    cpu0 = children_cpu()
     local_s, local = timed(
         subprocess.run, [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
                          "--configfile", "config.yaml"],
@@ -199,6 +230,7 @@ def main() -> None:
         env={**os.environ, SOURCE_DATE_EPOCH: "1584489600"})
     if local.returncode != 0:
         sys.exit(f"local run failed:\n{local.stderr[-5000:]}")
+    local_cpu = children_cpu() - cpu0
     local_jobs = local_job_seconds(local.stderr)
 
     # ---- pool runs
@@ -224,6 +256,10 @@ def main() -> None:
           + "".join(f"{results[p][0]:17.1f}" for p in profiles))
     print(f"{'  ratio to the local run':34}{1:10.2f}"
           + "".join(f"{results[p][0] / local_s:17.2f}" for p in profiles))
+    print(f"{'CPU seconds (client + jobs)':34}{local_cpu:10.1f}"
+          + "".join(f"{results[p][2]:17.1f}" for p in profiles))
+    print(f"{'  ratio to the local run':34}{1:10.2f}"
+          + "".join(f"{results[p][2] / local_cpu:17.2f}" for p in profiles))
     print(f"{'  pool jobs':34}{n:10d}" + "".join(f"{len(results[p][1]):17d}" for p in profiles))
     print(f"{'  overhead per pool job (s)':34}{'':10}"
           + "".join(f"{(results[p][0] - local_s) / len(results[p][1]):17.1f}" for p in profiles))

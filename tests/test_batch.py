@@ -38,6 +38,9 @@ from s5p_lockdown.gridding.l3_file import COMPRESSION_LEVEL
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
 
 NOTEBOOK = PROJECT_DIR / "dashboards" / "batch_example.ipynb"
+#: the jobs' environment for functions of this module (``tiny_grid``): they travel by reference,
+#: so the jobs must find the module (else submit refuses them)
+TESTS_ON_PATH = {"PYTHONPATH": str(Path(__file__).resolve().parent)}
 DEMO = {"across_track_step": 10, "along_track_step": 6, "lat_band": (40.0, 60.0)}
 
 
@@ -79,7 +82,8 @@ def test_outputs_must_be_distinct(tmp_path):
     a, b = make_inputs(tmp_path / "a", 1)[0], make_inputs(tmp_path / "b", 1)[0]
     with pytest.raises(BatchInputError, match="would both write"):
         prepare(tiny_grid, [a, b], tmp_path / "out")
-    layout = prepare(tiny_grid, [a, b], tmp_path / "out", output_name="{index}-{stem}.nc")
+    layout = prepare(tiny_grid, [a, b], tmp_path / "out", output_name="{index}-{stem}.nc",
+                     environment=TESTS_ON_PATH)
     assert [Path(p).name for p in layout.read_manifest()["outputs"]] == ["0-file0.nc", "1-file0.nc"]
 
 
@@ -108,7 +112,7 @@ def test_unusable_function_fails_before_submission(tmp_path):
 def test_runner_writes_atomically_with_provenance_and_records_failures(tmp_path):
     inputs = make_inputs(tmp_path / "in", 3)
     layout = prepare(tiny_grid, inputs, tmp_path / "out",
-                     params={"fail_on": "file1", "scale": 2.0})
+                     params={"fail_on": "file1", "scale": 2.0}, environment=TESTS_ON_PATH)
     assert runner.main([str(layout.root), "local", "0", "1", "2"]) == 1
     records = [layout.read_result(i) for i in range(3)]
     assert [r["state"] for r in records] == ["done", "failed", "done"]
@@ -161,17 +165,102 @@ def test_job_traceback_shows_the_source_line_of_a_function_shipped_by_value(tmp_
     assert trace in proc.stderr
 
 
+def test_function_using_a_module_beside_the_script_is_refused(tmp_path, monkeypatch):
+    """A module found through the user's script folder on ``sys.path`` (the notebook's or
+    script's own) is not importable in the jobs: a function that uses it (from such a module, by
+    a global, or by an import in its body) is refused before anything is written, naming the
+    module and its file; the documented ways out are accepted."""
+    import importlib
+    import sys
+
+    import cloudpickle
+
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "helper.py").write_text("def double(x):\n    return 2 * x\n")
+    (scripts / "lazy_helper.py").write_text("FACTOR = 3\n")
+    (scripts / "user_script.py").write_text(
+        "import helper\n\n"
+        "def convert(input_path, output_path):\n"
+        "    open(output_path, 'w').write(str(helper.double(1)))\n\n"
+        "def convert_lazily(input_path, output_path):\n"
+        "    import lazy_helper\n"
+        "    open(output_path, 'w').write(str(lazy_helper.FACTOR))\n")
+    monkeypatch.syspath_prepend(str(scripts))
+    for name in ("helper", "lazy_helper", "user_script"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    user_script = importlib.import_module("user_script")
+    inputs = make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+
+    # by reference: the script's own module
+    with pytest.raises(BatchFunctionError, match=r"user_script\.convert uses user_script \(" +
+                       str(scripts / "user_script.py") + r"\), which the jobs cannot import"):
+        prepare(user_script.convert, inputs, out)
+    cloudpickle.register_pickle_by_value(user_script)  # the script's code travels, not helper
+    try:
+        with pytest.raises(BatchFunctionError,
+                           match=r"uses helper \(.*helper\.py\).*register_pickle_by_value\(helper\)"):
+            prepare(user_script.convert, inputs, out)
+        with pytest.raises(BatchFunctionError, match=r"uses lazy_helper \(.*lazy_helper\.py\)"):
+            prepare(user_script.convert_lazily, inputs, out)
+        assert not out.exists()
+        # ways out: the module on the jobs' PYTHONPATH, or shipped by value
+        layout = prepare(user_script.convert, inputs, out,
+                         environment={"PYTHONPATH": str(scripts)})
+        assert layout.function.is_file()
+        helper = sys.modules["helper"]
+        cloudpickle.register_pickle_by_value(helper)
+        try:
+            prepare(user_script.convert, inputs, out, overwrite=True)
+        finally:
+            cloudpickle.unregister_pickle_by_value(helper)
+    finally:
+        cloudpickle.unregister_pickle_by_value(user_script)
+
+
+def test_runner_runs_the_fixed_function_of_a_retry(tmp_path):
+    """``--function FILE`` (what a retry with a fixed function submits): the job runs that
+    pickle, with the batch's parameters, and the output's provenance names it."""
+    import cloudpickle
+
+    inputs = make_inputs(tmp_path / "in", 2)
+    layout = prepare(tiny_grid, inputs, tmp_path / "out",
+                     params={"fail_on": "file1", "scale": 2.0}, environment=TESTS_ON_PATH)
+    assert runner.main([str(layout.root), "1.0", "0", "1"]) == 1
+    assert layout.read_result(1)["state"] == "failed"
+
+    def fixed_grid(input_path, output_path, *, fail_on=None, scale=1.0):
+        return tiny_grid(input_path, output_path, fail_on=None, scale=scale)
+
+    params = cloudpickle.loads(layout.function.read_bytes())[1]
+    layout.function_of_attempt(2).write_bytes(cloudpickle.dumps((fixed_grid, params)))
+    manifest = layout.read_manifest()
+    manifest["functions"] = {"function-2.pkl": {"function": "test_batch.fixed_grid",
+                                                "function_source": None}}
+    layout.write_manifest(manifest)
+    assert runner.main(["--function", "function-2.pkl", str(layout.root), "2.0", "1"]) == 0
+    assert layout.read_result(1)["state"] == "done" and layout.read_result(1)["job"] == "2.0"
+    with xr.open_dataset(tmp_path / "out" / "file1.nc") as ds:
+        assert ds.attrs["batch_function"] == "test_batch.fixed_grid"
+        assert json.loads(ds.attrs["batch_parameters"]) == {"fail_on": "file1", "scale": 2.0}
+    with xr.open_dataset(tmp_path / "out" / "file0.nc") as ds:
+        assert ds.attrs["batch_function"] == "test_batch.tiny_grid"
+
+
 def test_prepare_skips_existing_outputs_unless_overwrite(tmp_path):
     inputs = make_inputs(tmp_path / "in", 2)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "file1.nc").write_text("already there")
-    assert prepare(tiny_grid, inputs, tmp_path / "out").read_manifest()["skipped"] == [1]
-    layout = prepare(tiny_grid, inputs, tmp_path / "out", overwrite=True)
+    assert prepare(tiny_grid, inputs, tmp_path / "out",
+                   environment=TESTS_ON_PATH).read_manifest()["skipped"] == [1]
+    layout = prepare(tiny_grid, inputs, tmp_path / "out", overwrite=True,
+                     environment=TESTS_ON_PATH)
     assert layout.read_manifest()["skipped"] == []
     # reruns with nothing to run rewrite one folder instead of leaving one each
     (tmp_path / "out" / "file0.nc").write_text("already there")
-    first = prepare(tiny_grid, inputs, tmp_path / "out")
-    again = prepare(tiny_grid, inputs, tmp_path / "out")
+    first = prepare(tiny_grid, inputs, tmp_path / "out", environment=TESTS_ON_PATH)
+    again = prepare(tiny_grid, inputs, tmp_path / "out", environment=TESTS_ON_PATH)
     assert first.root == again.root and again.read_manifest()["skipped"] == [0, 1]
     assert len(list((tmp_path / "out" / ".batch").iterdir())) == 3  # 2 with work + that one
 
@@ -350,10 +439,25 @@ def test_failures_holds_and_removal_on_pool(condor_pool, condor_workdir, pool_ar
 
         job = submit(parse, "archive/**/*.nc", "out", params={{"bad": {failing!r}}})
         status = job.wait(timeout=300, interval=1)
+        failed_logs = job.logs({failing!r})
         monitor = BatchMonitor(job)
         table, log_view = monitor.table.value, monitor.log_view.value
         monitor.retry_button.click()
+        retry_message = monitor.message.value
         retried = job.wait(timeout=300, interval=1)
+
+        def parse_fixed(input_path, output_path, *, bad):
+            from s5p_lockdown.io import read_l2
+            read_l2(input_path)[["qa_value"]].to_netcdf(output_path)
+
+        monitor.retry_failed(function=parse_fixed)  # the fix, for the failed file only
+        fixed = job.wait(timeout=300, interval=1)
+        fixed_table = monitor.table.value
+        import netCDF4
+        with netCDF4.Dataset("out/" + Path({failing!r}).stem + ".nc") as nc:
+            fixed_provenance = [nc.batch_function, nc.batch_job]
+        with netCDF4.Dataset("out/" + Path({pool_archive[0].name!r}).stem + ".nc") as nc:
+            first_provenance = [nc.batch_function, nc.batch_job]
 
         def nap(input_path, output_path):
             time.sleep(300)
@@ -378,9 +482,13 @@ def test_failures_holds_and_removal_on_pool(condor_pool, condor_workdir, pool_ar
             "counts": status.counts,
             "failed": [f.input.name for f in status.files if f.state == "failed"],
             "message": [f.message for f in status.files if f.state == "failed"],
-            "logs": job.logs({failing!r}), "table": table, "log_view": log_view,
-            "retry_message": monitor.message.value, "clusters": job.cluster_ids,
+            "logs": failed_logs, "table": table, "log_view": log_view,
+            "retry_message": retry_message, "clusters": job.cluster_ids,
             "retried_counts": retried.counts, "layers": len(monitor.layers),
+            "fixed_message": monitor.message.value, "fixed_counts": fixed.counts,
+            "fixed_table": fixed_table,
+            "fixed_provenance": fixed_provenance, "first_provenance": first_provenance,
+            "attempts": [a.get("function_file") for a in job.manifest["attempts"]],
             "not_drawn": list(monitor.not_drawn.values()),
             "was_running": was_running, "removed": removed,
             "removed_counts": removed_status.counts,
@@ -400,9 +508,18 @@ def test_failures_holds_and_removal_on_pool(condor_pool, condor_workdir, pool_ar
     assert result["layers"] == 0 and len(result["not_drawn"]) == 3
     assert "no data variable with latitude and longitude" in result["not_drawn"][0]
     # retry resubmits only the failed file, which fails again
-    assert result["retry_message"].startswith("resubmitted as cluster")
-    assert len(result["clusters"]) == 2
+    assert result["retry_message"] == f"resubmitted as cluster {result['clusters'][1]}"
     assert result["retried_counts"]["done"] == 3 and result["retried_counts"]["failed"] == 1
+    # a retry with a fixed function: only the failed file again, in a third cluster, with the
+    # fixed function (its own pickle); the monitor shows the attempt and the file done
+    assert len(result["clusters"]) == 3
+    assert result["fixed_message"] == \
+        f"resubmitted as cluster {result['clusters'][2]} with parse_fixed"
+    assert result["fixed_counts"]["done"] == 4 and result["fixed_counts"]["failed"] == 0
+    assert result["attempts"] == [None, None, "function-3.pkl"]
+    assert result["fixed_provenance"] == ["__main__.parse_fixed", f"{result['clusters'][2]}.0"]
+    assert result["first_provenance"][0] == "__main__.parse"
+    assert "ValueError: orbit" not in result["fixed_table"]
     assert result["was_running"] == 4 and result["removed"] == 1
     assert result["removed_counts"]["removed"] == 4
     assert result["held_counts"]["held"] == 4

@@ -46,6 +46,9 @@ from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
 
 BOX = (45.0, 56.0, 2.0, 18.0)  # south, north, west, east
 FULL_RESOLUTION = 0.05
+#: the jobs' environment for ``no2_grid``: a function of this module travels by reference, so
+#: the jobs must find the module (else submit refuses it)
+TESTS_ON_PATH = {"PYTHONPATH": str(Path(__file__).resolve().parent)}
 
 
 def no2_grid(input_path, output_path, *, qa_threshold=0.75, resolution=FULL_RESOLUTION):
@@ -282,7 +285,7 @@ def test_a_failing_function_is_reported_not_raised(orbits, tmp_path):
 # --------------------------------------------------------------------------------------------
 def test_preview_agrees_with_the_batch_output(central_orbit, tmp_path):
     layout = prepare(no2_grid, [central_orbit], tmp_path / "out",
-                     params={"qa_threshold": 0.6})
+                     params={"qa_threshold": 0.6}, environment=TESTS_ON_PATH)
     assert runner.main([str(layout.root), "local", "0"]) == 0  # what a job runs
     output = tmp_path / "out" / (central_orbit.stem + ".nc")
 
@@ -341,14 +344,14 @@ def test_submit_hands_the_map_to_the_monitor(central_orbit, tmp_path):
     """Every output exists already, so ``submit`` submits nothing (all files skipped) and
     needs no pool: the monitor draws the outputs on the preview's map, the preview goes, and
     the read-out gives the outputs' values."""
-    layout = prepare(no2_grid, [central_orbit], tmp_path / "out")
+    layout = prepare(no2_grid, [central_orbit], tmp_path / "out", environment=TESTS_ON_PATH)
     assert runner.main([str(layout.root), "local", "0"]) == 0
     preview = PreviewMap(no2_grid, [central_orbit], tmp_path / "out")
     shown = preview.show(Viewport.from_map_state(46.1, 54.9, 3.1, 16.9, 69))
     preview_layers = [layer.name for layer in preview.map.layers]
     bar = preview.colorbar
     assert preview_layers == ["countries", "preview"] and bar in preview.map.controls
-    job = preview.submit()
+    job = preview.submit(environment=TESTS_ON_PATH)
     assert job.cluster_ids == [] and job.status().counts["skipped"] == 1
     preview.monitor.stop()
     assert preview.monitor.map is preview.map

@@ -95,3 +95,29 @@ def test_dry_run_needs_no_pool(no_pool_env, tmp_path):
         cwd=tmp_path, env=no_pool_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "This was a dry-run" in result.stdout + result.stderr
+
+
+def test_cdse_source_without_shared_filesystem_stops_with_one_sentence(tmp_path):
+    """``source.kind: cdse`` with ``--profile condor-transfer`` (issue #16): the downloaded orbits
+    are no declared output, so no job could receive them; the run stops before planning with
+    one sentence saying what to do instead, no traceback. With ``--profile condor`` (shared
+    filesystem) the same config plans."""
+    config = write_config(tmp_path, {"countries": ["FRA"], "stats": {"bootstrap": 100},
+                                     "source": {"kind": "cdse"}})
+    env = {**os.environ, "CONDOR_CONFIG": "/dev/null"}
+    runs = {}
+    for profile in ("condor-transfer", "condor"):
+        runs[profile] = subprocess.run(
+            SNAKEMAKE + ["--profile", str(ROOT / "profiles" / profile), "-n",
+                         "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(config)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    refused = runs["condor-transfer"]
+    text = refused.stdout + refused.stderr
+    assert refused.returncode == 1, text[-3000:]
+    assert "source kind cdse does not work on a pool without a shared filesystem " \
+           "(--profile condor-transfer, --shared-fs-usage none): download the orbits" in text
+    assert "Traceback" not in text and 'File "' not in text
+    assert "Job stats" not in text
+    planned = runs["condor"]
+    assert planned.returncode == 0, (planned.stdout + planned.stderr)[-3000:]
+    assert "fetch_week" in planned.stdout + planned.stderr

@@ -27,10 +27,12 @@ from test_condor_workflow import (
     assert_same_results,
     demo_config,
     finished,
+    job_dir,
     job_stats,
     local_reference_run,
     new_dir,
     submitted,
+    succeeded,
     wait_for_history,
 )
 
@@ -133,9 +135,13 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
         assert local.wait(timeout=900) == 0, (local_dir / "snakemake.log").read_text()[-5000:]
 
     jobs = submitted(text)
-    assert sorted(jobs.values()) == sorted(finished(text))
-    assert sum(job_stats(text).values()) == len(jobs) == \
-        sum(job_stats((local_dir / "snakemake.log").read_text()).values())
+    local_jobs = job_stats((local_dir / "snakemake.log").read_text())
+    # every job of the local run ran, in the profile's group jobs: one per week (its orbits
+    # generated, gridded and attributed) and one for everything after the weeks
+    assert len(finished(text)) == sum(job_stats(text).values()) == sum(local_jobs.values())
+    assert sorted(job_dir(b).split("_", 1)[0] for b in jobs.values()) == \
+        ["summary"] + ["week"] * local_jobs["grid_week"]
+    assert succeeded(text) == set(jobs)
     wait_for_history(condor_pool, pool_dir, before, set(jobs))
     rows = condor_pool.history(f'Iwd == "{pool_dir}" && ClusterId > {before}', "ClusterId",
                                "LastRemoteHost", "ExitCode", "BytesRecvd", "BytesSent")
@@ -157,7 +163,7 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
     assert kernels, sorted(p.name for p in cache.iterdir())
     assert_same_results(local_dir, pool_dir, leave_out=MASK_CACHE)
     # each job's log and benchmark record came back with its outputs (not declared outputs:
-    # job_resources(records=...) in workflow/rules/common.smk)
+    # job_resources(records=True) in workflow/rules/common.smk)
     for records in ("logs", "benchmarks"):
         local_records = sorted(p.relative_to(local_dir) for p in (local_dir / "results" / records).rglob("*")
                                if p.is_file())

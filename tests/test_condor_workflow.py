@@ -112,9 +112,22 @@ def run_on_pool(pool, workdir: Path, *args: str, timeout: float = 600,
 
 
 def submitted(log: str) -> dict[int, str]:
-    """ClusterId -> JobBatchName (``<rule>-<jobid>``) of the jobs Snakemake submitted."""
+    """ClusterId -> JobBatchName of the jobs Snakemake submitted: ``<rule>-<jobid>`` for a job
+    of one rule, ``<group>_<rules>-<uuid>`` for a group job (the condor profiles' ``groups``)."""
     return {int(c): b for c, b in re.findall(
         r"submitted to HTCondor Cluster ID (\d+) with batch name (\S+)", log)}
+
+
+def succeeded(log: str) -> set[int]:
+    """ClusterIds of the HTCondor jobs Snakemake reports successful (for a group job, before
+    it reports each of the group's jobs finished)."""
+    return {int(c) for c in re.findall(r"with HTCondor Cluster ID (\d+) was successful", log)}
+
+
+def job_dir(batch: str) -> str:
+    """The folder of a job's output under ``.snakemake/htcondor/``: its batch name without the
+    job id (``grid_week``) or the group job's id (``week_grid_week``)."""
+    return re.sub(r"-(\d+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$", "", batch)
 
 
 def finished(log: str) -> set[str]:
@@ -140,8 +153,8 @@ HISTORY_ATTRS = ("ClusterId", "JobBatchName", "JobStatus", "ExitCode", "NumJobSt
 
 def condor_jobs(pool, workdir: Path, after: int = 0, queue: bool = False) -> list[dict]:
     """Jobs submitted from ``workdir`` (their Iwd) with ClusterId > after, from the history
-    (or the queue); ``target`` is Snakemake's ``--target-jobs`` of the job, ``starts`` how often
-    HTCondor started it (its attempts)."""
+    (or the queue); ``targets`` are Snakemake's ``--target-jobs`` of the job (several for a group
+    job), ``starts`` how often HTCondor started it (its attempts)."""
     constraint = f'Iwd == "{workdir}" && ClusterId > {after}'
     cmd = (["condor_q", "-allusers"] if queue else ["condor_history"])
     out = pool.run(*cmd, "-constraint", constraint, "-af:t", *HISTORY_ATTRS, cwd=workdir).stdout
@@ -150,11 +163,11 @@ def condor_jobs(pool, workdir: Path, after: int = 0, queue: bool = False) -> lis
         if not line.strip():
             continue
         cluster, batch, status, exit_code, starts, args = line.split("\t", 5)
-        target = re.search(r"--target-jobs (\S+)", args)
+        targets = re.search(r"--target-jobs ((?:[^-\s]\S* )+)", args)
         attempt = re.search(r"--attempt (\d+)", args)
         rows.append({"cluster": int(cluster), "batch": batch, "status": int(status),
                      "exit": exit_code, "starts": int(starts) if starts.isdigit() else 0,
-                     "target": target.group(1) if target else None,
+                     "targets": tuple(targets.group(1).split()) if targets else (),
                      "attempt": int(attempt.group(1)) if attempt else None})
     return rows
 
@@ -292,7 +305,9 @@ def test_profile_resolves_and_combines_with_workflow_profile(condor_pool, condor
         "print(json.dumps(dict(executor=a.executor, jobs=a.jobs, cores=a.cores,\n"
         "    retries=a.retries, latency_wait=a.latency_wait, held=a.htcondor_held_timeout,\n"
         "    jobdir=a.htcondor_jobdir, rerun_incomplete=a.rerun_incomplete,\n"
-        "    defaults=sorted(a.default_resources))))\n"
+        "    defaults=sorted(a.default_resources), groups=a.groups,\n"
+        "    components=a.group_components, scopes=dict(a.set_resource_scopes),\n"
+        "    resources=a.resources.args)))\n"
     )
     settings = {}
     for profile in ("condor", str(PROFILE)):
@@ -308,7 +323,15 @@ def test_profile_resolves_and_combines_with_workflow_profile(condor_pool, condor
     # `jobs`), rerun-incomplete lets an interrupted run resume
     assert s["cores"] == 2 and s["rerun_incomplete"] is True
     assert {"getenv", "max_retries", "retry_until", "htcondor_request_mem_mb",
-            "htcondor_request_disk_mb"} <= set(s["defaults"])
+            "htcondor_request_disk_mb", "group_cpus"} <= set(s["defaults"])
+    # fewer, larger jobs: a week's jobs in one, the rest in one; each group job sized as if its
+    # jobs ran one after the other (group_cpus: local, one per group job, from profiles/default)
+    assert s["groups"] == {**dict.fromkeys(["synthesize_week", "grid_week", "attribute_week"], "week"),
+                           **dict.fromkeys(["period_composites", "daily_means", "country_stats",
+                                            "hotspot_stats", "region_stats", "synthetic_truth"],
+                                           "summary")}
+    assert s["components"] == {"summary": 4} and s["scopes"] == {"group_cpus": "local"}
+    assert "group_cpus=1" in s["resources"]
 
 
 def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir):
@@ -325,8 +348,10 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
     # local reference run on the host (the project venv), at the same time
     with local_reference_run(local_dir) as local:
         # ---- run 1: interrupt once one job finished and another waits idle in the queue.
-        # The synthesis jobs request 2 of the pool's 4 CPUs, so of the 4 jobs Snakemake submits
-        # at most 2 run and the others wait idle for a whole job's duration: an idle job
+        # The week's jobs ask for 2 threads each, so the profile's week group jobs (synthesis,
+        # gridding, attribution of a week, one after the other) request 2 of the pool's 4 CPUs:
+        # of the 4 jobs Snakemake submits at most 2 run and the others wait idle for a whole
+        # job's duration: an idle job
         # cannot complete before the removal reaches it. (A running job may: Snakemake polls
         # job states only every few seconds.)
         before1 = condor_pool.max_cluster_id()
@@ -335,7 +360,8 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
             # own session, SIGINT handled: a suite started in the background (`cmd &`) has it
             # ignored, and a child inherits that; condor-pool run execs the chroot, which execs
             # snakemake: one process
-            argv = pool_snakemake_argv("--set-threads", "synthesize_week=2")
+            argv = pool_snakemake_argv("--set-threads", "synthesize_week=2", "grid_week=2",
+                                       "attribute_week=2")
             env = [f"--env={k}={v}" for k, v in SOURCE_DATE.items()]
             run1 = subprocess.Popen([str(CONDOR_POOL), "run", *env, "--", *argv],
                                     cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,
@@ -366,18 +392,17 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
         left = wait_queue_empty(condor_pool, pool_dir, 15)
         queue_seconds = time.monotonic() - t_int
         assert left == [], f"jobs still queued {queue_seconds:.0f} s after SIGINT: {left}"
-        sub1, done1 = submitted(text1), finished(text1)
+        sub1, done1 = submitted(text1), succeeded(text1)
         rows1 = wait_for_history(condor_pool, pool_dir, before1, set(sub1))
-        by_batch1 = {r["batch"]: r for r in rows1}
         assert {r["cluster"]: r["batch"] for r in rows1} == sub1
         # jobs Snakemake had not reported finished: removed (3), or completed (4) before the
         # removal reached them; the ones idle at the interrupt were certainly removed
-        removed = [r for r in rows1 if r["batch"] not in done1]
+        removed = [r for r in rows1 if r["cluster"] not in done1]
         assert all(r["status"] == 3 or (r["status"], r["exit"]) == (4, "0") for r in removed), \
             removed
         idle_at_interrupt = [r for r in rows1 if r["cluster"] in {i["cluster"] for i in idle}]
         assert idle_at_interrupt and all(r["status"] == 3 for r in idle_at_interrupt), rows1
-        assert all((r["status"], r["exit"]) == (4, "0") for r in rows1 if r["batch"] in done1)
+        assert all((r["status"], r["exit"]) == (4, "0") for r in rows1 if r["cluster"] in done1)
         print(f"interrupt: snakemake exited {exit_seconds:.1f} s and the queue was empty "
               f"{queue_seconds:.1f} s after SIGINT; {len(done1)} jobs done, "
               f"{len(removed)} removed")
@@ -387,32 +412,34 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
         proc, text2, seconds2 = run_on_pool(condor_pool, pool_dir, env=SOURCE_DATE)
         (pool_dir / "run2.log").write_text(text2)
         assert proc.returncode == 0, text2[-5000:]
-        sub2, done2 = submitted(text2), finished(text2)
+        sub2, done2 = submitted(text2), succeeded(text2)
         rows2 = wait_for_history(condor_pool, pool_dir, before2, set(sub2))
-        # every Snakemake job ran as exactly one HTCondor job, completed with exit code 0
-        assert sorted(r["batch"] for r in rows2) == sorted(done2) == sorted(sub2.values())
+        # every submitted job (a group job of the profile's groups) ran as exactly one HTCondor
+        # job, completed with exit code 0
+        assert {r["cluster"] for r in rows2} == done2 == set(sub2)
         assert {r["cluster"]: r["batch"] for r in rows2} == sub2
         assert all((r["status"], r["exit"]) == (4, "0") for r in rows2), rows2
         # ... and left its logs in the predictable place
         for r in rows2:
-            rule = r["batch"].rsplit("-", 1)[0]
-            err = pool_dir / ".snakemake" / "htcondor" / rule / f"{r['batch']}_{r['cluster']}.err"
+            err = pool_dir / ".snakemake" / "htcondor" / job_dir(r["batch"]) / \
+                f"{r['batch']}_{r['cluster']}.err"
             assert err.is_file(), err
         # only unfinished jobs ran again: never one Snakemake had reported finished
-        targets1 = {by_batch1[b]["target"] for b in done1}
-        targets2 = {r["target"] for r in rows2}
+        targets1 = {t for r in rows1 if r["cluster"] in done1 for t in r["targets"]}
+        targets2 = {t for r in rows2 for t in r["targets"]}
         assert not targets1 & targets2
         # a removed job that is not rerun completed its work before the removal took effect
         # (condor_rm sends SIGTERM; snakemake in the job finishes its running job first):
         # its output is complete, and the job's own log says so
         for r in removed:
-            if r["target"] not in targets2:
-                rule = r["batch"].rsplit("-", 1)[0]
-                err = pool_dir / ".snakemake" / "htcondor" / rule / f"{r['batch']}_{r['cluster']}.err"
-                assert "1 of 1 steps (100%) done" in err.read_text(), err
+            if not set(r["targets"]) & targets2:
+                err = pool_dir / ".snakemake" / "htcondor" / job_dir(r["batch"]) / \
+                    f"{r['batch']}_{r['cluster']}.err"
+                n = len(r["targets"])
+                assert f"{n} of {n} steps (100%) done" in err.read_text(), err
         assert local.wait(timeout=600) == 0, (local_dir / "snakemake.log").read_text()[-5000:]
         expected = job_stats((local_dir / "snakemake.log").read_text())
-        every = targets1 | targets2 | {r["target"] for r in removed}
+        every = targets1 | targets2 | {t for r in removed for t in r["targets"]}
         assert Counter(t.split(":")[0] for t in every) == expected
         assert len(every) == sum(expected.values())
         assert len(targets2) < len(every)
@@ -436,9 +463,12 @@ def test_bad_input_fails_once_and_is_reported(condor_pool, condor_workdir):
     assert proc.returncode != 0, out[-3000:]
     rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
     assert MAX_RETRIES > 0
-    assert [(r["batch"], r["target"], r["starts"], r["status"], r["exit"]) for r in rows] == \
-        [("grid_week-0", "grid_week:week=2020-W12", 1, 4, str(BAD_INPUT_EXIT_CODE))], rows
-    assert out.count("Error in rule grid_week") == 1
+    # the week's group job (profile's groups) holding the gridding job alone
+    assert [(job_dir(r["batch"]), r["targets"], r["starts"], r["status"], r["exit"]) for r in rows] == \
+        [("week_grid_week", ("grid_week:week=2020-W12",), 1, 4, str(BAD_INPUT_EXIT_CODE))], rows
+    assert out.count("Error in rule grid_week") == 1 and "Error in group week" in out
+    # the plugin's message, which Snakemake leaves out for a group job
+    # (condor.report_group_job_messages)
     assert f"completed but failed with ExitCode {BAD_INPUT_EXIT_CODE}" in out
     assert "Trying to restart job" not in out
     assert f"{week.parents[1]}/logs/grid_week/2020-W12.log" in out
@@ -447,8 +477,8 @@ def test_bad_input_fails_once_and_is_reported(condor_pool, condor_workdir):
     assert "At least one job did not complete successfully" in out
     assert not week.exists()
     # the job's own output says why it was not retried
-    err = condor_workdir / ".snakemake" / "htcondor" / "grid_week" / \
-        f"grid_week-0_{rows[0]['cluster']}.err"
+    err = condor_workdir / ".snakemake" / "htcondor" / "week_grid_week" / \
+        f"{rows[0]['batch']}_{rows[0]['cluster']}.err"
     assert f"exit code {BAD_INPUT_EXIT_CODE}, not retried" in err.read_text()
     print(f"bad input: 1 attempt, failed and reported in {seconds:.1f} s")
 
@@ -498,8 +528,8 @@ def test_killed_job_is_run_again_by_htcondor(condor_pool, condor_workdir):
     out = log.read_text()
     assert rc == 0, out[-5000:]
     rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
-    assert [(r["batch"], r["starts"], r["status"], r["exit"]) for r in rows] == \
-        [("synthesize_week-0", 2, 4, "0")], rows
+    assert [(job_dir(r["batch"]), r["starts"], r["status"], r["exit"]) for r in rows] == \
+        [("week_synthesize_week", 2, 4, "0")], rows
     assert "Trying to restart job" not in out  # HTCondor ran it again, not Snakemake
     assert target.is_file() and target.read_text().strip()
     print(f"killed job: started twice by HTCondor, run finished: {rows}")
@@ -510,7 +540,7 @@ def test_held_job_is_reported_not_waited_on(condor_pool, condor_workdir):
     htcondor-held-timeout 0 the run fails at once with the hold reason (held jobs stay in the
     queue for inspection: removed here)."""
     demo_config(condor_workdir)
-    rule_dir = condor_workdir / ".snakemake" / "htcondor" / "synthesize_week"
+    rule_dir = condor_workdir / ".snakemake" / "htcondor" / "week_synthesize_week"
     rule_dir.mkdir(parents=True)
     rule_dir.chmod(0o555)  # also masks the job user's ACL entry
     target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
@@ -539,7 +569,7 @@ def test_held_job_that_is_released_goes_on(condor_pool, condor_workdir):
     user does) within the profile's htcondor-held-timeout, the same job runs and the run
     finishes."""
     demo_config(condor_workdir)
-    rule_dir = condor_workdir / ".snakemake" / "htcondor" / "synthesize_week"
+    rule_dir = condor_workdir / ".snakemake" / "htcondor" / "week_synthesize_week"
     rule_dir.mkdir(parents=True)
     rule_dir.chmod(0o555)
     target = condor_workdir / "archive" / "manifests" / "2020-W12.txt"
@@ -565,8 +595,8 @@ def test_held_job_that_is_released_goes_on(condor_pool, condor_workdir):
     out = log.read_text()
     assert rc == 0, out[-5000:]
     rows = wait_for_history(condor_pool, condor_workdir, before, set(submitted(out)))
-    assert [(r["batch"], r["status"], r["exit"]) for r in rows] == \
-        [("synthesize_week-0", 4, "0")], rows
+    assert [(job_dir(r["batch"]), r["status"], r["exit"]) for r in rows] == \
+        [("week_synthesize_week", 4, "0")], rows
     # the job's HTCondor events: held (012), released (013), then it ended (005)
     events = (condor_workdir / ".snakemake" / "htcondor" / "snakemake-rules.log").read_text()
     cluster = f"({rows[0]['cluster']:03d}.000.000)"

@@ -23,7 +23,8 @@ if PLAN.source == "cdse":
         resources:
             # the CDSE quota (4 connections per user) holds across parallel fetch jobs: the
             # profiles cap the sum of cdse_connections at 4
-            **job_resources(mem_mb=500, disk_mb=1000, cdse_connections=PLAN.cdse_settings["jobs"]),
+            **job_resources(mem_mb=500, disk_mb=1000, records=False,
+                            cdse_connections=PLAN.cdse_settings["jobs"]),
         run:
             from s5p_lockdown.daily import fetch_days
 
@@ -48,10 +49,12 @@ if PLAN.source == "synthetic":
             regions=PLAN.synthetic_regions,
         log:
             f"{R}/logs/synthesize_week/{{week}}.log",
+        benchmark:
+            f"{R}/benchmarks/synthesize_week/{{week}}.tsv",
         message:
             "Generating the synthetic orbits of {wildcards.week}"
         resources:
-            **job_resources(mem_mb=600, disk_mb=1000, records="synthesize_week/{wildcards.week}", benchmark=False),
+            **job_resources(mem_mb=600, disk_mb=1000),
         run:
             from s5p_lockdown.daily import synthesize_days
 
@@ -70,8 +73,10 @@ if PLAN.source == "synthetic":
             region_dates=(PLAN.synthetic_regions or {}).get("lockdown_dates"),
         log:
             f"{R}/logs/synthetic_truth.log",
+        benchmark:
+            f"{R}/benchmarks/synthetic_truth.tsv",
         resources:
-            **job_resources(mem_mb=1000, disk_mb=1000, records="synthetic_truth", benchmark=False),
+            **job_resources(mem_mb=1000, disk_mb=1000),
         message:
             "Collecting the noise-free truth and the scenario of the synthetic archive"
         run:

@@ -5,9 +5,16 @@ from datetime import date
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import SharedFSUsage
 from snakemake.utils import validate
 
-from s5p_lockdown.condor import PoolUnreachableError, avoid_status_thread_race, require_pool
+from s5p_lockdown.condor import (
+    PoolUnreachableError,
+    avoid_status_thread_race,
+    report_group_job_messages,
+    require_pool,
+    run_group_jobs_in_one_process,
+)
 from s5p_lockdown.errors import S5PLockdownError
 from s5p_lockdown.plan import make_plan
 from s5p_lockdown.retry import exit_with_bad_input_code
@@ -24,6 +31,10 @@ except S5PLockdownError as error:
 # before the executor starts: with --profile condor, a resumed run would otherwise wait forever
 # for jobs that have finished (s5p_lockdown.condor.avoid_status_thread_race)
 avoid_status_thread_race()
+# group jobs (the condor profiles' groups): their jobs run in one process, one after the other,
+# and a failed one says why (its exit code or hold reason)
+run_group_jobs_in_one_process()
+report_group_job_messages()
 
 if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
     # the version the outputs record (s5p_lockdown.outputs.provenance), for the jobs: on a pool
@@ -32,6 +43,17 @@ if not workflow.remote_exec and "S5P_LOCKDOWN_VERSION" not in os.environ:
     import s5p_lockdown
 
     os.environ["S5P_LOCKDOWN_VERSION"] = s5p_lockdown.__version__
+
+if PLAN.source == "cdse" and not workflow.remote_exec and \
+        SharedFSUsage.INPUT_OUTPUT not in workflow.storage_settings.shared_fs_usage:
+    # --profile condor-transfer: HTCondor brings back declared outputs only, and the downloaded
+    # orbits are not (fetch_week declares the week's manifest); a run would fail at gridding.
+    # One sentence, no traceback (as onstart below)
+    raise SystemExit(
+        "source kind cdse does not work on a pool without a shared filesystem "
+        "(--profile condor-transfer, --shared-fs-usage none): download the orbits with a local "
+        "run or --profile condor, then use them as source kind local from storage the execute "
+        "nodes mount (--htcondor-shared-fs-prefixes, profiles/README.md)")
 
 if workflow.remote_exec:
     # a job of the pool (the HTCondor executable): it exits with retry.BAD_INPUT_EXIT_CODE when
@@ -60,23 +82,24 @@ wildcard_constraints:
     window=WINDOW_PATTERN,
 
 
-def job_resources(mem_mb, disk_mb, records=None, benchmark=True, **extra):
+def job_resources(mem_mb, disk_mb, records=True, **extra):
     """A rule's memory and scratch-disk needs, declared once (``resources: **job_resources(...)``):
     Snakemake's own ``mem_mb``/``disk_mb`` (honoured locally with ``--resources``) and the
     HTCondor requests, because snakemake-executor-plugin-htcondor reads only its own keys
     (``htcondor_request_mem_mb``/``htcondor_request_disk_mb`` -> request_memory/request_disk).
     Threads need no mapping: the plugin submits ``request_cpus`` = the job's threads.
 
-    ``records``: the name of the rule's log ``{R}/logs/<records>.log`` and (``benchmark``)
-    benchmark record ``{R}/benchmarks/<records>.tsv`` (wildcards allowed, e.g.
-    ``"grid_week/{wildcards.week}"``), which a pool without a shared filesystem must send back
-    with the outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
-    declared outputs alone, and Snakemake waits for the benchmark record)."""
+    ``records``: the rule writes its log under ``{R}/logs/`` and its benchmark record under
+    ``{R}/benchmarks/``, which a pool without a shared filesystem must send back with the
+    outputs (``htcondor_transfer_output_files``, read by the plugin only there: it transfers
+    declared outputs alone, and Snakemake waits for the benchmark record).  Both folders are
+    sent back whole (HTCondor adds their files to the submit side's folders, which keep the
+    other jobs' files), so the value is the same for every rule: the condor profiles' groups
+    (one job for several rules) require equal string resources in a group."""
     resources = dict(mem_mb=mem_mb, disk_mb=disk_mb, htcondor_request_mem_mb=mem_mb,
                      htcondor_request_disk_mb=disk_mb, **extra)
     if records:
-        files = [f"{R}/logs/{records}.log"] + ([f"{R}/benchmarks/{records}.tsv"] if benchmark else [])
-        resources["htcondor_transfer_output_files"] = ", ".join(files)
+        resources["htcondor_transfer_output_files"] = f"{R}/logs, {R}/benchmarks"
     return resources
 
 

@@ -10,7 +10,7 @@ rule period_composites:
         weighting=config["composite_weighting"],
         windows={w: PLAN.window_span(w) for w in PLAN.window_ids},
     resources:
-        **job_resources(mem_mb=1000, disk_mb=500, records="period_composites"),
+        **job_resources(mem_mb=1000, disk_mb=500),
     log:
         f"{R}/logs/period_composites.log",
     benchmark:

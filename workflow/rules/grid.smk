@@ -14,7 +14,7 @@ rule grid_week:
         skip_invalid=config["source"]["skip_invalid_files"],
     threads: config["gridding"]["threads"]
     resources:
-        **job_resources(mem_mb=800, disk_mb=500, records="grid_week/{wildcards.week}"),
+        **job_resources(mem_mb=800, disk_mb=500),
     log:
         f"{R}/logs/grid_week/{{week}}.log",
     benchmark:
@@ -48,7 +48,7 @@ rule attribute_week:
         hotspots=config["hotspots"],
         regions=PLAN.region_file.digest if PLAN.region_file else None,
     resources:
-        **job_resources(mem_mb=800, disk_mb=200, records="attribute_week/{wildcards.week}"),
+        **job_resources(mem_mb=800, disk_mb=200),
     log:
         f"{R}/logs/attribute_week/{{week}}.log",
     benchmark:

@@ -16,7 +16,7 @@ rule daily_means:
         hotspots=config["hotspots"],
     resources:
         # the masks of every country and every hotspot: 1.1-1.4 GB at 0.05 degree (bench_season)
-        **job_resources(mem_mb=2500, disk_mb=200, records="daily_means"),
+        **job_resources(mem_mb=2500, disk_mb=200),
     log:
         f"{R}/logs/daily_means.log",
     benchmark:
@@ -52,7 +52,7 @@ rule country_stats:
         countries=PLAN.all_countries,
         windows=PLAN.country_windows.to_dict("records"),
     resources:
-        **job_resources(mem_mb=2000, disk_mb=200, records="country_stats"),
+        **job_resources(mem_mb=2000, disk_mb=200),
     log:
         f"{R}/logs/country_stats.log",
     benchmark:
@@ -88,7 +88,7 @@ rule hotspot_stats:
         hotspots=config["hotspots"],
         windows=PLAN.hotspot_windows.to_dict("records"),
     resources:
-        **job_resources(mem_mb=1500, disk_mb=200, records="hotspot_stats"),
+        **job_resources(mem_mb=1500, disk_mb=200),
     log:
         f"{R}/logs/hotspot_stats.log",
     benchmark:
@@ -126,7 +126,7 @@ if PLAN.region_file is not None:
             regions=PLAN.region_file.digest,
             windows=PLAN.region_windows.to_dict("records"),
         resources:
-            **job_resources(mem_mb=2000, disk_mb=200, records="region_stats"),
+            **job_resources(mem_mb=2000, disk_mb=200),
         log:
             f"{R}/logs/region_stats.log",
         benchmark:

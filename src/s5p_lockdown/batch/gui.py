@@ -111,7 +111,7 @@ class BatchMonitor:
                                      button_style="warning")
         self.refresh_button.on_click(lambda _: self._guarded(self.refresh))
         self.remove_button.on_click(lambda _: self._guarded(self._remove))
-        self.retry_button.on_click(lambda _: self._guarded(self._retry))
+        self.retry_button.on_click(lambda _: self._guarded(self.retry_failed))
         self.log_select.observe(lambda _: self._show_logs(), names="value")
 
         own_map = map is None
@@ -215,13 +215,19 @@ class BatchMonitor:
         self.message.value = f"removed {removed} job(s)"
         self.refresh()
 
-    def _retry(self) -> None:
-        cluster = self.job.retry_failed()
+    def retry_failed(self, function=None) -> int | None:
+        """What the Retry button does (:meth:`BatchJob.retry_failed`), also with a fixed
+        ``function``: the new attempt's cluster (and the function) shown, the table and the map
+        followed until it finishes; returns the cluster id (None: nothing to retry)."""
+        cluster = self.job.retry_failed(function=function)
+        fixed = "" if function is None else \
+            f" with {html.escape(getattr(function, '__qualname__', repr(function)))}"
         self.message.value = ("nothing to retry" if cluster is None
-                              else f"resubmitted as cluster {cluster}")
+                              else f"resubmitted as cluster {cluster}{fixed}")
         self.refresh()
         if cluster is not None and self._thread is not None:
             self.start()
+        return cluster
 
     def start(self, interval: float | None = None) -> None:
         """Refresh in a background thread every ``interval`` seconds until finished."""

@@ -6,6 +6,7 @@ A batch directory (default ``<output_dir>/.batch/<name>-<UTC time>``, or
     manifest.json       inputs, outputs, parameters, the function's source text (for tracebacks),
                         submit description, attempts (clusters)
     function.pkl        cloudpickle of (function, params)
+    function-N.pkl      the same for a fixed function given to retry_failed (attempt N)
     events.log          HTCondor job event log of every cluster of the batch
     logs/C.P.out, .err  stdout / stderr of job C.P
     results/I.json      result record of input file I, written by the runner
@@ -39,6 +40,11 @@ class BatchLayout:
     @property
     def function(self) -> Path:
         return self.root / "function.pkl"
+
+    def function_of_attempt(self, attempt: int) -> Path:
+        """The pickle of a fixed function first run by ``attempt`` (1 = the first submission,
+        whose pickle is :attr:`function`)."""
+        return self.function if attempt == 1 else self.root / f"function-{attempt}.pkl"
 
     @property
     def events(self) -> Path:

@@ -1,4 +1,5 @@
-"""Job side of a batch: ``python -m s5p_lockdown.batch.runner BATCH_DIR JOB INDEX...``.
+"""Job side of a batch: ``python -m s5p_lockdown.batch.runner [--function FILE] BATCH_DIR JOB
+INDEX...``.
 
 For each input index the runner calls the user's ``function(input_path, tmp_path, **params)``
 with a temporary output path beside the final one, stamps batch provenance into a netCDF
@@ -7,6 +8,8 @@ all) and writes ``results/INDEX.json``. An exception in the function is caught: 
 goes to the job's stderr and to the record, the remaining files of the job still run, and the
 job exits with status 1 so HTCondor reports it as failed. ``JOB`` (``cluster.proc``, or any
 label when run by hand) is recorded so the monitor matches records to attempts.
+``--function FILE``: the pickle of a fixed function in the batch folder (written by
+``BatchJob.retry_failed(function=...)``) instead of the batch's ``function.pkl``.
 
 Run the same command by hand to debug a file: ``python -m s5p_lockdown.batch.runner
 <batch dir> local 3``.
@@ -53,8 +56,9 @@ def stamp_provenance(path: Path, attrs: dict[str, str]) -> None:
 
 
 def run_one(layout: BatchLayout, manifest: dict, function, params: dict, job: str,
-            index: int) -> bool:
-    """Process input ``index``; returns True on success. Never raises for a user error."""
+            index: int, name: str | None = None) -> bool:
+    """Process input ``index``; returns True on success. Never raises for a user error.
+    ``name``: the function's name for the output's provenance (default: the batch's)."""
     source = Path(manifest["inputs"][index])
     output = Path(manifest["outputs"][index])
     tmp = output.with_name(f".{output.stem}.part-{os.getpid()}{output.suffix}")
@@ -69,12 +73,13 @@ def run_one(layout: BatchLayout, manifest: dict, function, params: dict, job: st
         output.parent.mkdir(parents=True, exist_ok=True)
         function(str(source), str(tmp), **params)
         if not tmp.exists():
-            raise RuntimeError(f"{manifest['function']} returned without writing output_path")
+            raise RuntimeError(f"{name or manifest['function']} returned without writing "
+                               "output_path")
         if _is_netcdf4(tmp):
             stamp_provenance(tmp, {
                 "software": f"s5p-lockdown {__version__}",
                 "date_created": _now(),
-                "batch_function": manifest["function"],
+                "batch_function": name or manifest["function"],
                 "batch_parameters": json.dumps(manifest["parameters"], sort_keys=True),
                 "batch_input": source.name,
                 "batch_job": job,
@@ -111,6 +116,8 @@ def register_function_source(source: dict | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s5p_lockdown.batch.runner",
                                      description=__doc__.splitlines()[0])
+    parser.add_argument("--function", default=None,
+                        help="pickle of a fixed function in the batch folder (a retry's)")
     parser.add_argument("batch_dir", type=Path)
     parser.add_argument("job", help="job label recorded in the results, e.g. 12.3")
     parser.add_argument("indices", type=int, nargs="+", help="input file indices")
@@ -118,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     layout = BatchLayout(args.batch_dir)
     manifest = layout.read_manifest()
     try:
-        function, params = cloudpickle.loads(layout.function.read_bytes())
+        pickle_path = layout.root / args.function if args.function else layout.function
+        function, params = cloudpickle.loads(pickle_path.read_bytes())
     except Exception as exc:
         # e.g. a module the function refers to is not importable here: fail every file clearly
         text = traceback.format_exc()
@@ -131,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                 "traceback": text, "finished": _now(),
             })
         return 1
-    register_function_source(manifest.get("function_source"))
-    results = [run_one(layout, manifest, function, params, args.job, i) for i in args.indices]
+    about = manifest.get("functions", {}).get(args.function, manifest)
+    register_function_source(about.get("function_source"))
+    results = [run_one(layout, manifest, function, params, args.job, i, about["function"])
+               for i in args.indices]
     return 0 if all(results) else 1
 
 

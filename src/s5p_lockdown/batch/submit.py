@@ -20,13 +20,22 @@ Execute side (shared filesystem, no file transfer):
   with the project installed editable), or put them on a shared path and pass
   ``environment={"PYTHONPATH": "/shared/path"}``, or call
   ``cloudpickle.register_pickle_by_value(module)`` before submitting to ship the module's code
-  inside the pickle;
+  inside the pickle.  A module the function uses that the job's interpreter cannot import (one
+  beside the user's script or notebook, found through its folder on ``sys.path``) is detected
+  at submit time (:func:`modules_jobs_cannot_import`): nothing is submitted, and the error
+  names the module, its file and these three ways out;
 * jobs start with an empty environment except ``environment`` and single-threaded
   ``OMP_NUM_THREADS`` / ``NUMBA_NUM_THREADS`` = ``request_cpus``.
 
 Errors raised before anything is submitted: :class:`BatchInputError` (no input, missing input
 files, two inputs mapped to one output) and :class:`BatchFunctionError` (not callable, does not
-accept ``(input_path, output_path, **params)``, cannot be serialised).
+accept ``(input_path, output_path, **params)``, cannot be serialised, uses a module the jobs
+cannot import).
+
+A fixed function for the files that failed: ``job.retry_failed(function=fixed)`` pickles
+``fixed`` with the batch's parameters into a file of its own (``function-<attempt>.pkl``) and
+resubmits only the failed, removed or held files as a new cluster running it; files of earlier
+attempts keep the function they ran with (their jobs name their pickle).
 
 States of an input file: ``idle``, ``running``, ``held`` (HTCondor put the job on hold; the
 hold reason is shown), ``done``, ``failed`` (the function raised, or the job died without a
@@ -36,10 +45,14 @@ result), ``removed`` and ``skipped`` (its output existed when the batch was subm
 from __future__ import annotations
 
 import glob
+import importlib.util
 import inspect
 import json
 import linecache
+import os
+import pickletools
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -163,6 +176,86 @@ def function_source(function: Callable) -> dict | None:
     return {"file": code.co_filename, "lines": lines} if lines else None
 
 
+def _pickled_names(pickled: bytes) -> set[str]:
+    """The identifiers among the strings of a pickle: the modules and names of everything it
+    refers to by reference, and the names in the code of functions shipped by value (an
+    ``import x`` in a function's body leaves ``x`` there)."""
+    return {arg for _, arg, _ in pickletools.genops(pickled)
+            if isinstance(arg, str) and arg.isidentifier()}
+
+
+def _job_sys_path(python: str, environment: dict[str, str]) -> list[Path] | None:
+    """``sys.path`` of ``python`` started as the batch's jobs start it (only ``environment``,
+    not the submitting one), without its working directory (the job's is the batch folder);
+    None when that interpreter cannot be run here (its jobs will say why)."""
+    code = "import json, sys; print(json.dumps(sys.path))"
+    try:
+        proc = subprocess.run([python, "-c", code], env=environment, cwd="/",
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return [Path(p) for p in json.loads(proc.stdout.splitlines()[-1]) if p]
+
+
+def modules_jobs_cannot_import(pickled: bytes, python: str,
+                               environment: dict[str, str]) -> dict[str, str]:
+    """Module name -> file of each module the pickled function refers to (by reference, or by
+    an ``import`` in its body) that the jobs' interpreter ``python`` with ``environment``
+    cannot import: it lies in none of that interpreter's ``sys.path`` folders, typically a
+    module beside the user's script or notebook.  ``__main__`` and the modules registered with
+    ``cloudpickle.register_pickle_by_value`` travel inside the pickle and are left out.
+
+    A name that is a module only for the submitting process counts: a string of the function
+    equal to the name of a module beside the script is taken for a use of it."""
+    # __main__ (the script or notebook itself) and registered modules travel by value
+    by_value = {"__main__"} | {name.split(".")[0]
+                               for name in cloudpickle.list_registry_pickle_by_value()}
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    candidates = {}
+    for name in sorted(_pickled_names(pickled) - by_value - set(sys.builtin_module_names)):
+        module = sys.modules.get(name)
+        origin = getattr(module, "__file__", None) if module is not None else None
+        if module is None:
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                continue
+            origin = spec.origin if spec is not None and spec.has_location else None
+        if origin is None:
+            continue
+        path = Path(origin).resolve()
+        if not any(path.is_relative_to(p) for p in prefixes):  # not the interpreter's own
+            candidates[name] = path
+    if not candidates:
+        return {}
+    job_path = _job_sys_path(python, environment)
+    if job_path is None:
+        return {}
+    job_path = [p.resolve() for p in job_path]
+    return {name: str(path) for name, path in candidates.items()
+            if not any(path.is_relative_to(p) for p in job_path)}
+
+
+def refuse_unimportable_modules(function: Callable, pickled: bytes, python: str,
+                                environment: dict[str, str]) -> None:
+    """Raise :class:`BatchFunctionError` naming the modules the jobs could not import
+    (:func:`modules_jobs_cannot_import`) and what to do about them."""
+    missing = modules_jobs_cannot_import(pickled, python, environment)
+    if missing:
+        listed = ", ".join(f"{name} ({path})" for name, path in missing.items())
+        first = next(iter(missing))
+        raise BatchFunctionError(
+            f"{_qualname(function)} uses {listed}, which the jobs cannot import: "
+            f"{'it lies' if len(missing) == 1 else 'they lie'} beside your script, outside "
+            f"the jobs' Python ({python}); nothing submitted. Install it into that environment, "
+            "or put it on a path the execute nodes share and pass environment={'PYTHONPATH': "
+            "that path}, or call cloudpickle.register_pickle_by_value("
+            f"{first}) before submitting (its code then travels with the function)."
+        )
+
+
 def _qualname(function: Callable) -> str:
     module = getattr(function, "__module__", None) or "?"
     return f"{module}.{getattr(function, '__qualname__', repr(function))}"
@@ -202,6 +295,10 @@ def prepare(
     pickled = serialise_function(function, params)
     if files_per_job < 1:
         raise ValueError(f"files_per_job must be >= 1, got {files_per_job}")
+    threads = str(request_cpus)
+    env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads,
+           **(environment or {})}
+    refuse_unimportable_modules(function, pickled, python or sys.executable, env)
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", getattr(function, "__name__", "batch"))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     skipped = [] if overwrite else [i for i, p in enumerate(outputs) if p.exists()]
@@ -211,9 +308,6 @@ def prepare(
     output_dir.mkdir(mode=0o777, parents=True, exist_ok=True)
     layout.create()
     layout.function.write_bytes(pickled)
-    threads = str(request_cpus)
-    env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads,
-           **(environment or {})}
     description = {
         "universe": "vanilla",
         "executable": python or sys.executable,
@@ -248,6 +342,7 @@ def prepare(
         "skipped": skipped,
         "files_per_job": files_per_job,
         "submit": description,
+        "environment": env,
         "attempts": [],
     })
     return layout
@@ -414,9 +509,12 @@ class BatchJob:
         return [a["seconds"] for a in self.manifest["attempts"]]
 
     # --- submission ------------------------------------------------------------------------
-    def submit_pending(self, indices: list[int] | None = None) -> int | None:
+    def submit_pending(self, indices: list[int] | None = None,
+                       function_file: str | None = None) -> int | None:
         """Submit ``indices`` (default: every file not skipped) as one new cluster, chunked by
-        ``files_per_job``; returns the cluster id, or None when there is nothing to submit."""
+        ``files_per_job``; returns the cluster id, or None when there is nothing to submit.
+        ``function_file``: the jobs run the function of that pickle in the batch folder (one
+        written by :meth:`retry_failed`) instead of the batch's own."""
         if indices is None:
             skipped = set(self.manifest["skipped"])
             indices = [i for i in range(len(self.inputs)) if i not in skipped]
@@ -425,7 +523,12 @@ class BatchJob:
         size = self.manifest["files_per_job"]
         chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
         require_same_software()  # the jobs run this interpreter (unless python= says otherwise)
-        description = htcondor2.Submit(self.manifest["submit"])
+        settings = dict(self.manifest["submit"])
+        if function_file is not None:  # runner option before its positional arguments
+            settings["arguments"] = settings["arguments"].replace(
+                "-m s5p_lockdown.batch.runner ",
+                f"-m s5p_lockdown.batch.runner --function {_quote_arg(function_file)} ", 1)
+        description = htcondor2.Submit(settings)
         items = [{"indices": " ".join(map(str, chunk))} for chunk in chunks]
         start = time.perf_counter()
         result = self.schedd.submit(description, itemdata=iter(items))
@@ -436,6 +539,7 @@ class BatchJob:
             "submitted": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "seconds": round(seconds, 4),
             "jobs": {f"{cluster}.{first + k}": chunk for k, chunk in enumerate(chunks)},
+            **({"function_file": function_file} if function_file is not None else {}),
         })
         self.layout.write_manifest(self.manifest)
         return cluster
@@ -585,13 +689,41 @@ class BatchJob:
                              reason="removed by s5p_lockdown.batch")
         return int(ad.get("TotalSuccess", 0))
 
-    def retry_failed(self) -> int | None:
+    def retry_failed(self, function: Callable | None = None) -> int | None:
         """Resubmit files that failed, were removed or are held (held jobs are removed first)
-        as a new cluster; returns its id, or None if there is nothing to retry."""
+        as a new cluster; returns its id, or None if there is nothing to retry.
+
+        ``function``: a fixed function to run on them instead of the batch's (the batch's
+        parameters are kept; checked and pickled as by :func:`submit`, into
+        ``function-<attempt>.pkl``; the manifest records its name and source under
+        ``functions``, and the outputs' provenance names it)."""
         status = self.status()
+        retry = [f.index for f in status.files if f.state in ("failed", "removed", "held")]
+        function_file = None
+        if retry and function is not None:
+            function_file = self._write_function(function)
         held = sorted({f.job for f in status.files if f.state == "held"})
         if held:
             self.schedd.act(htcondor2.JobAction.Remove, held,
                             reason="resubmitted by s5p_lockdown.batch retry_failed")
-        retry = [f.index for f in status.files if f.state in ("failed", "removed", "held")]
-        return self.submit_pending(retry)
+        return self.submit_pending(retry, function_file=function_file)
+
+    def _write_function(self, function: Callable) -> str:
+        """Check and pickle ``function`` with the batch's parameters for the next attempt;
+        returns the pickle's file name in the batch folder."""
+        try:
+            _, params = cloudpickle.loads(self.layout.function.read_bytes())
+        except Exception as exc:
+            raise BatchFunctionError(
+                f"cannot read the batch's parameters from {self.layout.function} "
+                f"({type(exc).__name__}: {exc}); submit the fixed function as a new batch"
+            ) from exc
+        pickled = serialise_function(function, params)
+        refuse_unimportable_modules(function, pickled, self.manifest["submit"]["executable"],
+                                    self.manifest.get("environment", {}))
+        path = self.layout.function_of_attempt(len(self.manifest["attempts"]) + 1)
+        path.write_bytes(pickled)
+        self.manifest.setdefault("functions", {})[path.name] = {
+            "function": _qualname(function), "function_source": function_source(function)}
+        self.layout.write_manifest(self.manifest)
+        return path.name
