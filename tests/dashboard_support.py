@@ -180,13 +180,15 @@ def stop_process_group(process: subprocess.Popen | None, timeout: float) -> None
 
 @dataclass
 class VoilaServer:
-    """``dashboards/serve`` on 127.0.0.1 and a free port, logging to ``log``."""
+    """``dashboards/serve`` (or another ``serve``, e.g. of an older commit) on 127.0.0.1 and a
+    free port, logging to ``log``."""
 
     results: Path
     log: Path
     extra_args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    serve: Path = SERVE
 
     @property
     def url(self) -> str:
@@ -195,7 +197,7 @@ class VoilaServer:
     def start(self, timeout: float = 60.0) -> VoilaServer:
         """Start the server and wait until it answers HTTP."""
         self.process = subprocess.Popen(
-            [sys.executable, str(SERVE), "--host", "127.0.0.1", "--port", str(self.port),
+            [sys.executable, str(self.serve), "--host", "127.0.0.1", "--port", str(self.port),
              "--results", str(self.results), *self.extra_args],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -313,7 +315,7 @@ def screenshot_pages(page, prefix: Path, max_shots: int = 8) -> list[Path]:
 
 
 WIDTHS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .filter(p => p.offsetParent !== null && p.closest('[style*="-5000px"]') === null)
+    .filter(p => p.offsetParent !== null)
     .map(p => [p._fullLayout.width, p.getBoundingClientRect().width])"""
 """(plotly's width, width of the plot's element) of every visible figure."""
 

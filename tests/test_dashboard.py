@@ -188,7 +188,7 @@ def test_country_series_aligns_baseline_on_calendar_day(data):
 
 # --- figures --------------------------------------------------------------------------------
 def _no_remote_urls(fig) -> bool:
-    return "http" not in json.dumps(app.plotly_bundle(fig))
+    return "http" not in json.dumps(figures.plot_spec(fig))
 
 
 def test_grid_maps_side_by_side_on_one_robust_scale(data, shapes):
@@ -573,12 +573,13 @@ def test_dashboard_widgets_follow_the_selector(data):
     board = app.Dashboard(data)
     assert board.selector.value == "FRA"  # first country with data
     before_numbers = board.numbers.value
-    before_series = board.timeseries.outputs
+    before_series = board.timeseries.value
     board.selector.value = "ITA"
     assert "Italy" in board.numbers.value and board.numbers.value != before_numbers
-    (output,) = board.timeseries.outputs
-    assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Italy")
-    assert board.timeseries.outputs != before_series
+    assert board.timeseries.spec["layout"]["title"]["text"].startswith("Italy")
+    assert board.timeseries.value != before_series
+    assert json.loads(re.search(r"<script type='application/json' class='plot'>(.*)</script>",
+                                board.timeseries.value).group(1)) == board.timeseries.spec
 
 
 def test_choosing_a_country_zooms_the_gridded_maps(data):
@@ -587,8 +588,7 @@ def test_choosing_a_country_zooms_the_gridded_maps(data):
     assert grids.area.value == "Europe" and len(grids.window.options) == 1
 
     def x_range(key):
-        (output,) = grids.outputs[key].outputs
-        return output["data"][app.PLOTLY_MIME]["layout"]["xaxis"]["range"]
+        return grids.outputs[key].spec["layout"]["xaxis"]["range"]
 
     europe = x_range("change")
     board.selector.value = "ITA"
@@ -607,24 +607,20 @@ def test_dashboard_toggle_switches_to_hotspots(rich):
     assert list(board.view.options) == ["Countries", "Hotspots"]
 
     def ranking_labels():
-        (output,) = board.ranking.outputs
-        return output["data"][app.PLOTLY_MIME]["layout"]["yaxis"]["categoryarray"]
+        return board.ranking.spec["layout"]["yaxis"]["categoryarray"]
 
     def map_types():
-        (output,) = board.change_map.outputs
-        return {t["type"] for t in output["data"][app.PLOTLY_MIME]["data"]}
+        return {t["type"] for t in board.change_map.spec["data"]}
 
     def map_title():
-        (output,) = board.change_map.outputs
-        return output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"]
+        return board.change_map.spec["layout"]["title"]["text"]
 
     assert "France" in ranking_labels() and map_types() == {"scatter"}
     assert map_title().startswith("Change after the lockdown")
     board.view.value = "Hotspots"
     assert "Paris (FRA)" in ranking_labels() and map_title().startswith("Hotspots")
     assert board.selector.value == "Milan" and "Milan (ITA)" in board.numbers.value
-    (output,) = board.timeseries.outputs
-    assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Milan")
+    assert board.timeseries.spec["layout"]["title"]["text"].startswith("Milan")
     board.selector.value = "Paris"
     assert "Paris (FRA)" in board.numbers.value
     assert "Change per hotspot" in board.change_title.value
@@ -779,4 +775,27 @@ def test_workflow_results_feed_the_dashboard(workflow_results):
     board.selector.value = "SWE"
     assert "Sweden" in board.numbers.value
     board.view.value = "Hotspots"
-    assert "Paris (FRA)" in json.dumps(board.ranking.outputs[0]["data"])
+    assert "Paris (FRA)" in json.dumps(board.ranking.spec["data"])
+
+
+def test_plot_html_holds_the_spec_in_a_block_it_cannot_end():
+    """A figure's HTML: the element drawn into, then its spec as JSON that no text of the
+    figure can turn into markup (a title with '</script>' stays text)."""
+    fig = figures.go.Figure(layout={"title": {"text": "a </script><b>b</b> & <!-- c"},
+                                    "height": 321})
+    spec = figures.plot_spec(fig)
+    markup = figures.plot_html(spec, fig.layout.height)
+    assert markup.startswith("<div style='height:321px'></div>")
+    body = re.fullmatch(r"<div[^>]*></div><script type='application/json' class='plot'>"
+                        r"(.*)</script>", markup).group(1)
+    assert "<" not in body and json.loads(body) == spec
+    assert spec["config"] == figures.PLOT_CONFIG
+
+
+def test_the_server_serves_the_plot_scripts_of_the_installed_packages():
+    from s5p_lockdown.serving import plot_scripts
+
+    scripts = plot_scripts()
+    assert set(scripts) == {"plotly.min.js", "plots.js"}
+    assert scripts["plots.js"] == figures.PLOTS_JS
+    assert "window.Plotly" in scripts["plotly.min.js"].read_text()

@@ -22,14 +22,17 @@ detail sent to a browser.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import tornado.web
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.utils import url_path_join
 from traitlets import Float, Integer, TraitError, validate
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
@@ -273,6 +276,23 @@ class FilteredKernelWebsocketHandler(VoilaKernelWebsocketHandler):
         return super().write_message(message, binary)
 
 
+# --- figures ------------------------------------------------------------------------------------
+PLOT_SCRIPTS_URL = "s5p/static/"
+"""Where the server serves :func:`plot_scripts` (under its base URL); the ``s5p`` template
+loads them when ``VoilaConfiguration.resources`` has ``s5p_plots`` (``voila.json``)."""
+
+
+def plot_scripts() -> dict[str, Path]:
+    """The scripts that draw the dashboard's figures (name → file): plotly.js of the installed
+    plotly package, and ``plots.js`` of :mod:`s5p_lockdown.dashboard`
+    (:data:`s5p_lockdown.dashboard.figures.PLOTS_JS`); found without importing either (the
+    server never loads plotly or pandas)."""
+    plotly = Path(importlib.util.find_spec("plotly").origin).parent
+    dashboard = Path(importlib.util.find_spec("s5p_lockdown.dashboard").origin).parent
+    return {"plotly.min.js": plotly / "package_data" / "plotly.min.js",
+            "plots.js": dashboard / "plots.js"}
+
+
 # --- the application ----------------------------------------------------------------------------
 class DashboardServer(Voila):
     """Voilà with the cap, the filtered websocket, the busy page and the security headers."""
@@ -301,7 +321,9 @@ class DashboardServer(Voila):
         return settings
 
     def init_handlers(self):
-        handlers = []
+        handlers = [(url_path_join(self.server_url, PLOT_SCRIPTS_URL, rf"({re.escape(name)})"),
+                     tornado.web.StaticFileHandler, {"path": str(path.parent)})
+                    for name, path in plot_scripts().items()]  # before the catch-all page
         for pattern, handler, *options in super().init_handlers():
             if handler is TornadoVoilaHandler:
                 handler = CappedVoilaHandler
