@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -799,3 +801,36 @@ def test_the_server_serves_the_plot_scripts_of_the_installed_packages():
     assert set(scripts) == {"plotly.min.js", "plots.js"}
     assert scripts["plots.js"] == figures.PLOTS_JS
     assert "window.Plotly" in scripts["plotly.min.js"].read_text()
+
+
+def test_maps_cache_keeps_the_recently_used_entries(data, tmp_path, monkeypatch):
+    """The cache keeps the most recently used entries (a read counts as a use) and drops those
+    beyond the newest ``keep`` and those unused for too long; loading new maps prunes it."""
+    from s5p_lockdown.dashboard.data import prune_maps_cache
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    now = 1_800_000_000.0
+    ages_days = {"a": 0.5, "b": 1, "c": 2, "d": 3, "old": 40}
+    for name, days in ages_days.items():
+        path = folder / f"maps-{name}.npz"
+        path.write_bytes(b"x")
+        os.utime(path, (now - days * 86400, now - days * 86400))
+    (folder / "notes.txt").write_text("not an entry")
+    removed = prune_maps_cache(folder, keep=3, max_age_s=30 * 86400, now=now)
+    assert sorted(p.name for p in removed) == ["maps-d.npz", "maps-old.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "maps-a.npz", "maps-b.npz", "maps-c.npz", "notes.txt"]
+    assert prune_maps_cache(folder, keep=3, max_age_s=30 * 86400, now=now) == []
+
+    # in use: writing a new entry prunes the folder; a read marks the entry used
+    monkeypatch.setenv("S5P_DASHBOARD_CACHE", str(folder))
+    stale = time.time() - 40 * 86400
+    for name in "abc":
+        os.utime(folder / f"maps-{name}.npz", (stale, stale))
+    load_europe_maps(data)
+    (entry,) = folder.glob("maps-*.npz")  # the new one; the stale ones are gone
+    yesterday = time.time() - 86400
+    os.utime(entry, (yesterday, yesterday))
+    load_europe_maps(data)
+    assert entry.stat().st_mtime > yesterday + 3600
