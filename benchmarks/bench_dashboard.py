@@ -119,7 +119,7 @@ def _render(browser, url: str) -> tuple[float, float, object, object]:
     page; the page and its context stay open."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
-    watch = PageWatch().attach(page)
+    watch = PageWatch(block=False).attach(page)  # the browser's cache as a visitor's
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=120_000)
     page.wait_for_function(FIRST_SCREEN_JS, timeout=90_000, polling=20)

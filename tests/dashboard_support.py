@@ -242,30 +242,40 @@ def launch_browser(playwright):
 @dataclass
 class PageWatch:
     """Blocks every request that does not go to 127.0.0.1/localhost and records it, plus
-    failed requests, HTTP errors (>= 400) and page errors."""
+    failed requests, HTTP errors (>= 400) and page errors. With ``block=False`` such requests
+    are only recorded: Playwright turns the browser's HTTP cache off for a page whose requests
+    it routes, so a benchmark of what a visitor sees records them instead."""
 
     blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     http_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    block: bool = True
 
     def attach(self, page) -> PageWatch:
-        page.route("**/*", self._route)
+        if self.block:
+            page.route("**/*", self._route)
+        else:
+            page.on("request", lambda r: self._local(r.url) or self.blocked.append(r.url))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
         page.on("response", lambda r: r.status >= 400 and self.http_errors.append(
             f"{r.status} {r.url}"))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
         return self
 
+    @staticmethod
+    def _local(url: str) -> bool:
+        return urlparse(url).hostname in ("127.0.0.1", "localhost")
+
     def _route(self, route) -> None:
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+        if self._local(route.request.url):
             route.continue_()
         else:
             self.blocked.append(route.request.url)
             route.abort()
 
     def problems(self) -> list[str]:
-        return ([f"blocked {u}" for u in self.blocked] + [f"failed {u}" for u in self.failed]
+        return ([f"external {u}" for u in self.blocked] + [f"failed {u}" for u in self.failed]
                 + [f"HTTP {u}" for u in self.http_errors]
                 + [f"page error {e}" for e in self.page_errors])
 

@@ -795,12 +795,15 @@ def test_plot_html_holds_the_spec_in_a_block_it_cannot_end():
 
 
 def test_the_server_serves_the_plot_scripts_of_the_installed_packages():
-    from s5p_lockdown.serving import plot_scripts
+    from s5p_lockdown.serving import plot_script_urls, plot_scripts
 
     scripts = plot_scripts()
     assert set(scripts) == {"plotly.min.js", "plots.js"}
     assert scripts["plots.js"] == figures.PLOTS_JS
     assert "window.Plotly" in scripts["plotly.min.js"].read_text()
+    urls = plot_script_urls("/no2/")
+    assert re.fullmatch(r"/no2/s5p/static/plots\.js\?v=[0-9a-f]{16}", urls["plots"])
+    assert re.fullmatch(r"/no2/s5p/static/plotly\.min\.js\?v=[0-9a-f]{16}", urls["plotly"])
 
 
 def test_maps_cache_keeps_the_recently_used_entries(data, tmp_path, monkeypatch):

@@ -71,7 +71,7 @@ def test_page_renders_all_figures_offline(page, artifacts):
     # drawn by plots.js with the plotly.js the server serves, each figure once: no
     # JupyterLab plotly renderer (it would also draw an off-screen copy of each for a PNG)
     loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
-    assert [u for u in loaded if u.endswith("s5p/static/plotly.min.js")]
+    assert [u for u in loaded if "/s5p/static/plotly.min.js?v=" in u]
     assert not [u for u in loaded if "jupyterlab-plotly" in u]
     assert page.locator(".js-plotly-plot").count() == FIGURES
     page.screenshot(path=artifacts / "viewport.png")

@@ -22,6 +22,7 @@ detail sent to a browser.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -278,8 +279,7 @@ class FilteredKernelWebsocketHandler(VoilaKernelWebsocketHandler):
 
 # --- figures ------------------------------------------------------------------------------------
 PLOT_SCRIPTS_URL = "s5p/static/"
-"""Where the server serves :func:`plot_scripts` (under its base URL); the ``s5p`` template
-loads them when ``VoilaConfiguration.resources`` has ``s5p_plots`` (``voila.json``)."""
+"""Where the server serves :func:`plot_scripts` (under its base URL)."""
 
 
 def plot_scripts() -> dict[str, Path]:
@@ -291,6 +291,19 @@ def plot_scripts() -> dict[str, Path]:
     dashboard = Path(importlib.util.find_spec("s5p_lockdown.dashboard").origin).parent
     return {"plotly.min.js": plotly / "package_data" / "plotly.min.js",
             "plots.js": dashboard / "plots.js"}
+
+
+def plot_script_urls(base_url: str) -> dict[str, str]:
+    """URLs of :func:`plot_scripts` under ``base_url`` for the ``s5p`` template
+    (``resources.s5p_plots``): ``plots`` and ``plotly``, each with a digest of its content
+    (``?v=``): browsers may keep them (tornado's static files with ``v`` are sent with a
+    ten-year ``Cache-Control``) and never use a stale copy after an upgrade."""
+    files = plot_scripts()
+    urls = {}
+    for key, name in (("plotly", "plotly.min.js"), ("plots", "plots.js")):
+        digest = hashlib.sha256(files[name].read_bytes()).hexdigest()[:16]
+        urls[key] = url_path_join(base_url, PLOT_SCRIPTS_URL, name) + f"?v={digest}"
+    return urls
 
 
 # --- the application ----------------------------------------------------------------------------
@@ -312,6 +325,12 @@ class DashboardServer(Voila):
         return proposal["value"]
 
     def init_settings(self):
+        # the s5p template loads plots.js (which loads plotly.js) from the URLs given here,
+        # before Voilà makes its page renderers (the preheated one included)
+        section = self.voila_configuration.config.VoilaConfiguration
+        configured = section.get("resources")
+        section.resources = {**(configured if isinstance(configured, dict) else {}),
+                             "s5p_plots": plot_script_urls(self.base_url)}
         settings = super().init_settings()
         preheated = pool_size(self.kernel_manager)
         if self.max_kernels <= preheated:

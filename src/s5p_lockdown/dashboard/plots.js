@@ -106,14 +106,18 @@
   }
 
   // Drawing starts once the page has loaded. plotly.js (4.6 MB), when the page has not loaded
-  // it itself, is loaded only then (its file is next to this one): Voilà starts its work
-  // (extensions, kernel connection) on the page's load event, which a script loaded before
-  // would delay; it is evaluated meanwhile, while Voilà waits for its files and the kernel.
-  var here = document.currentScript.src;
+  // it itself, is run only then, from the URL in this script's data-plotly attribute: Voilà
+  // starts its work (extensions, kernel connection) on the page's load event, which a script
+  // element loading before would delay. Its file is fetched now (a fetch does not delay the
+  // load event; the server lets browsers keep it), so that the script element then takes it
+  // from the browser's cache.
+  var plotlyUrl = document.currentScript.getAttribute('data-plotly');
+  if (!window.Plotly && plotlyUrl) { fetch(plotlyUrl).catch(function () {}); }
+
   function withPlotly() {
     if (window.Plotly) { start(); return; }
     var script = document.createElement('script');
-    script.src = here.replace(/[^/?]*([?].*)?$/, 'plotly.min.js');
+    script.src = plotlyUrl;
     script.onload = start;
     document.head.appendChild(script);
   }
