@@ -265,7 +265,10 @@ class PageWatch:
 
     @staticmethod
     def _local(url: str) -> bool:
-        return urlparse(url).hostname in ("127.0.0.1", "localhost")
+        """A request to the local server, or for data the page made itself (data:, blob:)."""
+        if url.startswith("data:"):
+            return True
+        return urlparse(url.removeprefix("blob:")).hostname in ("127.0.0.1", "localhost")
 
     def _route(self, route) -> None:
         if self._local(route.request.url):
