@@ -7,6 +7,9 @@ Starts ``dashboards/serve`` (production settings) on a results directory and mea
 - ``first render, preheated``: the same with the production default (one kernel preheated);
 - ``first screen, cold`` and ``first screen, preheated``: page request → every figure on the
   first screen (the browser's window, 1300 x 900 px) drawn;
+- ``page main thread, preheated``: seconds the page's main thread was busy (chromium's
+  ``TaskDuration``) until the page was fully drawn: the browser's work, which the load of a
+  shared machine changes much less than the times above;
 - ``country change``: choosing another country in the selector → time series and numbers of
   that country drawn (median over the countries tried), and ``country change with map zoom``
   → also the three gridded maps zoomed to it (where the dashboard has that link);
@@ -114,21 +117,25 @@ FIRST_SCREEN_JS = """() => {
 """True when every figure in the browser's window is drawn."""
 
 
-def _render(browser, url: str) -> tuple[float, float, object, object]:
+def _render(browser, url: str) -> tuple[float, float, float, object, object]:
     """Seconds from request to the figures of the first screen drawn, and to a fully drawn
-    page; the page and its context stay open."""
+    page, and seconds of the page's main thread busy until then; the page and its context
+    stay open."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
     watch = PageWatch(block=False).attach(page)  # the browser's cache as a visitor's
+    devtools = context.new_cdp_session(page)
+    devtools.send("Performance.enable")
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=120_000)
     page.wait_for_function(FIRST_SCREEN_JS, timeout=90_000, polling=20)
     first_screen = time.perf_counter() - started
     wait_rendered(page, FIGURES)
     elapsed = time.perf_counter() - started
+    metrics = {m["name"]: m["value"] for m in devtools.send("Performance.getMetrics")["metrics"]}
     if watch.problems():
         raise RuntimeError(f"page problems: {watch.problems()}")
-    return first_screen, elapsed, page, context
+    return first_screen, elapsed, metrics["TaskDuration"], page, context
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -164,14 +171,14 @@ def measure(browser, results: Path, countries: list, repeat: int, changes: int,
     with VoilaServer(results, tmp / "cold.log", ["--no-preheat"], serve=serve) as server:
         cold, cold_screen = [], []
         for _ in range(repeat):
-            screen, seconds, page, context = _render(browser, server.url)
+            screen, seconds, _, page, context = _render(browser, server.url)
             cold.append(seconds)
             cold_screen.append(screen)
             context.close()
         report["first render, cold (s)"] = cold
         report["first screen, cold (s)"] = cold_screen
 
-        _, _, page, context = _render(browser, server.url)
+        _, _, _, page, context = _render(browser, server.url)
         kernel = max(_kernel_pids(server.process.pid))  # the newest: this page's
         report["kernel RSS (MB)"] = [_rss_mb(kernel)]
         report["voila server RSS (MB)"] = [_rss_mb(server.process.pid)]
@@ -197,15 +204,17 @@ def measure(browser, results: Path, countries: list, repeat: int, changes: int,
         context.close()
 
     with VoilaServer(results, tmp / "warm.log", serve=serve) as server:
-        warm, warm_screen = [], []
+        warm, warm_screen, busy = [], [], []
         for i in range(repeat):
             _wait_preheated(server, i + 1)
-            screen, seconds, page, context = _render(browser, server.url)
+            screen, seconds, task_seconds, page, context = _render(browser, server.url)
             warm.append(seconds)
             warm_screen.append(screen)
+            busy.append(task_seconds)
             context.close()
         report["first render, preheated (s)"] = warm
         report["first screen, preheated (s)"] = warm_screen
+        report["page main thread, preheated (s)"] = busy
     return report
 
 

@@ -6,21 +6,21 @@ choosing a country in the detail selector zooms them to it.
 
 Every figure is an HTML widget (:class:`PlotView`) holding the figure's plotly spec as a
 JSON block, drawn in the browser by the package's ``plots.js`` with the plotly.js that the
-server serves (``s5p_lockdown.serving``, loaded by the ``s5p`` template): each figure is drawn
-once, those on the screen first. Choosing a country replaces the time series' HTML and the
-numbers table. When the
-results have hotspot statistics (and, for a run with a region file, region statistics), a
-Countries / Hotspots (/ Regions) toggle switches the map, the ranking and the selector (with its
-numbers and time series) between countries, hotspots and regions; a view's figures are built on
-the first switch to it. Without hotspot statistics a note says why.
+server serves (``s5p_lockdown.serving``, loaded by the ``s5p`` template): each figure is
+drawn once, those on the screen first. Choosing a country replaces the time series' HTML and
+the numbers table. When the results have hotspot statistics (and, for a run with a region
+file, region statistics), a Countries / Hotspots (/ Regions) toggle switches the map, the
+ranking and the selector (with its numbers and time series) between countries, hotspots and
+regions; a view's figures are built on the first switch to it. Without hotspot statistics a
+note says why.
 
 Why not JupyterLab's plotly renderer (a plotly mime bundle in an ``Output`` widget): it draws
 each figure three times (``Plotly.react``, then ``Plotly.redraw`` on its first update, then
-again off-screen for a PNG copy, ``Plotly.toImage``), which was two thirds of the browser's
-work for the first screen. Why no ``FigureWidget``: importing it loads
-``plotly.io._renderers`` → nbformat → jsonschema, about 4 s of kernel start-up here, and each
-FigureWidget ships a ~5 MB JavaScript bundle over the websocket (run from a ``blob:`` URL,
-which the page's script policy refuses).
+again off-screen for a PNG copy, ``Plotly.toImage``): the two extra draws were 2.4 s of the
+3.4 s of plotly work of the first page (dashboards/README.md, "Tests and benchmark"). Why no
+``FigureWidget``: importing it loads ``plotly.io._renderers`` → nbformat → jsonschema, about
+4 s of kernel start-up here, and each FigureWidget ships a ~5 MB JavaScript bundle over the
+websocket (run from a ``blob:`` URL, which the page's script policy refuses).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class GriddedMaps:
         self.shown = crop_maps(maps, None)
         figs = figures.grid_map_figures(self.shown, shapes)
         self.outputs = {key: PlotView(figs[key], flex="1 1 360px", min_width="0",
-                                   width="auto") for key in GRID_KEYS}
+                                      width="auto") for key in GRID_KEYS}
         self.window.observe(lambda _: self.redraw(), names="value")
         self.area.observe(lambda _: self.redraw(), names="value")
         self.prepare.on_click(lambda _: self.offer_download())
