@@ -53,8 +53,11 @@
     if (!ready.length) { return; }  // the others wait to be shown (ResizeObserver)
     var block = ready.filter(function (b) { return onScreen(target(b)); })[0] || ready[0];
     waiting.splice(waiting.indexOf(block), 1);
-    draw(block);
-    schedule();
+    try {
+      draw(block);
+    } finally {
+      schedule();  // the others are drawn even if this one failed
+    }
   }
 
   function schedule() {
