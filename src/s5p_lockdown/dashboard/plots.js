@@ -11,8 +11,7 @@
 //     that it takes the width of its place; a drawn figure whose div changes width (shown
 //     again, window resized) is resized;
 //   - a figure removed from the page is purged (plotly's listeners and memory).
-// S5P_PLOTS.show(block, spec) puts another spec in a block and redraws its figure in place
-// (once plotly.js has loaded).
+// S5P_PLOTS.show(block, spec) puts another spec in a block and redraws its figure in place.
 (function () {
   'use strict';
   var waiting = [];  // blocks not drawn yet
@@ -69,6 +68,7 @@
     if (!div || waiting.indexOf(block) >= 0) { return; }
     waiting.push(block);
     sizes.observe(div);
+    needPlotly();
     schedule();
   }
 
@@ -108,26 +108,29 @@
     }).observe(document.body, {childList: true, subtree: true});
   }
 
-  // Drawing starts once the page has loaded. plotly.js (4.6 MB), when the page has not loaded
-  // it itself, is run only then, from the URL in this script's data-plotly attribute: Voilà
-  // starts its work (extensions, kernel connection) on the page's load event, which a script
-  // element loading before would delay. Its file is fetched now (a fetch does not delay the
-  // load event; the server lets browsers keep it), so that the script element then takes it
-  // from the browser's cache.
+  // plotly.js (4.6 MB), when the page has not loaded it itself, comes from the URL in this
+  // script's data-plotly attribute. Its file is fetched at once (the server lets browsers
+  // keep it), but it is run only when the first figure arrives: a script element loading
+  // before the page's load event delays Voilà, which starts its work on that event, and run
+  // between that event and the first figure, its evaluation (~0.6 s of the main thread,
+  // seconds on a loaded machine) overlapped Voilà's request for the widgets' state, which
+  // then sometimes timed out ("widget model not found": an empty page).
   var plotlyUrl = document.currentScript.getAttribute('data-plotly');
+  var plotlyRequested = false;
   if (!window.Plotly && plotlyUrl) { fetch(plotlyUrl).catch(function () {}); }
 
-  function withPlotly() {
-    if (window.Plotly) { start(); return; }
+  function needPlotly() {
+    if (window.Plotly || plotlyRequested || !plotlyUrl) { return; }
+    plotlyRequested = true;
     var script = document.createElement('script');
     script.src = plotlyUrl;
-    script.onload = start;
+    script.onload = schedule;
     document.head.appendChild(script);
   }
 
-  if (document.readyState === 'complete') {
-    withPlotly();
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
   } else {
-    window.addEventListener('load', withPlotly);
+    start();
   }
 })();
