@@ -5,6 +5,11 @@ Starts ``dashboards/serve`` (production settings) on a results directory and mea
 - ``first render, cold``: page request → every figure drawn and the country numbers shown,
   when the visitor's kernel is started on request (``--no-preheat``);
 - ``first render, preheated``: the same with the production default (one kernel preheated);
+- ``first screen, cold`` and ``first screen, preheated``: page request → every figure on the
+  first screen (the browser's window, 1300 x 900 px) drawn;
+- ``page main thread, preheated``: seconds the page's main thread was busy (chromium's
+  ``TaskDuration``) until the page was fully drawn: the browser's work, which the load of a
+  shared machine changes much less than the times above;
 - ``country change``: choosing another country in the selector → time series and numbers of
   that country drawn (median over the countries tried), and ``country change with map zoom``
   → also the three gridded maps zoomed to it (where the dashboard has that link);
@@ -23,9 +28,10 @@ idle for a second.
 Usage: ``python benchmarks/bench_dashboard.py [--results DIR] [--repeat 3] [--changes 5]
 [--before REF]`` (default results: ``$S5P_RESULTS`` or ``results/``). With ``--before REF``
 (a git commit, e.g. ``main``) the same measurements are made first on that commit's
-``src/`` (exported with ``git archive`` to a temporary folder and put first on the server's
-and the kernels' PYTHONPATH), and both are printed side by side with their ratio. Needs
-/usr/bin/chromium.
+``src/`` and ``dashboards/`` (exported with ``git archive`` to a temporary folder; its
+``src/`` put first on the server's and the kernels' PYTHONPATH, its ``dashboards/serve``
+run with its own settings and template), and both are printed side by side with their
+ratio. Needs /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from dashboard_support import PageWatch, VoilaServer, launch_browser, wait_rendered  # noqa: E402
+from dashboard_support import (  # noqa: E402
+    SERVE, PageWatch, VoilaServer, launch_browser, wait_rendered,
+)
 
 COUNTRY_SELECT = ".widget-dropdown:has-text('Country') select"
 ZOOMED_JS = """(name) => {
@@ -56,7 +64,7 @@ ZOOMED_JS = """(name) => {
 """True when the gridded maps show the country ``name`` (or the dashboard has no area
 selector)."""
 VIEW_JS = """(view) => {
-    const titles = Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
+    const titles = Array.from(document.querySelectorAll('.s5p-plot .js-plotly-plot'))
         .filter(p => p.offsetParent !== null).map(p => p.layout.title.text);
     const hotspots = titles.some(t => t.startsWith('Hotspots'))
         && titles.some(t => /\\([A-Z]{3}\\): daily mean/.test(t));
@@ -98,18 +106,36 @@ FIGURES = 6
 """Figures of a fully drawn page (``--figures``: 4 for the dashboard before issue #15)."""
 
 
-def _render(browser, url: str) -> tuple[float, object, object]:
-    """Seconds from request to a fully drawn page; the page and its context stay open."""
+FIRST_SCREEN_JS = """() => {
+    const shown = Array.from(document.querySelectorAll('.s5p-plot')).filter(v => {
+        const box = v.getBoundingClientRect();
+        return box.width > 0 && box.bottom > 0 && box.top < window.innerHeight; });
+    return shown.length > 0 && shown.every(v => {
+        const plot = v.querySelector('.js-plotly-plot');
+        return plot && plot.data && plot._fullLayout; });
+}"""
+"""True when every figure in the browser's window is drawn."""
+
+
+def _render(browser, url: str) -> tuple[float, float, float, object, object]:
+    """Seconds from request to the figures of the first screen drawn, and to a fully drawn
+    page, and seconds of the page's main thread busy until then; the page and its context
+    stay open."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
-    watch = PageWatch().attach(page)
+    watch = PageWatch(block=False).attach(page)  # the browser's cache as a visitor's
+    devtools = context.new_cdp_session(page)
+    devtools.send("Performance.enable")
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=120_000)
+    page.wait_for_function(FIRST_SCREEN_JS, timeout=90_000, polling=20)
+    first_screen = time.perf_counter() - started
     wait_rendered(page, FIGURES)
     elapsed = time.perf_counter() - started
+    metrics = {m["name"]: m["value"] for m in devtools.send("Performance.getMetrics")["metrics"]}
     if watch.problems():
         raise RuntimeError(f"page problems: {watch.problems()}")
-    return elapsed, page, context
+    return first_screen, elapsed, metrics["TaskDuration"], page, context
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -138,19 +164,21 @@ def _wait_preheated(server: VoilaServer, kernels: int, timeout: float = 180.0) -
 
 
 def measure(browser, results: Path, countries: list, repeat: int, changes: int,
-            tmp: Path) -> dict[str, list[float]]:
-    """Every measurement of the module docstring on ``results`` with the package that the
-    server and its kernels import (see ``--before``)."""
+            tmp: Path, serve: Path = SERVE) -> dict[str, list[float]]:
+    """Every measurement of the module docstring on ``results`` with the server ``serve`` and
+    the package that it and its kernels import (see ``--before``)."""
     report = {}
-    with VoilaServer(results, tmp / "cold.log", ["--no-preheat"]) as server:
-        cold = []
+    with VoilaServer(results, tmp / "cold.log", ["--no-preheat"], serve=serve) as server:
+        cold, cold_screen = [], []
         for _ in range(repeat):
-            seconds, page, context = _render(browser, server.url)
+            screen, seconds, _, page, context = _render(browser, server.url)
             cold.append(seconds)
+            cold_screen.append(screen)
             context.close()
         report["first render, cold (s)"] = cold
+        report["first screen, cold (s)"] = cold_screen
 
-        seconds, page, context = _render(browser, server.url)
+        _, _, _, page, context = _render(browser, server.url)
         kernel = max(_kernel_pids(server.process.pid))  # the newest: this page's
         report["kernel RSS (MB)"] = [_rss_mb(kernel)]
         report["voila server RSS (MB)"] = [_rss_mb(server.process.pid)]
@@ -175,23 +203,29 @@ def measure(browser, results: Path, countries: list, repeat: int, changes: int,
         report["kernel RSS after use (MB)"] = [_rss_mb(kernel)]
         context.close()
 
-    with VoilaServer(results, tmp / "warm.log") as server:
-        warm = []
+    with VoilaServer(results, tmp / "warm.log", serve=serve) as server:
+        warm, warm_screen, busy = [], [], []
         for i in range(repeat):
             _wait_preheated(server, i + 1)
-            seconds, page, context = _render(browser, server.url)
+            screen, seconds, task_seconds, page, context = _render(browser, server.url)
             warm.append(seconds)
+            warm_screen.append(screen)
+            busy.append(task_seconds)
             context.close()
         report["first render, preheated (s)"] = warm
+        report["first screen, preheated (s)"] = warm_screen
+        report["page main thread, preheated (s)"] = busy
     return report
 
 
-def export_src(ref: str, target: Path) -> Path:
-    """``src/`` of the git commit ``ref`` of this repository, exported into ``target``."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src"],
+def export_tree(ref: str, target: Path) -> Path:
+    """``src/`` and ``dashboards/`` of the git commit ``ref`` of this repository, exported
+    into ``target``; returns ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src", "dashboards"],
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target / "src"
+    return target
 
 
 def main(argv: list[str]) -> None:
@@ -218,12 +252,13 @@ def main(argv: list[str]) -> None:
         tmp = Path(tmp)
         browser = launch_browser(playwright)
         if args.before:
-            src = export_src(args.before, tmp)
+            before = export_tree(args.before, tmp / "before")
             saved = os.environ.get("PYTHONPATH")
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), saved) if p)
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(before / "src"), saved) if p)
             try:
                 reports[args.before] = measure(browser, args.results, countries, args.repeat,
-                                               args.changes, tmp)
+                                               args.changes, tmp, before / "dashboards" / "serve")
             finally:
                 os.environ.pop("PYTHONPATH")
                 if saved is not None:

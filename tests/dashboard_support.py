@@ -180,13 +180,15 @@ def stop_process_group(process: subprocess.Popen | None, timeout: float) -> None
 
 @dataclass
 class VoilaServer:
-    """``dashboards/serve`` on 127.0.0.1 and a free port, logging to ``log``."""
+    """``dashboards/serve`` (or another ``serve``, e.g. of an older commit) on 127.0.0.1 and a
+    free port, logging to ``log``."""
 
     results: Path
     log: Path
     extra_args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    serve: Path = SERVE
 
     @property
     def url(self) -> str:
@@ -195,7 +197,7 @@ class VoilaServer:
     def start(self, timeout: float = 60.0) -> VoilaServer:
         """Start the server and wait until it answers HTTP."""
         self.process = subprocess.Popen(
-            [sys.executable, str(SERVE), "--host", "127.0.0.1", "--port", str(self.port),
+            [sys.executable, str(self.serve), "--host", "127.0.0.1", "--port", str(self.port),
              "--results", str(self.results), *self.extra_args],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -240,30 +242,43 @@ def launch_browser(playwright):
 @dataclass
 class PageWatch:
     """Blocks every request that does not go to 127.0.0.1/localhost and records it, plus
-    failed requests, HTTP errors (>= 400) and page errors."""
+    failed requests, HTTP errors (>= 400) and page errors. With ``block=False`` such requests
+    are only recorded: Playwright turns the browser's HTTP cache off for a page whose requests
+    it routes, so a benchmark of what a visitor sees records them instead."""
 
     blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     http_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    block: bool = True
 
     def attach(self, page) -> PageWatch:
-        page.route("**/*", self._route)
+        if self.block:
+            page.route("**/*", self._route)
+        else:
+            page.on("request", lambda r: self._local(r.url) or self.blocked.append(r.url))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
         page.on("response", lambda r: r.status >= 400 and self.http_errors.append(
             f"{r.status} {r.url}"))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
         return self
 
+    @staticmethod
+    def _local(url: str) -> bool:
+        """A request to the local server, or for data the page made itself (data:, blob:)."""
+        if url.startswith("data:"):
+            return True
+        return urlparse(url.removeprefix("blob:")).hostname in ("127.0.0.1", "localhost")
+
     def _route(self, route) -> None:
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+        if self._local(route.request.url):
             route.continue_()
         else:
             self.blocked.append(route.request.url)
             route.abort()
 
     def problems(self) -> list[str]:
-        return ([f"blocked {u}" for u in self.blocked] + [f"failed {u}" for u in self.failed]
+        return ([f"external {u}" for u in self.blocked] + [f"failed {u}" for u in self.failed]
                 + [f"HTTP {u}" for u in self.http_errors]
                 + [f"page error {e}" for e in self.page_errors])
 
@@ -313,7 +328,7 @@ def screenshot_pages(page, prefix: Path, max_shots: int = 8) -> list[Path]:
 
 
 WIDTHS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .filter(p => p.offsetParent !== null && p.closest('[style*="-5000px"]') === null)
+    .filter(p => p.offsetParent !== null)
     .map(p => [p._fullLayout.width, p.getBoundingClientRect().width])"""
 """(plotly's width, width of the plot's element) of every visible figure."""
 

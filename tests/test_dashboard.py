@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -188,7 +190,7 @@ def test_country_series_aligns_baseline_on_calendar_day(data):
 
 # --- figures --------------------------------------------------------------------------------
 def _no_remote_urls(fig) -> bool:
-    return "http" not in json.dumps(app.plotly_bundle(fig))
+    return "http" not in json.dumps(figures.plot_spec(fig))
 
 
 def test_grid_maps_side_by_side_on_one_robust_scale(data, shapes):
@@ -573,12 +575,13 @@ def test_dashboard_widgets_follow_the_selector(data):
     board = app.Dashboard(data)
     assert board.selector.value == "FRA"  # first country with data
     before_numbers = board.numbers.value
-    before_series = board.timeseries.outputs
+    before_series = board.timeseries.value
     board.selector.value = "ITA"
     assert "Italy" in board.numbers.value and board.numbers.value != before_numbers
-    (output,) = board.timeseries.outputs
-    assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Italy")
-    assert board.timeseries.outputs != before_series
+    assert board.timeseries.spec["layout"]["title"]["text"].startswith("Italy")
+    assert board.timeseries.value != before_series
+    assert json.loads(re.search(r"<script type='application/json' class='plot'>(.*)</script>",
+                                board.timeseries.value).group(1)) == board.timeseries.spec
 
 
 def test_choosing_a_country_zooms_the_gridded_maps(data):
@@ -587,8 +590,7 @@ def test_choosing_a_country_zooms_the_gridded_maps(data):
     assert grids.area.value == "Europe" and len(grids.window.options) == 1
 
     def x_range(key):
-        (output,) = grids.outputs[key].outputs
-        return output["data"][app.PLOTLY_MIME]["layout"]["xaxis"]["range"]
+        return grids.outputs[key].spec["layout"]["xaxis"]["range"]
 
     europe = x_range("change")
     board.selector.value = "ITA"
@@ -607,24 +609,20 @@ def test_dashboard_toggle_switches_to_hotspots(rich):
     assert list(board.view.options) == ["Countries", "Hotspots"]
 
     def ranking_labels():
-        (output,) = board.ranking.outputs
-        return output["data"][app.PLOTLY_MIME]["layout"]["yaxis"]["categoryarray"]
+        return board.ranking.spec["layout"]["yaxis"]["categoryarray"]
 
     def map_types():
-        (output,) = board.change_map.outputs
-        return {t["type"] for t in output["data"][app.PLOTLY_MIME]["data"]}
+        return {t["type"] for t in board.change_map.spec["data"]}
 
     def map_title():
-        (output,) = board.change_map.outputs
-        return output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"]
+        return board.change_map.spec["layout"]["title"]["text"]
 
     assert "France" in ranking_labels() and map_types() == {"scatter"}
     assert map_title().startswith("Change after the lockdown")
     board.view.value = "Hotspots"
     assert "Paris (FRA)" in ranking_labels() and map_title().startswith("Hotspots")
     assert board.selector.value == "Milan" and "Milan (ITA)" in board.numbers.value
-    (output,) = board.timeseries.outputs
-    assert output["data"][app.PLOTLY_MIME]["layout"]["title"]["text"].startswith("Milan")
+    assert board.timeseries.spec["layout"]["title"]["text"].startswith("Milan")
     board.selector.value = "Paris"
     assert "Paris (FRA)" in board.numbers.value
     assert "Change per hotspot" in board.change_title.value
@@ -779,4 +777,63 @@ def test_workflow_results_feed_the_dashboard(workflow_results):
     board.selector.value = "SWE"
     assert "Sweden" in board.numbers.value
     board.view.value = "Hotspots"
-    assert "Paris (FRA)" in json.dumps(board.ranking.outputs[0]["data"])
+    assert "Paris (FRA)" in json.dumps(board.ranking.spec["data"])
+
+
+def test_plot_html_holds_the_spec_in_a_block_it_cannot_end():
+    """A figure's HTML: the element drawn into, then its spec as JSON that no text of the
+    figure can turn into markup (a title with '</script>' stays text)."""
+    fig = figures.go.Figure(layout={"title": {"text": "a </script><b>b</b> & <!-- c"},
+                                    "height": 321})
+    spec = figures.plot_spec(fig)
+    markup = figures.plot_html(spec, fig.layout.height)
+    assert markup.startswith("<div style='height:321px'></div>")
+    body = re.fullmatch(r"<div[^>]*></div><script type='application/json' class='plot'>"
+                        r"(.*)</script>", markup).group(1)
+    assert "<" not in body and json.loads(body) == spec
+    assert spec["config"] == figures.PLOT_CONFIG
+
+
+def test_the_server_serves_the_plot_scripts_of_the_installed_packages():
+    from s5p_lockdown.serving import plot_script_urls, plot_scripts
+
+    scripts = plot_scripts()
+    assert set(scripts) == {"plotly.min.js", "plots.js"}
+    assert scripts["plots.js"] == figures.PLOTS_JS
+    assert "window.Plotly" in scripts["plotly.min.js"].read_text()
+    urls = plot_script_urls("/no2/")
+    assert re.fullmatch(r"/no2/s5p/static/plots\.js\?v=[0-9a-f]{16}", urls["plots"])
+    assert re.fullmatch(r"/no2/s5p/static/plotly\.min\.js\?v=[0-9a-f]{16}", urls["plotly"])
+
+
+def test_maps_cache_keeps_the_recently_used_entries(data, tmp_path, monkeypatch):
+    """The cache keeps the most recently used entries (a read counts as a use) and drops those
+    beyond the newest ``keep`` and those unused for too long; loading new maps prunes it."""
+    from s5p_lockdown.dashboard.data import prune_maps_cache
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    now = 1_800_000_000.0
+    ages_days = {"a": 0.5, "b": 1, "c": 2, "d": 3, "old": 40}
+    for name, days in ages_days.items():
+        path = folder / f"maps-{name}.npz"
+        path.write_bytes(b"x")
+        os.utime(path, (now - days * 86400, now - days * 86400))
+    (folder / "notes.txt").write_text("not an entry")
+    removed = prune_maps_cache(folder, keep=3, max_age_s=30 * 86400, now=now)
+    assert sorted(p.name for p in removed) == ["maps-d.npz", "maps-old.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "maps-a.npz", "maps-b.npz", "maps-c.npz", "notes.txt"]
+    assert prune_maps_cache(folder, keep=3, max_age_s=30 * 86400, now=now) == []
+
+    # in use: writing a new entry prunes the folder; a read marks the entry used
+    monkeypatch.setenv("S5P_DASHBOARD_CACHE", str(folder))
+    stale = time.time() - 40 * 86400
+    for name in "abc":
+        os.utime(folder / f"maps-{name}.npz", (stale, stale))
+    load_europe_maps(data)
+    (entry,) = folder.glob("maps-*.npz")  # the new one; the stale ones are gone
+    yesterday = time.time() - 86400
+    os.utime(entry, (yesterday, yesterday))
+    load_europe_maps(data)
+    assert entry.stat().st_mtime > yesterday + 3600

@@ -68,6 +68,12 @@ def test_page_renders_all_figures_offline(page, artifacts):
     assert page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count() == 0
     page.wait_for_timeout(500)  # late requests (fonts, map resources) would show up here
     assert page.watch.problems() == []
+    # drawn by plots.js with the plotly.js the server serves, each figure once: no
+    # JupyterLab plotly renderer (it would also draw an off-screen copy of each for a PNG)
+    loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert [u for u in loaded if "/s5p/static/plotly.min.js?v=" in u]
+    assert not [u for u in loaded if "jupyterlab-plotly" in u]
+    assert page.locator(".js-plotly-plot").count() == FIGURES
     page.screenshot(path=artifacts / "viewport.png")
     for name, index in (("grid_baseline", 0), ("grid_lockdown", 1), ("grid_change", 2),
                         ("country_map", 3), ("ranking", 4), ("timeseries", 5)):
@@ -118,8 +124,8 @@ def test_choosing_a_country_zooms_the_gridded_maps(page, artifacts):
 
     europe = ranges()
     page.select_option(".widget-dropdown:has-text('Country') select", label="Italy")
-    page.wait_for_function("""() => document.querySelector('.js-plotly-plot')
-        ._fullLayout.xaxis.range[0] > 4""", timeout=15_000)
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .slice(0, 3).every(p => p._fullLayout.xaxis.range[0] > 4)""", timeout=15_000)
     italy = ranges()
     assert italy[0] == italy[1] == italy[2] and europe[0][0] < italy[0][0] < 7.0 < italy[0][1]
     assert page.locator(".widget-dropdown:has-text('Area') select").input_value() == "Italy"
@@ -183,7 +189,7 @@ def test_choosing_a_country_updates_series_and_numbers(page, artifacts):
     page.locator(".js-plotly-plot").nth(5).screenshot(path=artifacts / "timeseries_italy.png")
 
 
-VISIBLE_PLOTS_JS = """() => Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
+VISIBLE_PLOTS_JS = """() => Array.from(document.querySelectorAll('.s5p-plot .js-plotly-plot'))
     .filter(p => p.offsetParent !== null)
     .map(p => ({title: (p.layout.title && p.layout.title.text) || '',
                 types: p.data.map(t => t.type || 'scatter')}))"""

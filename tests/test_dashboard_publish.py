@@ -165,6 +165,9 @@ PROBES = [  # path, method, expected status
     ("does/not/exist", "GET", 403),
     ("voila/templates/s5p/static/none.css", "GET", 404),
     ("voila/labextensions/none.js", "GET", 404),
+    ("s5p/static/plots.js", "GET", 200),
+    ("s5p/static/plotly.min.js", "GET", 200),
+    ("s5p/static/voila.json", "GET", 403),  # only the two scripts are served there
     ("api/kernels", "POST", 403),
     ("api/kernels", "GET", 403),
     (f"api/kernels/{uuid.uuid4()}", "GET", 404),

@@ -129,7 +129,7 @@ def test_regions_view_in_the_browser(regions_run, browser, tmp_path):
     from dashboard_support import REPO, PageWatch, VoilaServer, wait_rendered
 
     folder, locked, _ = regions_run
-    visible_js = """() => Array.from(document.querySelectorAll('.widget-output .js-plotly-plot'))
+    visible_js = """() => Array.from(document.querySelectorAll('.s5p-plot .js-plotly-plot'))
         .filter(p => p.offsetParent !== null)
         .map(p => ({title: (p.layout.title && p.layout.title.text) || '',
                     types: p.data.map(t => t.type || 'scatter')}))"""

@@ -22,14 +22,18 @@ detail sent to a browser.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import re
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import tornado.web
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.utils import url_path_join
 from traitlets import Float, Integer, TraitError, validate
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
@@ -273,6 +277,35 @@ class FilteredKernelWebsocketHandler(VoilaKernelWebsocketHandler):
         return super().write_message(message, binary)
 
 
+# --- figures ------------------------------------------------------------------------------------
+PLOT_SCRIPTS_URL = "s5p/static/"
+"""Where the server serves :func:`plot_scripts` (under its base URL)."""
+
+
+def plot_scripts() -> dict[str, Path]:
+    """The scripts that draw the dashboard's figures (name → file): plotly.js of the installed
+    plotly package, and ``plots.js`` of :mod:`s5p_lockdown.dashboard`
+    (:data:`s5p_lockdown.dashboard.figures.PLOTS_JS`); found without importing either (the
+    server never loads plotly or pandas)."""
+    plotly = Path(importlib.util.find_spec("plotly").origin).parent
+    dashboard = Path(importlib.util.find_spec("s5p_lockdown.dashboard").origin).parent
+    return {"plotly.min.js": plotly / "package_data" / "plotly.min.js",
+            "plots.js": dashboard / "plots.js"}
+
+
+def plot_script_urls(base_url: str) -> dict[str, str]:
+    """URLs of :func:`plot_scripts` under ``base_url`` for the ``s5p`` template
+    (``resources.s5p_plots``): ``plots`` and ``plotly``, each with a digest of its content
+    (``?v=``): browsers may keep them (tornado's static files with ``v`` are sent with a
+    ten-year ``Cache-Control``) and never use a stale copy after an upgrade."""
+    files = plot_scripts()
+    urls = {}
+    for key, name in (("plotly", "plotly.min.js"), ("plots", "plots.js")):
+        digest = hashlib.sha256(files[name].read_bytes()).hexdigest()[:16]
+        urls[key] = url_path_join(base_url, PLOT_SCRIPTS_URL, name) + f"?v={digest}"
+    return urls
+
+
 # --- the application ----------------------------------------------------------------------------
 class DashboardServer(Voila):
     """Voilà with the cap, the filtered websocket, the busy page and the security headers."""
@@ -292,6 +325,12 @@ class DashboardServer(Voila):
         return proposal["value"]
 
     def init_settings(self):
+        # the s5p template loads plots.js (which loads plotly.js) from the URLs given here,
+        # before Voilà makes its page renderers (the preheated one included)
+        section = self.voila_configuration.config.VoilaConfiguration
+        configured = section.get("resources")
+        section.resources = {**(configured if isinstance(configured, dict) else {}),
+                             "s5p_plots": plot_script_urls(self.base_url)}
         settings = super().init_settings()
         preheated = pool_size(self.kernel_manager)
         if self.max_kernels <= preheated:
@@ -301,7 +340,9 @@ class DashboardServer(Voila):
         return settings
 
     def init_handlers(self):
-        handlers = []
+        handlers = [(url_path_join(self.server_url, PLOT_SCRIPTS_URL, rf"({re.escape(name)})"),
+                     tornado.web.StaticFileHandler, {"path": str(path.parent)})
+                    for name, path in plot_scripts().items()]  # before the catch-all page
         for pattern, handler, *options in super().init_handlers():
             if handler is TornadoVoilaHandler:
                 handler = CappedVoilaHandler

@@ -4,27 +4,31 @@ The gridded maps (baseline, analysis year, change; :class:`GriddedMaps`) have a 
 selector (the window sets of the results) and an area selector (Europe or one country);
 choosing a country in the detail selector zooms them to it.
 
-Every figure is sent to the browser as a plotly mime bundle inside an ``Output`` widget and
-drawn there by the JupyterLab plotly renderer that ships with plotly (served by Voilà, no
-CDN). Choosing a country replaces the time series bundle and the numbers table. When the
-results have hotspot statistics (and, for a run with a region file, region statistics), a
-Countries / Hotspots (/ Regions) toggle switches the map, the ranking and the selector (with its
-numbers and time series) between countries, hotspots and regions; a view's figures are built on
-the first switch to it. Without hotspot statistics a note says why.
+Every figure is an HTML widget (:class:`PlotView`) holding the figure's plotly spec as a
+JSON block, drawn in the browser by the package's ``plots.js`` with the plotly.js that the
+server serves (``s5p_lockdown.serving``, loaded by the ``s5p`` template): each figure is
+drawn once, those on the screen first. Choosing a country replaces the time series' HTML and
+the numbers table. When the results have hotspot statistics (and, for a run with a region
+file, region statistics), a Countries / Hotspots (/ Regions) toggle switches the map, the
+ranking and the selector (with its numbers and time series) between countries, hotspots and
+regions; a view's figures are built on the first switch to it. Without hotspot statistics a
+note says why.
 
-Why no ``FigureWidget``: importing it loads ``plotly.io._renderers`` → nbformat → jsonschema,
-about 4 s of kernel start-up here, and each FigureWidget ships a ~5 MB JavaScript bundle over
-the websocket; a re-sent bundle of ~20 kB redraws the time series in well under a second.
+Why not JupyterLab's plotly renderer (a plotly mime bundle in an ``Output`` widget): it draws
+each figure three times (``Plotly.react``, then ``Plotly.redraw`` on its first update, then
+again off-screen for a PNG copy, ``Plotly.toImage``): the two extra draws were 2.4 s of the
+3.4 s of plotly work of the first page (dashboards/README.md, "Tests and benchmark"). Why no
+``FigureWidget``: importing it loads ``plotly.io._renderers`` → nbformat → jsonschema, about
+4 s of kernel start-up here, and each FigureWidget ships a ~5 MB JavaScript bundle over the
+websocket (run from a ``blob:`` URL, which the page's script policy refuses).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
-import plotly.io as pio
 from IPython.display import display
 
 from s5p_lockdown.dashboard import figures, tables
@@ -33,52 +37,42 @@ from s5p_lockdown.dashboard.data import (
     crop_maps, grids_netcdf, load_europe_maps, load_results, map_windows, resolve_results_dir,
 )
 
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
 COUNTRIES, HOTSPOTS, REGIONS = "Countries", "Hotspots", "Regions"
 """The views of the toggle."""
 NOUNS = {COUNTRIES: ("country", "countries"), HOTSPOTS: ("hotspot", "hotspots"),
          REGIONS: ("region", "regions")}
 
 
-def plotly_bundle(fig: go.Figure) -> dict:
-    """The mime bundle of a figure (data, layout, :data:`figures.PLOT_CONFIG`), numpy arrays
-    as base64 typed arrays."""
-    spec = json.loads(pio.to_json(fig, validate=False))
-    spec["config"] = figures.PLOT_CONFIG
-    return {PLOTLY_MIME: spec}
-
-
-def _show(out: widgets.Output, fig: go.Figure) -> None:
-    """Make ``fig`` the only content of ``out``.
-
-    The widget's ``outputs`` state is set directly instead of capturing a display with
-    ``with out:``: while Voilà executes the notebook, a capture makes its executor (nbclient)
-    send the widget's state to the kernel on the channel it is waiting on for the cell's
-    reply, and with large figures the reply is then missed and the page hangs.
-    """
-    out.outputs = ({"output_type": "display_data", "data": plotly_bundle(fig), "metadata": {}},)
-
-
-def _plot(fig: go.Figure, **layout) -> widgets.Output:
-    """A new Output widget showing ``fig``; ``layout``: the widget's CSS layout.
-
-    The widget is as tall as the figure: with the ``responsive`` config plotly sizes its plot
-    to 100 % of the container, which would collapse to nothing inside a flex row."""
-    out = widgets.Output(layout={"width": "100%", "height": f"{fig.layout.height}px",
-                                 **layout})
-    out.add_class(PLOT_CLASS)
-    _show(out, fig)
-    return out
-
-
 PLOT_CLASS = "s5p-plot"
 PAGE_STYLE = f"""<style>
-.{PLOT_CLASS} .jp-OutputArea, .{PLOT_CLASS} .jp-OutputArea-child,
-.{PLOT_CLASS} .jp-OutputArea-output {{ height: 100%; }}
+.{PLOT_CLASS} .widget-html-content {{ width: 100%; min-width: 0; line-height: normal; }}
 </style>"""
-"""The plot of an Output widget fills it: the renderer's plot is sized to 100 % of its parents,
-whose height is otherwise left to their content and is sometimes computed as 0 (the plot is
-then clipped away) in the flex rows of the page."""
+"""The figure of a :class:`PlotView` takes the whole width of the widget (the content of an
+HTML widget is otherwise sized to its text)."""
+
+
+class PlotView(widgets.HTML):
+    """A figure in the page: :func:`figures.plot_html` of its spec, drawn by ``plots.js``.
+
+    The widget is as tall as the figure (``layout``: the widget's CSS layout, e.g. flex
+    sizes); the figure is as wide as the widget.
+
+    Attributes
+    ----------
+    spec : dict
+        The figure shown (:func:`figures.plot_spec`).
+    """
+
+    def __init__(self, fig: go.Figure, **layout):
+        super().__init__(layout={"width": "100%", "height": f"{fig.layout.height}px",
+                                 **layout})
+        self.add_class(PLOT_CLASS)
+        self.show(fig)
+
+    def show(self, fig: go.Figure) -> None:
+        """Make ``fig`` the figure shown (the browser draws it anew)."""
+        self.spec = figures.plot_spec(fig)
+        self.value = figures.plot_html(self.spec, fig.layout.height)
 
 
 def _section(title: str) -> widgets.HTML:
@@ -99,7 +93,7 @@ class GriddedMaps:
     window, area : ipywidgets.Dropdown
         The window set (index into ``windows``) and the area (``"Europe"`` or an iso3).
     outputs : dict
-        ``"post_baseline"``, ``"post_analysis"``, ``"change"`` → Output widget.
+        ``"post_baseline"``, ``"post_analysis"``, ``"change"`` → :class:`PlotView`.
     shown : EuropeMaps
         The grids currently drawn (cropped to the area).
     """
@@ -122,8 +116,8 @@ class GriddedMaps:
         self.link = widgets.HTML()
         self.shown = crop_maps(maps, None)
         figs = figures.grid_map_figures(self.shown, shapes)
-        self.outputs = {key: _plot(figs[key], flex="1 1 360px", min_width="0",
-                                   width="auto") for key in GRID_KEYS}
+        self.outputs = {key: PlotView(figs[key], flex="1 1 360px", min_width="0",
+                                      width="auto") for key in GRID_KEYS}
         self.window.observe(lambda _: self.redraw(), names="value")
         self.area.observe(lambda _: self.redraw(), names="value")
         self.prepare.on_click(lambda _: self.offer_download())
@@ -148,7 +142,7 @@ class GriddedMaps:
         self.shown = crop_maps(crop_maps(maps, None), bounds)
         figs = figures.grid_map_figures(self.shown, self.shapes, every_city=country)
         for key in GRID_KEYS:
-            _show(self.outputs[key], figs[key])
+            self.outputs[key].show(figs[key])
         self.link.value = ""
 
     def offer_download(self) -> None:
@@ -178,14 +172,14 @@ class Dashboard:
         saying why there are no hotspots.
     current : DashboardData
         The statistics shown: ``data``, ``data.hotspots`` or ``data.regions``.
-    change_map, ranking : ipywidgets.Output
+    change_map, ranking : PlotView
         The change map and the ranked chart of the current view (each view has its own
         pair, the others' hidden).
     selector : ipywidgets.Dropdown
         Country (or hotspot) choice (value = iso3, or hotspot name).
     numbers : ipywidgets.HTML
         The chosen country's table of numbers.
-    timeseries : ipywidgets.Output
+    timeseries : PlotView
         The chosen country's daily series.
     """
 
@@ -206,12 +200,12 @@ class Dashboard:
                                          description="Country", layout={"width": "320px"})
         self.numbers = widgets.HTML(tables.country_summary_html(data, first),
                                     layout={"flex": "0 1 680px", "min_width": "0"})
-        self.timeseries = _plot(figures.timeseries_figure(data, first),
+        self.timeseries = PlotView(figures.timeseries_figure(data, first),
                                 flex="1 1 520px", min_width="0", width="auto")
         self.selector.observe(self._selected, names="value")
 
-        # one pair of Outputs per view, hidden when another view is shown: replacing a plot
-        # makes the plotly renderer raise on resizing the removed one
+        # one pair of figures per view, hidden when another view is shown: switching back
+        # shows them as drawn, without sending or drawing them again
         self._outputs = {COUNTRIES: self._view_outputs(COUNTRIES)}
         self._view = COUNTRIES
         self.unranked = widgets.HTML(tables.unranked_html(data))
@@ -250,25 +244,25 @@ class Dashboard:
         ], layout={"width": "100%"})
 
     @property
-    def change_map(self) -> widgets.Output:
+    def change_map(self) -> PlotView:
         return self._outputs[self._view][0]
 
     @property
-    def ranking(self) -> widgets.Output:
+    def ranking(self) -> PlotView:
         return self._outputs[self._view][1]
 
-    def _view_outputs(self, view: str) -> tuple[widgets.Output, widgets.Output]:
-        """(change map, ranking) Outputs of ``view``, side by side when the page is wide; the
+    def _view_outputs(self, view: str) -> tuple[PlotView, PlotView]:
+        """(change map, ranking) figures of ``view``, side by side when the page is wide; the
         map no wider than :data:`figures.CHANGE_MAP_MAX_WIDTH` (its zoom is fixed: wider,
         the colour bar would stand apart from the countries)."""
         change_map, ranking = self._view_figures(view)
-        return (_plot(change_map, flex="1 1 560px", min_width="0", width="auto",
-                      max_width=f"{figures.CHANGE_MAP_MAX_WIDTH}px"),
-                _plot(ranking, flex="1 1 480px", min_width="0", width="auto"))
+        return (PlotView(change_map, flex="1 1 560px", min_width="0", width="auto",
+                         max_width=f"{figures.CHANGE_MAP_MAX_WIDTH}px"),
+                PlotView(ranking, flex="1 1 480px", min_width="0", width="auto"))
 
     def _view_figures(self, view: str) -> tuple[go.Figure, go.Figure]:
         """(change map, ranking) of ``view`` (built once per view, by :meth:`_view_outputs`;
-        only their bundles are kept, in the Output widgets)."""
+        only their specs are kept, in the :class:`PlotView` widgets)."""
         if view == HOTSPOTS:
             data = self.data.hotspots
             return figures.hotspot_map_figure(data, self.shapes), figures.ranking_figure(data)
@@ -321,7 +315,7 @@ class Dashboard:
         """Show ``iso3`` (a country, or a hotspot name or region id in those views) in the
         numbers table and the time series."""
         self.numbers.value = tables.country_summary_html(self.current, iso3)
-        _show(self.timeseries, figures.timeseries_figure(self.current, iso3))
+        self.timeseries.show(figures.timeseries_figure(self.current, iso3))
 
 
 def _first_with_data(data: DashboardData) -> str:

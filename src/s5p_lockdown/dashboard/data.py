@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -544,8 +545,10 @@ def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
     Grids larger than ``max_cells`` are block-averaged, weighting cells by their composite
     ``weight``. The grids read are kept in :func:`maps_cache_dir` (``.npz``, named after the
     composites' paths, sizes and modification times): the next kernel reads them from there
-    and never loads the netCDF library (~12 MB less per visitor's kernel). Raises
-    :class:`ResultsError` when a composite is missing or unreadable.
+    and never loads the netCDF library (~12 MB less per visitor's kernel). An entry's
+    modification time is its last use; the cache is pruned (:func:`prune_maps_cache`) each
+    time an entry is added. Raises :class:`ResultsError` when a composite is missing or
+    unreadable.
     """
     if window is None:
         rows = data.windows[data.windows["iso3"] == EUROPE]
@@ -567,10 +570,12 @@ def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
     try:
         with np.load(cache) as stored:
             arrays = {name: stored[name] for name in stored.files}
+        os.utime(cache)  # its last use, for prune_maps_cache
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):  # none yet, or damaged
         arrays = _read_composites(paths, max_cells)
         try:
             write_atomically(cache, lambda tmp: _save_npz(tmp, arrays))
+            prune_maps_cache(cache.parent)
         except OSError:
             pass  # no writable cache folder: every kernel reads the composites
     fields = {key: arrays[key] for key in _GROUP_KEYS}
@@ -584,6 +589,38 @@ def load_europe_maps(data: DashboardData, window: MapWindow | None = None,
 CACHE_ENV = "S5P_DASHBOARD_CACHE"
 CACHE_VERSION = 1
 """Bumped when :func:`_read_composites` changes what it returns."""
+
+
+MAPS_CACHE_KEEP = 32
+"""Entries of the maps cache kept at most (the most recently used; ~2 MB each at
+:data:`MAX_MAP_CELLS`): window sets of the results served, and of a few older results."""
+MAPS_CACHE_MAX_AGE_S = 30 * 86400
+"""Entries of the maps cache not used for this long (seconds; 30 days) are removed."""
+
+
+def prune_maps_cache(folder: Path, keep: int = MAPS_CACHE_KEEP,
+                     max_age_s: float = MAPS_CACHE_MAX_AGE_S,
+                     now: float | None = None) -> list[Path]:
+    """Remove the entries (``maps-*.npz``) of the maps cache ``folder`` beyond the ``keep``
+    most recently used, and those not used for ``max_age_s`` seconds before ``now`` (default:
+    the current time); the last use of an entry is its modification time. Returns the files
+    removed. An entry removed meanwhile by another kernel is no error; an entry a kernel is
+    reading stays readable by it (POSIX), and a kernel that looks for a removed entry reads
+    the composites again."""
+    now = time.time() if now is None else now
+    entries = []
+    for path in folder.glob("maps-*.npz"):
+        try:
+            entries.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    entries.sort(reverse=True)
+    removed = []
+    for rank, (used, path) in enumerate(entries):
+        if rank >= keep or now - used > max_age_s:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -9,8 +9,9 @@
     hotspots/<name>.html  the same for a hotspot (when the results have hotspot statistics)
     regions/<id>.html     the same for a region (when the run had a region file)
     plotly.min.js         plotly.js, from the installed plotly package (no CDN)
-    plots.js              draws every figure of a page once the page is laid out, and the
-                          gridded maps of the window chosen in the selector
+    plots.js              draws every figure of a page (the package's plots.js, those on
+                          the screen first), and the gridded maps of the window chosen in
+                          the selector
     data/                 country_stats.csv, hotspot_stats.csv, region_stats.csv (as the
                           workflow wrote them), the gridded maps' values of each window
                           (netCDF) and the maps of every window but the first
@@ -32,7 +33,6 @@ import tempfile
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from s5p_lockdown.dashboard import figures, tables
@@ -60,16 +60,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "_", name).strip("_") or "_"
 
 
-PLOTS_JS = """// Draws each figure of the page (JSON in <script class="plot">) into the div before
-// it, once the page is laid out, so that every figure takes the width of its place in the
-// page; plotly redraws them when the window is resized (config.responsive).
-document.addEventListener('DOMContentLoaded', function () {
-  document.querySelectorAll('script.plot').forEach(function (block) {
-    var spec = JSON.parse(block.textContent);
-    Plotly.newPlot(block.previousElementSibling, spec.data, spec.layout, spec.config);
-  });
-});
-
+WINDOWS_JS = """
 // The window selector of the gridded maps: the maps of window n are in data/maps_<n>.js
 // (S5P_MAPS[n] = [three figures]), loaded the first time the window is chosen; the first
 // window's maps are the page's own.
@@ -78,7 +69,6 @@ document.addEventListener('DOMContentLoaded', function () {
   var select = document.getElementById('s5p-window');
   if (!select) { return; }
   var blocks = document.querySelectorAll('#s5p-grid-maps script.plot');
-  var targets = Array.prototype.map.call(blocks, function (b) { return b.previousElementSibling; });
   S5P_MAPS[select.value] = Array.prototype.map.call(blocks, function (b) {
     return JSON.parse(b.textContent);
   });
@@ -89,9 +79,7 @@ document.addEventListener('DOMContentLoaded', function () {
     link.setAttribute('download', '');
     var draw = function () {
       if (select.value !== n) { return; }  // another window was chosen meanwhile
-      S5P_MAPS[n].forEach(function (spec, k) {
-        Plotly.react(targets[k], spec.data, spec.layout, spec.config);
-      });
+      S5P_MAPS[n].forEach(function (spec, k) { S5P_PLOTS.show(blocks[k], spec); });
     };
     if (S5P_MAPS[n]) { draw(); return; }
     var script = document.createElement('script');
@@ -101,21 +89,14 @@ document.addEventListener('DOMContentLoaded', function () {
   });
 });
 """
-
-
-def _spec(fig: go.Figure) -> dict:
-    """The figure as plotly.js takes it (data, layout, :data:`figures.PLOT_CONFIG`)."""
-    spec = json.loads(pio.to_json(fig, validate=False))
-    spec["config"] = figures.PLOT_CONFIG
-    return spec
+"""Appended to :data:`figures.PLOTS_JS` in the site's ``plots.js``."""
 
 
 def _figure_html(fig: go.Figure, css_class: str) -> str:
-    """A figure as a div and its JSON (drawn by ``plots.js``), following its container's width;
-    as tall as the figure."""
-    payload = json.dumps(_spec(fig)).replace("</", "<\\/")  # cannot close the script element
-    return (f"<div class='{css_class}'><div style='height:{fig.layout.height}px'></div>"
-            f"<script type='application/json' class='plot'>{payload}</script></div>")
+    """A figure (drawn by ``plots.js``) in a div of class ``css_class``, following its
+    container's width; as tall as the figure."""
+    return (f"<div class='{css_class}'>"
+            f"{figures.plot_html(figures.plot_spec(fig), fig.layout.height)}</div>")
 
 
 def _page(title: str, body: str, root: str = "") -> str:
@@ -202,7 +183,7 @@ def _write_window(folder: Path, n: int, maps: EuropeMaps, figs: dict) -> tuple[s
     (folder / grids).write_bytes(grids_netcdf(maps))
     script = f"maps_{n}.js"
     if n > 0:
-        payload = json.dumps([_spec(fig) for fig in figs.values()])
+        payload = json.dumps([figures.plot_spec(fig) for fig in figs.values()])
         (folder / script).write_text(f"S5P_MAPS[{n}] = {payload};\n", encoding="utf-8")
     return f"data/{grids}", f"data/{script}"
 
@@ -226,7 +207,8 @@ def export_site(results: str | Path, target: str | Path) -> Path:
         site = Path(tmp) / "site"
         (site / "data").mkdir(parents=True)
         (site / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
-        (site / "plots.js").write_text(PLOTS_JS, encoding="utf-8")
+        (site / "plots.js").write_text(
+            figures.PLOTS_JS.read_text(encoding="utf-8") + WINDOWS_JS, encoding="utf-8")
         (site / "data" / "country_stats.csv").write_bytes(data.stats_csv)
         downloads = [("data/country_stats.csv", f"Country statistics (CSV, "
                                                 f"{len(data.stats)} countries)")]

@@ -9,6 +9,10 @@ tiles, topojson or fonts.
 No figure has a fixed width: each follows its container (``autosize``, and
 :data:`PLOT_CONFIG` makes plotly redraw on window resize).
 
+In a page a figure is its spec (:func:`plot_spec`) as a JSON block after the element it is
+drawn into (:func:`plot_html`), drawn in the browser by ``plots.js`` of this package
+(:data:`PLOTS_JS`), in the served dashboard as in the static export.
+
 The country figures also take the hotspot statistics (:attr:`DashboardData.hotspots`): the
 ranking labels them 'Paris (FRA)', and :func:`hotspot_map_figure` draws them as markers. A
 country (or hotspot) is shown without data only when the change drawn is missing
@@ -20,10 +24,14 @@ coverage and changes in percent; numbers written by :mod:`.text`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
+import plotly.io as pio
 import shapely
 from plotly.subplots import make_subplots
 
@@ -47,6 +55,28 @@ that city plumes do not saturate it."""
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 """Plotly config for every figure: no plotly link (the modebar's PNG export stays), redrawn
 at the container's size when the window is resized."""
+PLOTS_JS = Path(__file__).with_name("plots.js")
+"""The script that draws every figure of a page (:func:`plot_html`) with plotly.js, those on
+the screen first, one at a time (read its header)."""
+
+
+def plot_spec(fig: go.Figure) -> dict:
+    """The figure as plotly.js takes it: data, layout (numpy arrays as base64 typed arrays)
+    and :data:`PLOT_CONFIG`."""
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = PLOT_CONFIG
+    return spec
+
+
+def plot_html(spec: dict, height: int | float) -> str:
+    """HTML of a figure for :data:`PLOTS_JS`: an empty element ``height`` px tall and as wide
+    as its container, followed by ``spec`` as a JSON block (every ``<`` escaped, so that it
+    cannot end its script element)."""
+    payload = json.dumps(spec).replace("<", "\\u003c")
+    return (f"<div style='height:{height:.0f}px'></div>"
+            f"<script type='application/json' class='plot'>{payload}</script>")
+
+
 GRID_MAP_HEIGHT = 470
 """Height (px) of each gridded map; widths follow the page."""
 
