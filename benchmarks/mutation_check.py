@@ -166,8 +166,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "stats-intervals-not-widened", "src/s5p_lockdown/stats.py",
-        "fewest_days = min(len(usable[k].dates) for k in keys)",
-        "fewest_days = None",
+        "values = _ratio(name, widened_window_means(means[name], [len(usable[k].dates) for k in keys]))",
+        "values = _ratio(name, means[name])",
         "the raw changes' intervals are not widened for their windows' few days",
     ),
     Mutation(

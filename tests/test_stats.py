@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from s5p_lockdown.estimator import common_support_means, day_counts, every_day
-from s5p_lockdown.intervals import change_columns, widened
+from s5p_lockdown.intervals import change_columns, widened, widened_window_means
 from s5p_lockdown.stats import StatsSettings, country_statistics
-from stats_support import (START, brute_force_change, concat, record_interval_days, table, window_dates,
+from stats_support import (START, brute_force_change, concat, table, window_dates,
                            windows_frame)
 
 
@@ -236,16 +236,44 @@ def test_orbit_count_counts_nrti_slices_of_one_orbit_once():
     assert _orbit_count("") == 0
 
 
-def test_each_change_is_widened_for_the_fewest_usable_days_of_its_windows(monkeypatch):
+def test_each_window_mean_is_widened_for_its_own_usable_days(monkeypatch):
+    """The raw changes widen each window's means by that window's own day count (exact for
+    every window), not the change by the fewest days of its windows (over-wide for the others)."""
     from s5p_lockdown import stats
 
-    seen = record_interval_days(monkeypatch, stats)
+    seen = {}
+    real = stats.widened_window_means
+
+    def recording(means, days):
+        seen.setdefault(means.shape[1], []).append(list(days))
+        return real(means, days)
+
+    monkeypatch.setattr(stats, "widened_window_means", recording)
     rng = np.random.default_rng(7)
     cells, _ = _country(rng, LEVELS)
     pre_2019 = np.array([d.year == 2019 and d < START["post_baseline"] for d in cells.dates])
     sparse = cells.days(~pre_2019 | (np.cumsum(pre_2019) <= 5))  # 5 pre-lockdown days in 2019
     row = country_statistics({"AAA": sparse}, windows_frame(), StatsSettings(bootstrap=50)).iloc[0]
     assert row["days_pre_baseline"] == 5
-    assert seen["adjusted"] == 5
-    assert seen["post_vs_pre"] == min(row["days_post_analysis"], row["days_pre_analysis"])
-    assert seen["post_vs_baseline"] == min(row["days_post_analysis"], row["days_post_baseline"])
+    days = {key: row[f"days_{key}"] for key in ("post_analysis", "pre_analysis", "post_baseline", "pre_baseline")}
+    assert seen[4] == [[days["post_analysis"], days["pre_analysis"], days["post_baseline"], 5]]
+    assert sorted(seen[2]) == sorted([[days["post_analysis"], days["post_baseline"]],
+                                      [days["post_analysis"], days["pre_analysis"]]])
+
+
+def test_window_means_are_widened_about_their_estimates_on_the_log_scale():
+    means = np.array([[2.0, 4.0, -1.0],     # estimates (the third not positive: left alone)
+                      [1.0, 5.0, -2.0],
+                      [3.0, 4.0, 0.5]])
+    out = widened_window_means(means, [5, 10, 5])
+    np.testing.assert_array_equal(out[0], means[0])
+    expected = means[0, :2] * np.exp(np.sqrt(np.array([5 / 4, 10 / 9])) * np.log(means[1:, :2] / means[0, :2]))
+    np.testing.assert_allclose(out[1:, :2], expected, rtol=1e-12)
+    np.testing.assert_array_equal(out[:, 2], means[:, 2])
+    np.testing.assert_array_equal(widened_window_means(means, [1, None, 5])[:, :2], means[:, :2])
+    # the log-variance of a ratio of two windows grows by each window's own factor
+    rng = np.random.default_rng(3)
+    replicates = np.vstack([[1.0, 1.0], np.exp(rng.normal(0, [0.1, 0.2], (20000, 2)))])
+    ratio = np.log(widened_window_means(replicates, [4, 20]))[1:]
+    spread = np.var(ratio[:, 0] - ratio[:, 1])
+    assert spread == pytest.approx(0.01 * 4 / 3 + 0.04 * 20 / 19, rel=0.03)

@@ -34,8 +34,9 @@ country's area (``support_area_*``).
 Confidence intervals: percentile bootstrap over days: each window's days resampled with
 replacement (a day's cells, values and weights kept together, so spatial correlation within a
 day is kept), the per-cell composites, the support and the ratio recomputed for every
-replicate, then widened by ``sqrt(n / (n - 1))`` (``n`` the fewest usable days of the windows
-compared) for the bootstrap's small-sample narrowness (:mod:`s5p_lockdown.intervals`). A window
+replicate, each window mean's replicates widened by ``sqrt(n_g / (n_g - 1))`` (``n_g`` the
+window's usable days) for the bootstrap's small-sample narrowness before the ratio is formed
+(:func:`s5p_lockdown.intervals.widened_window_means`). A window
 with fewer than ``min_days`` usable days (a day is usable when the day's pixel footprints covered
 at least ``min_day_coverage`` of the country's area, the daily table's ``coverage``) makes the
 changes that use it NaN, each with its own ``reason_*`` in plain words; the other changes stand.
@@ -60,7 +61,7 @@ from s5p_lockdown.cells import CellTable, cell_tables
 from s5p_lockdown.estimator import chunks, common_support_means, day_counts, every_day, support_means, window_sums
 from s5p_lockdown.filenames import FileNameError, ProductName
 from s5p_lockdown.gridding import schema
-from s5p_lockdown.intervals import change_columns
+from s5p_lockdown.intervals import change_columns, widened_window_means
 from s5p_lockdown.weather import weather_statistics
 from s5p_lockdown.windows import days_of, required_days
 
@@ -277,17 +278,17 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
     counts = {k: np.vstack([every_day(usable[k]), day_counts(len(usable[k].dates), replicates, rng)])
               for k in valid}
     computable = [name for name, keys in CHANGE_WINDOWS.items() if all(k in counts for k in keys)]
-    values = {name: np.full(replicates + 1, np.nan) for name in computable}
+    means = {name: np.full((replicates + 1, len(CHANGE_WINDOWS[name])), np.nan) for name in computable}
     support = {}
     if computable:
         first = usable[valid[0]]
         for rows in chunks(replicates + 1, first.area.size):
             sums = {k: window_sums(usable[k], counts[k][rows]) for k in valid}
             for name in computable:
-                means = support_means([sums[k] for k in CHANGE_WINDOWS[name]], first.area)
-                values[name][rows] = _ratio(name, means.means)
+                chunk = support_means([sums[k] for k in CHANGE_WINDOWS[name]], first.area)
+                means[name][rows] = chunk.means
                 if rows.start == 0:
-                    support[name] = (int(means.cells[0]), float(means.area_share[0]))
+                    support[name] = (int(chunk.cells[0]), float(chunk.area_share[0]))
     columns = {}
     for name, keys in CHANGE_WINDOWS.items():
         if name not in computable:
@@ -296,8 +297,8 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
             columns.update({f"support_cells_{name}": 0, f"support_area_{name}": 0.0,
                             f"reason_{name}": "; ".join(reasons)})
             continue
-        fewest_days = min(len(usable[k].dates) for k in keys)
-        columns.update(change_columns(name, values[name][0], values[name][1:], tail, days=fewest_days))
+        values = _ratio(name, widened_window_means(means[name], [len(usable[k].dates) for k in keys]))
+        columns.update(change_columns(name, values[0], values[1:], tail))
         cells, share = support[name]
         columns.update({f"support_cells_{name}": cells, f"support_area_{name}": share,
                         f"reason_{name}": "" if cells else "no grid cell has data in every window compared"})
