@@ -9,9 +9,12 @@ PYTEST_ARGS ?=
 .PHONY: demo test venv system-packages clean
 
 # The venv, plus the condor profile linked into ~/.config/snakemake so that
-# `snakemake --profile condor` resolves (cheap and idempotent: runs every time).
+# `snakemake --profile condor` resolves, and the kernels compiled ahead of time so that
+# gridding processes start without numba (s5p_lockdown.aot); both cheap and idempotent when
+# done: they run every time.
 venv: $(STAMP)
 	@./workflow/scripts/install-profiles
+	@$(BIN)/s5p-lockdown compile || echo "(continuing: numba's JIT is used instead)" >&2
 
 # Reinstall when the dependency declaration changes. uv (from PyPI, into the venv) installs the
 # same packages as pip from the same index, in ~10 s instead of ~45 s.

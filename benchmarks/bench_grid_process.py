@@ -1,15 +1,17 @@
 """Benchmark: the whole ``s5p-lockdown grid`` process on one full-size Europe orbit segment,
 beside HARP's whole process.
 
-A user meets the whole process: interpreter start, imports, loading the cached numba code,
-reading, binning and writing the L3 file. This runs the installed command in a fresh process
-(warm caches: one untimed run of each configuration first fills the numba cache and the page
-cache), alternating the configurations round after round (``--rounds``, default 3), and prints
-per configuration the median wall time (and range), the CPU time (user + system: the robust
-figure when the machine is shared) and the peak resident memory of that process (``os.wait4``),
-beside HARP's figures with the speed-up. Then one in-process run per grid shows where the CPU
-time of a process goes (interpreter start, imports, first read, which includes loading the
-cached numba code, binning, writing).
+A user meets the whole process: interpreter start, imports, loading the kernels, reading,
+binning and writing the L3 file. This runs the installed command in a fresh process (warm
+caches: one untimed run of each configuration first fills numba's cache and the page cache),
+alternating the configurations round after round (``--rounds``, default 3), and prints per
+configuration the median wall time (and range), the CPU time (user + system: the robust figure
+when the machine is shared) and the peak resident memory of that process (``os.wait4``), beside
+HARP's figures with the speed-up. Configurations, at 0.1° and 0.01°: the default (one thread,
+the kernels compiled ahead of time by ``s5p-lockdown compile``, no numba in the process:
+:mod:`s5p_lockdown.aot`); the same on numba's JIT (no compiled module, what every process paid
+before); numba's parallel kernel on all cores. Then one in-process run per grid shows where the
+CPU time of a default process goes (interpreter start, imports, first read, binning, writing).
 
 The segment is the synthetic orbit of 25 March 2020 with the most pixels over the grid (orbit 7
 of the day: 822 scanlines × 450 ground pixels, ~340,000 pixel centres in 34-72 N, 25 W-45 E),
@@ -58,19 +60,20 @@ from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.gridding.accumulator import GridAccumulator
 from s5p_lockdown.io import read_l2_arrays
 import netCDF4
-marks.append(("imports: numba, h5py, netCDF4, package", cpu()))
+marks.append(("imports: h5py, netCDF4, package", cpu()))
 grid = GridSpec.from_harp(sys.argv[2])
 orbit = read_l2_arrays(sys.argv[1], bbox=grid.bounds, optional=False)
-marks.append(("first read (incl. numba cache load)", cpu()))
+marks.append(("first read (incl. loading the kernels)", cpu()))
 acc = GridAccumulator(grid)
 acc.add_dataset(orbit, 0.75)
-marks.append(("binning (incl. kernel cache load)", cpu()))
+marks.append(("binning", cpu()))
 acc.to_netcdf(sys.argv[3])
 marks.append(("writing the L3 file", cpu()))
 print(f"interpreter start\t{marks[0][1]:.3f}")
 for (_, before), (name, after) in zip(marks, marks[1:]):
     print(f"{name}\\t{after - before:.3f}")
 print(f"total\\t{marks[-1][1]:.3f}")
+print(f"numba imported\\t{int('numba' in sys.modules)}")
 """
 
 
@@ -93,10 +96,10 @@ def write_segment(cache: Path) -> Path:
     return path
 
 
-def run_command(args: list[str]) -> dict:
+def run_command(args: list[str], env: dict | None = None) -> dict:
     """Run ``args`` in a new process: wall seconds, CPU seconds and peak RSS (MB) of it."""
     start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     stderr = process.stderr.read().decode()
@@ -117,19 +120,31 @@ def main() -> None:
     segment = write_segment(args.cache)
     print(f"segment {segment.name}: {segment.stat().st_size / 1e6:.0f} MB; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    configs = [(res, threads) for res in GRIDS for threads in (None, 1)]
+    from s5p_lockdown import aot
+
+    if not aot.module_path().exists():
+        sys.exit("the compiled kernels are not built: run `s5p-lockdown compile` (make venv does)")
+    cores = os.cpu_count() or 1
+    # (grid, threads, kernels): the default (one thread, compiled ahead of time), the same on
+    # numba's JIT (no compiled module: what every process paid before), numba's parallel kernel
+    configs = [(res, threads, kernels) for res in GRIDS
+               for threads, kernels in ((1, "compiled"), (1, "jit"), (cores, "jit"))]
     results: dict = {config: [] for config in configs}
     with tempfile.TemporaryDirectory() as tmp:
-        def args_of(res, threads):
-            extra = [] if threads is None else ["--threads", str(threads)]
-            return [command, "grid", str(segment), "--bin-spatial", GRIDS[res], *extra,
-                    "-o", f"{tmp}/l3_{res}_{threads}.nc"]
+        no_module = {**os.environ, aot.DIR_VARIABLE: f"{tmp}/no-compiled-module"}
+
+        def args_of(res, threads, kernels):
+            return [command, "grid", str(segment), "--bin-spatial", GRIDS[res],
+                    "--threads", str(threads), "-o", f"{tmp}/l3_{res}_{threads}_{kernels}.nc"]
+
+        def run(config):
+            return run_command(args_of(*config), env=None if config[2] == "compiled" else no_module)
 
         for config in configs:  # warm-up: numba cache, page cache
-            run_command(args_of(*config))
+            run(config)
         for _ in range(args.rounds):
             for config in configs:
-                results[config].append(run_command(args_of(*config)))
+                results[config].append(run(config))
         sizes = {config: Path(args_of(*config)[-1]).stat().st_size / 1e6 for config in configs}
         stages = {}
         for res in GRIDS:
@@ -140,31 +155,34 @@ def main() -> None:
 
     print(f"\nwhole process, {args.rounds} alternating runs each after a warm-up "
           "(HARP: docs/references.md, measured on this machine kind, not here)")
-    print(f"{'grid':>5} {'threads':>7} {'wall s (median, range)':>24} {'CPU s':>6} {'peak MB':>8} "
+    print(f"{'grid':>5} {'threads':>7} {'kernels':>8} {'wall s (median, range)':>24} {'CPU s':>6} {'peak MB':>8} "
           f"{'file MB':>8} {'HARP wall s':>12} {'speed-up':>10} {'by CPU':>10} {'target':>7} "
           f"{'HARP peak':>10}")
-    for (res, threads), runs in results.items():
+    for (res, threads, kernels), runs in results.items():
         wall = [r["wall"] for r in runs]
         median = statistics.median(wall)
         harp = HARP[res]["seconds"]
         cpu = statistics.median(r["cpu"] for r in runs)
         peak = max(r["peak_mb"] for r in runs)
         harp_peak = HARP[res]["peak_gb"]
-        print(f"{res:>5} {threads or 'all':>7} {median:>8.2f} ({min(wall):.2f}-{max(wall):.2f})"
+        print(f"{res:>5} {threads:>7} {kernels:>8} {median:>8.2f} ({min(wall):.2f}-{max(wall):.2f})"
               f"{'':>5} {cpu:>6.2f} {peak:>8.0f} "
-              f"{sizes[(res, threads)]:>8.1f} {harp[0]:>5.2f}-{harp[1]:<6.2f} "
+              f"{sizes[(res, threads, kernels)]:>8.1f} {harp[0]:>5.2f}-{harp[1]:<6.2f} "
               f"{harp[0] / median:>4.2f}-{harp[1] / median:<5.2f} "
               f"{harp[0] / cpu:>4.2f}-{harp[1] / cpu:<5.2f} {TARGET_SPEEDUP[res]:>6}x "
               f"{'-' if harp_peak is None else f'{harp_peak * 1024:.0f} MB':>10}")
     print("\nwhere one process's CPU time goes (in-process, seconds):")
+    imported = {res: stages[res].pop("numba imported") == "1" for res in GRIDS}
     names = list(stages[0.1])
     print(f"{'stage':<42}" + "".join(f"{res:>8}" for res in GRIDS))
     for name in names:
         print(f"{name:<42}" + "".join(f"{float(stages[res][name]):>8.3f}" for res in GRIDS))
+    print("numba imported by that process: " + ", ".join(
+        f"{res}°: {'yes' if imported[res] else 'no'}" for res in GRIDS))
     print("\nWall times vary with the other jobs on this shared machine; CPU time is the robust "
           "figure under contention. 'by CPU' divides HARP's wall time (single-threaded, quiet "
           "machine: about its CPU time) by this command's CPU time (user + system, all threads), "
-          "the speed-up to expect on a quiet machine with --threads 1.")
+          "the speed-up to expect on a quiet machine with one thread.")
 
 
 if __name__ == "__main__":

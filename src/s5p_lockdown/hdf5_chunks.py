@@ -7,7 +7,7 @@ h5py's complete read (inflate, un-shuffle, copies) 69 ms, this module's 29 ms. N
 HDF5's filter pipeline with libdeflate, so :func:`read_rows` takes the raw chunks through
 h5py's direct chunk API (HDF5 still parses the file and finds the chunks) and undoes the
 filters itself: ``fletcher32`` (checksum of the stored bytes verified, as HDF5 does),
-``deflate`` (libdeflate, via the ``deflate`` package) and ``shuffle`` (numba). Any other layout
+``deflate`` (libdeflate, via the ``deflate`` package) and ``shuffle`` (numba: :mod:`s5p_lockdown.hdf5_kernels`). Any other layout
 is read by h5py, and so is a chunk the fast path cannot decode, so the result never depends on
 which path ran (``tests/test_hdf5_chunks.py`` compares both).
 
@@ -23,7 +23,8 @@ from __future__ import annotations
 import deflate
 import h5py
 import numpy as np
-from numba import njit
+
+from s5p_lockdown import aot
 
 #: HDF5 filter identifiers (H5Zpublic.h).
 FILTER_DEFLATE = 1
@@ -143,7 +144,7 @@ def _check_fletcher32(data: bytes) -> bytes:
     if len(data) < 4:
         raise ChunkError("chunk is shorter than its checksum")
     body = np.frombuffer(data, np.uint8, len(data) - 4)
-    computed = int(_fletcher32(body))
+    computed = int(aot.function("fletcher32")(body))
     swapped = ((computed & 0x00FF00FF) << 8) | ((computed >> 8) & 0x00FF00FF)
     stored = int.from_bytes(data[-4:], "little")
     if stored not in (computed, swapped):
@@ -151,64 +152,11 @@ def _check_fletcher32(data: bytes) -> bytes:
     return data[:-4]
 
 
-@njit(cache=True)
-def _fletcher32(data):
-    """HDF5's Fletcher-32 (H5_checksum_fletcher32) of a uint8 array: big-endian 16-bit words,
-    sums folded every 360 words; arithmetic in int64, reduced modulo 2**32 as C's uint32."""
-    n_words = data.size // 2
-    sum1 = np.int64(0)
-    sum2 = np.int64(0)
-    i = 0
-    while n_words > 0:
-        block = min(n_words, 360)
-        n_words -= block
-        for _ in range(block):
-            sum1 += (np.int64(data[i]) << 8) | np.int64(data[i + 1])
-            sum2 += sum1
-            i += 2
-        sum1 &= 0xFFFFFFFF
-        sum2 &= 0xFFFFFFFF
-        sum1 = (sum1 & 0xFFFF) + (sum1 >> 16)
-        sum2 = (sum2 & 0xFFFF) + (sum2 >> 16)
-    if data.size % 2:
-        sum1 += np.int64(data[i]) << 8
-        sum2 += sum1
-        sum1 = (sum1 & 0xFFFF) + (sum1 >> 16)
-        sum2 = (sum2 & 0xFFFF) + (sum2 >> 16)
-    sum1 = (sum1 & 0xFFFF) + (sum1 >> 16)
-    sum2 = (sum2 & 0xFFFF) + (sum2 >> 16)
-    return (sum2 << 16) | sum1
-
-
 def _unshuffle(src: np.ndarray, itemsize: int, first_item: int, dst: np.ndarray) -> None:
     """Undo HDF5's shuffle: byte ``b`` of item ``i`` is stored at ``b * n_items + i`` of the
     chunk ``src``. Writes items ``first_item ...`` (as many as fit) to the bytes ``dst``."""
     n_items = src.size // itemsize
     if itemsize == 4:  # float32 and int32, most of an S5P file: a loop LLVM vectorises
-        _join_4_byte_items(src, n_items, first_item, dst.view(np.uint32))
+        aot.function("join_4_byte_items")(src, n_items, first_item, dst.view(np.uint32))
     else:
-        _join_items(src, itemsize, n_items, first_item, dst)
-
-
-@njit(cache=True)
-def _join_4_byte_items(src, n_items, first_item, dst_words):
-    """:func:`_unshuffle` for 4-byte items into uint32 words (little-endian byte order).
-    The byte planes are taken as slices first: that lets LLVM vectorise the loop (10x)."""
-    count = dst_words.size
-    plane0 = src[first_item:first_item + count]
-    plane1 = src[n_items + first_item:n_items + first_item + count]
-    plane2 = src[2 * n_items + first_item:2 * n_items + first_item + count]
-    plane3 = src[3 * n_items + first_item:3 * n_items + first_item + count]
-    for i in range(count):
-        dst_words[i] = (np.uint32(plane0[i]) | (np.uint32(plane1[i]) << 8)
-                        | (np.uint32(plane2[i]) << 16) | (np.uint32(plane3[i]) << 24))
-
-
-@njit(cache=True)
-def _join_items(src, itemsize, n_items, first_item, dst):
-    """:func:`_unshuffle` for any item size, one byte plane after the other."""
-    count = dst.size // itemsize
-    for b in range(itemsize):
-        base = b * n_items + first_item
-        for i in range(count):
-            dst[i * itemsize + b] = src[base + i]
+        aot.function("join_items")(src, itemsize, n_items, first_item, dst)

@@ -285,7 +285,7 @@ def _read(var: h5py.Dataset, path: Path, rows: slice) -> np.ndarray:
         raise InvalidProductError(
             path, f"variable {name!r} has shape {var.shape}, expected (time=1, scanline, ...)"
         )
-    from s5p_lockdown.hdf5_chunks import read_rows  # imports numba (0.4 s): only when reading
+    from s5p_lockdown.hdf5_chunks import read_rows  # libdeflate and the chunk kernels: only when reading
 
     try:
         raw = read_rows(var, rows)

@@ -45,6 +45,7 @@ def _register() -> None:
     cli.add_command(synth_cmd.synth)
     cli.add_command(inspect_cmd.inspect)
     cli.add_command(grid_cmd.grid)
+    cli.add_command(grid_cmd.compile_kernels)
     cli.add_command(summary_cmd.summary)
     cli.add_command(acquire_cmd.acquire)
     cli.add_command(dashboard_cmd.dashboard)

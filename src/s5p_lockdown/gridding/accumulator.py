@@ -42,10 +42,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
-from s5p_lockdown.gridding import kernel, schema
+from s5p_lockdown import aot
+from s5p_lockdown.gridding import schema
 from s5p_lockdown.gridding.grid import GridSpec, same_grid
 from s5p_lockdown.gridding.l3_file import CHUNK, COMPRESSION_LEVEL, write_l3
 from s5p_lockdown.outputs import write_atomically
@@ -68,6 +68,8 @@ L2_PRECISION = "nitrogendioxide_tropospheric_column_precision"
 @contextlib.contextmanager
 def numba_threads(threads: int | None) -> Iterator[int]:
     """Temporarily use ``threads`` numba threads (None: numba's current setting)."""
+    import numba
+
     previous = numba.get_num_threads()
     wanted = previous if threads is None else int(threads)
     wanted = max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
@@ -84,8 +86,8 @@ def _usable(values: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
         return (
             np.isfinite(values)
             & np.isfinite(uncertainty)
-            & (np.abs(values) < kernel.FILL_THRESHOLD)
-            & (np.abs(uncertainty) < kernel.FILL_THRESHOLD)
+            & (np.abs(values) < schema.FILL_THRESHOLD)
+            & (np.abs(uncertainty) < schema.FILL_THRESHOLD)
         )
 
 
@@ -146,8 +148,11 @@ class GridAccumulator:
     grid
         The target grid.
     threads
-        Numba threads for area binning (None: numba's default, normally all cores). The
-        result is bit-identical for any number of threads.
+        Threads for area binning: 1 (default) runs the serial kernel, compiled ahead of time
+        when built (:mod:`s5p_lockdown.aot`: the process need not import numba); more, or None
+        for numba's default (normally all cores), run numba's parallel kernel. The result is
+        bit-identical for any number of threads. On 2 cores the parallel kernel was slower
+        than the serial one even at 0.01° (binning there is bound by the memory of the sums).
     weighting
         ``"weight"`` or ``"equal"``; see the module docstring. Only accumulators with the same
         weighting can be merged.
@@ -156,7 +161,7 @@ class GridAccumulator:
         their values are passed to :meth:`add_pixels` / :meth:`add_dataset`.
     """
 
-    def __init__(self, grid: GridSpec, *, threads: int | None = None, weighting: str = "weight",
+    def __init__(self, grid: GridSpec, *, threads: int | None = 1, weighting: str = "weight",
                  companions: Sequence[str] = ()):
         if weighting not in schema.WEIGHTINGS:
             raise ValueError(f"weighting must be one of {schema.WEIGHTINGS}, got {weighting!r}")
@@ -275,23 +280,33 @@ class GridAccumulator:
         """Bin pixels ``ids`` (one chunk); returns a boolean mask of the pixels that count."""
         ws = workspace.view(ids.size)
         n_lat = self.grid.shape[0]
-        with numba_threads(self.threads) as threads:
-            kernel.prepare_polygons(
-                lat_bounds, lon_bounds, ids, self._lat_edges, self._lon_edges, ws.poly_x,
-                ws.poly_y, ws.poly_n, ws.origin, ws.extent, ws.rows, ws.counted,
-            )
-            n_stripes = 1 if threads == 1 else _STRIPES_PER_THREAD * threads
-            stripes = kernel.assign_stripes(ws.rows, n_lat, n_stripes)
-            args = (
-                *stripes, ws.poly_x, ws.poly_y, ws.poly_n, ws.origin, ws.extent, ws.rows,
-                values, sigmas, companions, self._lat_edges, self._lon_edges, self.sums,
-                self.pixel_count, self.companion_sums, ws.counted,
-            )
-            if threads == 1:
-                kernel.bin_stripes_serial(*args)
-            else:
-                with numba.parallel_chunksize(1):
-                    kernel.bin_stripes_parallel(*args)
+        polygon_args = (lat_bounds, lon_bounds, ids, self._lat_edges, self._lon_edges, ws.poly_x,
+                        ws.poly_y, ws.poly_n, ws.origin, ws.extent, ws.rows, ws.counted)
+
+        def bin_args(stripes):
+            return (*stripes, ws.poly_x, ws.poly_y, ws.poly_n, ws.origin, ws.extent, ws.rows,
+                    values, sigmas, companions, self._lat_edges, self._lon_edges, self.sums,
+                    self.pixel_count, self.companion_sums, ws.counted)
+
+        compiled = aot.load() if self.threads == 1 else None
+        if compiled is not None:  # no numba in this process (see s5p_lockdown.aot)
+            corners = "f4" if lat_bounds.dtype == np.float32 else "f8"
+            getattr(compiled, f"prepare_polygons_{corners}")(*polygon_args)
+            compiled.bin_stripes_serial(*bin_args(compiled.assign_stripes(ws.rows, n_lat, 1)))
+        else:
+            import numba
+
+            from s5p_lockdown.gridding import kernel
+
+            with numba_threads(self.threads) as threads:
+                kernel.prepare_polygons(*polygon_args)
+                n_stripes = 1 if threads == 1 else _STRIPES_PER_THREAD * threads
+                args = bin_args(kernel.assign_stripes(ws.rows, n_lat, n_stripes))
+                if threads == 1:
+                    kernel.bin_stripes_serial(*args)
+                else:
+                    with numba.parallel_chunksize(1):
+                        kernel.bin_stripes_parallel(*args)
         return ws.counted.astype(bool)
 
     def add_points(
@@ -325,7 +340,8 @@ class GridAccumulator:
         ids = np.flatnonzero(_usable(values, uncertainty))
         binned = np.zeros(ids.size, np.uint8)
         companion_values = self._companion_matrix(companions, values.size)
-        kernel.bin_points(
+        bin_points = aot.function("bin_points")
+        bin_points(
             latitude[ids], longitude[ids], values[ids], uncertainty[ids], companion_values[ids],
             self._lat_edges, self._lon_edges, self.sums, self.pixel_count, self.companion_sums,
             binned,

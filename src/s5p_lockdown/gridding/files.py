@@ -23,7 +23,7 @@ def grid_l2_files(
     *,
     qa_threshold: float | None = 0.75,
     engine: str = "numba",
-    threads: int | None = None,
+    threads: int | None = 1,
     point: bool = False,
     progress: Progress | None = None,
 ) -> GridAccumulator:

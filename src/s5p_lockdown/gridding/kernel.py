@@ -57,8 +57,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-#: Corner coordinates with a magnitude at or above this are fill values (netCDF: 9.97e36).
-FILL_THRESHOLD = 1e30
+from s5p_lockdown.gridding.schema import FILL_THRESHOLD
+
 #: A pixel whose area is at most this fraction of its bounding box is degenerate (zero area).
 DEGENERATE = 1e-12
 #: A ring of unwrapped longitudes spanning 360° within this tolerance encircles a pole (HARP).

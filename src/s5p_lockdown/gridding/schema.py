@@ -56,6 +56,11 @@ if TYPE_CHECKING:  # annotations only: to_dataset imports xarray when called
 #: and a longitude slice (so that a writer can compute and write a large grid block by block).
 GridField = Union[np.ndarray, Callable[[slice, slice], np.ndarray]]
 
+#: Input values (corners, columns, precisions) with a magnitude at or above this are fill values
+#: (netCDF: 9.97e36); in this numba-free module so that the accumulator can test values without
+#: importing the kernel.
+FILL_THRESHOLD = 1e30
+
 VALUE = "tropospheric_NO2_column_number_density"
 UNCERTAINTY = f"{VALUE}_uncertainty"
 UNCERTAINTY_RANDOM = f"{VALUE}_uncertainty_random"

@@ -1,0 +1,184 @@
+"""The kernels compiled ahead of time (:mod:`s5p_lockdown.aot`): the same results as numba's JIT,
+bit for bit, for every exported function; never used when stale; and a gridding process that
+does not import numba."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from s5p_lockdown import aot
+from s5p_lockdown.cli import cli
+from s5p_lockdown.gridding import GridAccumulator, GridSpec
+from s5p_lockdown.io import read_l2_arrays
+
+L2 = sorted((Path(__file__).parent / "data" / "harp_reference" / "l2").glob("*.nc"))
+
+
+@pytest.fixture(scope="module")
+def compiled_dir(tmp_path_factory) -> Path:
+    """A folder holding the module built from the current sources (built once here: the test
+    does not depend on `make venv` having built the package's own)."""
+    folder = tmp_path_factory.mktemp("aot")
+    aot.build(folder)
+    return folder
+
+
+@pytest.fixture
+def use_compiled(compiled_dir, monkeypatch):
+    """Switch this process between the compiled module (True) and numba's JIT (False)."""
+    module = aot.load(compiled_dir)
+    assert module is not None
+
+    def switch(compiled: bool) -> None:
+        monkeypatch.setattr(aot, "load", lambda directory=None: module if compiled else None)
+
+    return switch
+
+
+def _grid_file(path: Path, grid: GridSpec, *, point: bool = False, float32: bool = True,
+               threads: int = 1) -> GridAccumulator:
+    """Bin the file's pixels with qa_value > 0.5, with the wind speed as a companion; corners
+    as stored (float32) or as float64."""
+    data = read_l2_arrays(path, bbox=grid.bounds).variables
+    keep = data["qa_value"] > 0.5
+    corners = {name: np.asarray(data[name], np.float32 if float32 else np.float64)[keep]
+               for name in ("latitude_bounds", "longitude_bounds")}
+    values = data["nitrogendioxide_tropospheric_column"][keep]
+    sigmas = data["nitrogendioxide_tropospheric_column_precision"][keep]
+    wind = {"wind_speed": np.hypot(data["eastward_wind"], data["northward_wind"])[keep]}
+    accumulator = GridAccumulator(grid, threads=threads, companions=("wind_speed",))
+    if point:
+        accumulator.add_points(values, sigmas, data["latitude"][keep], data["longitude"][keep],
+                               companions=wind)
+    else:
+        accumulator.add_pixels(values, sigmas, corners["latitude_bounds"],
+                               corners["longitude_bounds"], companions=wind)
+    return accumulator
+
+
+def _assert_same_sums(a: GridAccumulator, b: GridAccumulator) -> None:
+    assert a.count == b.count > 0
+    np.testing.assert_array_equal(a.sums, b.sums)
+    np.testing.assert_array_equal(a.pixel_count, b.pixel_count)
+    np.testing.assert_array_equal(a.companion_sums, b.companion_sums)
+
+
+@pytest.mark.parametrize("path,spec,point,float32", [
+    (L2[1], "41,40,0.2,71,3,0.2", False, True),       # float32 corners, as in the files
+    (L2[1], "41,40,0.2,71,3,0.2", False, False),      # float64 corners
+    (L2[1], "101,44,0.02,151,8,0.02", False, True),   # fine grid: many cells per pixel
+    (L2[0], "101,40,0.1,201,170,0.1", False, True),   # across the antimeridian
+    (L2[1], "41,40,0.2,71,3,0.2", True, False),       # point binning
+], ids=["f4", "f8", "fine", "antimeridian", "point"])
+def test_compiled_binning_equals_the_jit_bit_for_bit(use_compiled, path, spec, point, float32):
+    grid = GridSpec.from_harp(spec)
+    use_compiled(True)
+    compiled = _grid_file(path, grid, point=point, float32=float32)
+    use_compiled(False)
+    jit = _grid_file(path, grid, point=point, float32=float32)
+    _assert_same_sums(compiled, jit)
+    # and the JIT's parallel kernel, which is never compiled ahead of time
+    _assert_same_sums(compiled, _grid_file(path, grid, point=point, float32=float32, threads=2))
+
+
+def test_compiled_reader_helpers_equal_the_jit(compiled_dir):
+    from s5p_lockdown import hdf5_kernels
+
+    module = aot.load(compiled_dir)
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 2, 719, 720, 721, 5000):
+        data = rng.integers(0, 256, size, dtype=np.uint8)
+        readonly = np.frombuffer(data.tobytes(), np.uint8)
+        assert module.fletcher32(readonly) == hdf5_kernels.fletcher32(readonly)
+    src = np.frombuffer(rng.integers(0, 256, 8 * 300, dtype=np.uint8).tobytes(), np.uint8)
+    for first in (0, 7):
+        ours, theirs = np.zeros(4 * 250, np.uint8), np.zeros(4 * 250, np.uint8)
+        module.join_4_byte_items(src[:1200], 300, first, ours.view(np.uint32))
+        hdf5_kernels.join_4_byte_items(src[:1200], 300, first, theirs.view(np.uint32))
+        np.testing.assert_array_equal(ours, theirs)
+        ours, theirs = np.zeros(8 * 250, np.uint8), np.zeros(8 * 250, np.uint8)
+        module.join_items(src, 8, 300, first, ours)
+        hdf5_kernels.join_items(src, 8, 300, first, theirs)
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_reading_through_the_compiled_helpers_equals_the_jit(use_compiled):
+    use_compiled(True)
+    compiled = read_l2_arrays(L2[0]).variables
+    use_compiled(False)
+    jit = read_l2_arrays(L2[0]).variables
+    assert compiled.keys() == jit.keys()
+    for name in compiled:
+        np.testing.assert_array_equal(compiled[name], jit[name])
+
+
+def test_a_changed_source_or_version_is_never_loaded(compiled_dir, monkeypatch, tmp_path):
+    assert aot.load(compiled_dir) is not None
+    key = aot.module_key()
+    sources = aot._source_files()
+    changed = tmp_path / "kernel.py"
+    changed.write_text(sources[0].read_text() + "\n# changed\n")
+    monkeypatch.setattr(aot, "_source_files", lambda: [changed, *sources[1:]])
+    assert aot.module_key() != key
+    assert aot.load(compiled_dir) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(aot.sys, "version", sys.version + " (another build)")
+    assert aot.module_key() != key
+    assert aot.load(compiled_dir) is None
+
+
+def test_compile_command_builds_once_and_reports(monkeypatch, tmp_path):
+    monkeypatch.setenv(aot.DIR_VARIABLE, str(tmp_path))
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["compile", "--check"])
+    assert missing.exit_code == 1
+    assert "not built" in missing.output
+    monkeypatch.setattr(aot, "build", lambda directory=None: (_ for _ in ()).throw(
+        FileNotFoundError("gcc: not found")))
+    from s5p_lockdown.errors import S5PLockdownError
+
+    failed = runner.invoke(cli, ["compile"])
+    assert isinstance(failed.exception, S5PLockdownError)
+    assert "gcc: not found" in str(failed.exception) and "JIT is used" in str(failed.exception)
+    monkeypatch.undo()
+    monkeypatch.setenv(aot.DIR_VARIABLE, str(tmp_path))
+    built = runner.invoke(cli, ["compile"])
+    assert built.exit_code == 0, built.output
+    assert aot.module_path().exists()
+    again = runner.invoke(cli, ["compile"])
+    assert "up to date" in again.output
+
+
+def test_a_gridding_process_with_the_compiled_module_does_not_import_numba(compiled_dir, tmp_path):
+    """The point of it all: `s5p-lockdown grid` (one thread, the default) in a fresh process
+    loads the compiled module and never imports numba; the same file without the module (the
+    JIT fallback) is identical."""
+    script = (
+        "import sys\n"
+        "from s5p_lockdown.cli import main\n"
+        "sys.argv = ['s5p-lockdown', 'grid', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('numba imported' if 'numba' in sys.modules else 'no numba')\n"
+    )
+    args = [str(L2[1]), "--bin-spatial", "181,-30,0.2,201,-10,0.2"]
+    outputs = {}
+    for name, folder in (("compiled", compiled_dir), ("jit", tmp_path / "empty")):
+        out = tmp_path / f"{name}.nc"
+        env = {"PATH": "/usr/bin:/bin", aot.DIR_VARIABLE: str(folder)}
+        done = subprocess.run([sys.executable, "-c", script, *args, "-o", str(out)], env=env,
+                              capture_output=True, text=True, check=True)
+        outputs[name] = (done.stdout.strip(), out)
+    assert outputs["compiled"][0] == "no numba"
+    assert outputs["jit"][0] == "numba imported"
+    import netCDF4
+
+    with netCDF4.Dataset(outputs["compiled"][1]) as a, netCDF4.Dataset(outputs["jit"][1]) as b:
+        assert a.variables.keys() == b.variables.keys()
+        for name in a.variables:
+            np.testing.assert_array_equal(a[name][:], b[name][:])
