@@ -148,9 +148,17 @@ def test_compile_command_builds_once_and_reports(monkeypatch, tmp_path):
     assert "gcc: not found" in str(failed.exception) and "JIT is used" in str(failed.exception)
     monkeypatch.undo()
     monkeypatch.setenv(aot.DIR_VARIABLE, str(tmp_path))
+    import importlib.machinery
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    stale = tmp_path / f"_s5p_aot_0123456789abcdef{suffix}"  # a build for older sources
+    stale.write_bytes(b"")
+    other_python = tmp_path / "_s5p_aot_0123456789abcdef.cpython-399-x86_64-linux-gnu.so"
+    other_python.write_bytes(b"")
     built = runner.invoke(cli, ["compile"])
     assert built.exit_code == 0, built.output
     assert aot.module_path().exists()
+    assert not stale.exists() and other_python.exists()
     again = runner.invoke(cli, ["compile"])
     assert "up to date" in again.output
 

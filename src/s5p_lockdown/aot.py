@@ -154,6 +154,11 @@ def build(directory: Path | None = None) -> Path:
             words = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise BuildError(f"numba.pycc failed ({words})")
         os.replace(built, target)
+    # earlier builds for this Python (older sources or versions) are never loaded again
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for stale in target.parent.glob(f"{_module_name('*')}{suffix}"):
+        if stale != target:
+            stale.unlink(missing_ok=True)
     return target
 
 

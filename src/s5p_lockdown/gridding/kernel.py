@@ -47,7 +47,9 @@ touches (a latitude band) and cuts the band polygon from west to east at the cel
 yields the exact area of one cell. Work is split into bands of grid rows ("stripes"): a stripe
 owns its rows, so threads never write the same cell, and every cell receives its contributions
 in pixel order, with weights that do not depend on the stripe layout. Results are therefore
-bit-identical for any number of threads.
+bit-identical for any number of threads. The serial entry points are also compiled ahead of
+time (:mod:`s5p_lockdown.aot`), with bit-identical results, so that a one-thread process need
+not import numba.
 """
 
 from __future__ import annotations
