@@ -124,13 +124,20 @@ def test_a_changed_source_or_version_is_never_loaded(compiled_dir, monkeypatch, 
     sources = aot._source_files()
     changed = tmp_path / "kernel.py"
     changed.write_text(sources[0].read_text() + "\n# changed\n")
-    monkeypatch.setattr(aot, "_source_files", lambda: [changed, *sources[1:]])
-    assert aot.module_key() != key
-    assert aot.load(compiled_dir) is None
-    monkeypatch.undo()
-    monkeypatch.setattr(aot.sys, "version", sys.version + " (another build)")
-    assert aot.module_key() != key
-    assert aot.load(compiled_dir) is None
+    try:
+        monkeypatch.setattr(aot, "_source_files", lambda: [changed, *sources[1:]])
+        aot.module_key.cache_clear()
+        assert aot.module_key() != key
+        assert aot.load(compiled_dir) is None
+        monkeypatch.undo()
+        monkeypatch.setattr(aot.sys, "version", sys.version + " (another build)")
+        aot.module_key.cache_clear()
+        assert aot.module_key() != key
+        assert aot.load(compiled_dir) is None
+    finally:
+        monkeypatch.undo()
+        aot.module_key.cache_clear()
+    assert aot.module_key() == key
 
 
 def test_compile_command_builds_once_and_reports(monkeypatch, tmp_path):

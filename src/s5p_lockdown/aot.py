@@ -25,6 +25,7 @@ is the only ahead-of-time compiler of numba code, and the JIT fallback keeps thi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -33,7 +34,6 @@ import os
 import sys
 import tempfile
 import warnings
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -42,7 +42,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: Environment variable naming the folder of the compiled module (default: :func:`module_dir`).
 DIR_VARIABLE = "S5P_LOCKDOWN_AOT_DIR"
 
-_C2 = "f8[:, ::1]"
 _POLYGONS = ("{corner}[:, ::1], {corner}[:, ::1], i8[::1], f8[::1], f8[::1], f8[:, ::1], f8[:, ::1], "
              "i4[::1], f8[:, ::1], f8[:, ::1], i8[:, ::1], u1[::1]")
 _STRIPES = ("i8[::1], i8[::1], i8[::1], f8[:, ::1], f8[:, ::1], i4[::1], f8[:, ::1], f8[:, ::1], "
@@ -74,16 +73,22 @@ def _source_files() -> list[Path]:
     return [PACKAGE_DIR.joinpath(*name.split(".")[1:]).with_suffix(".py") for name in names]
 
 
+@functools.cache
 def module_key() -> str:
     """Digest of what the compiled module depends on: the sources of the exported functions,
-    :data:`EXPORTS`, and the Python, numba and numpy versions (16 hex digits)."""
+    :data:`EXPORTS`, and the Python, numba and numpy versions (16 hex digits). Computed once
+    per process (the sources it has loaded), without importing numba: its version is read
+    from its ``_version.py``."""
+    import numpy
+
     digest = hashlib.sha256()
     for path in _source_files():
         digest.update(path.read_bytes())
     digest.update(repr(sorted(EXPORTS.items())).encode())
     digest.update(sys.version.encode())
-    for package in ("numba", "numpy"):
-        digest.update(metadata.version(package).encode())
+    digest.update(numpy.__version__.encode())
+    numba = importlib.util.find_spec("numba")
+    digest.update(Path(numba.origin).with_name("_version.py").read_bytes())
     return digest.hexdigest()[:16]
 
 
