@@ -38,6 +38,7 @@ The deliberate differences from HARP are listed in :mod:`s5p_lockdown.gridding.k
 from __future__ import annotations
 
 import contextlib
+import mmap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +64,26 @@ _STRIPES_PER_THREAD = 4
 
 L2_VALUE = "nitrogendioxide_tropospheric_column"
 L2_PRECISION = "nitrogendioxide_tropospheric_column_precision"
+
+
+def small_page_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``np.zeros(shape, dtype)`` in anonymous memory kept out of transparent huge pages.
+
+    Why not ``np.zeros``: numpy asks the kernel for huge pages on large arrays, so every 2 MB
+    region the binning touches is zeroed and mapped whole, with the kernel compacting memory
+    to find one. Measured on a 0.01° Europe grid (0.85 GB of sums, one orbit touching about
+    half the cells, whole ``s5p-lockdown grid`` process): peak RSS 936 MB and 0.2-1.4 s of
+    system time varying run to run (wall 1.8-2.8 s), against 553-560 MB and a steady 0.4-0.6 s
+    (wall 1.92-1.96 s) with 4 kB pages, which are mapped only where written.
+    """
+    count = int(np.prod(shape, dtype=np.int64))
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes < mmap.PAGESIZE or not hasattr(mmap, "MADV_NOHUGEPAGE"):  # not Linux: plain
+        return np.zeros(shape, dtype)
+    # private: a shared anonymous map is backed by shmem, whose pages fill in when read
+    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+    memory.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(memory, dtype, count).reshape(shape)
 
 
 @contextlib.contextmanager
@@ -175,9 +196,9 @@ class GridAccumulator:
                 f"companion names must be distinct and not L3 variable names: {list(self.companions)}"
             )
         n_lat, n_lon = grid.shape
-        self.sums = np.zeros((n_lat, n_lon, 4))
-        self.pixel_count = np.zeros((n_lat, n_lon), np.int32)
-        self.companion_sums = np.zeros((n_lat, n_lon, 2 * len(self.companions)))
+        self.sums = small_page_zeros((n_lat, n_lon, 4), np.float64)
+        self.pixel_count = small_page_zeros((n_lat, n_lon), np.int32)
+        self.companion_sums = small_page_zeros((n_lat, n_lon, 2 * len(self.companions)), np.float64)
         self.count = 0
         self.time_start: np.datetime64 | None = None
         self.time_stop: np.datetime64 | None = None
