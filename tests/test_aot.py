@@ -197,3 +197,26 @@ def test_a_gridding_process_with_the_compiled_module_does_not_import_numba(compi
         assert a.variables.keys() == b.variables.keys()
         for name in a.variables:
             np.testing.assert_array_equal(a[name][:], b[name][:])
+
+
+def test_the_workflows_gridding_and_attribution_reads_do_not_import_numba(compiled_dir, orbit_file,
+                                                                          tmp_path):
+    """What a workflow job runs per orbit with the default one thread: the daily grid
+    (``daily.grid_day``, with wind) and the attribution's read of pixel centres, in a fresh
+    process with the compiled module: numba is never imported."""
+    script = (
+        "import sys\n"
+        "from datetime import date\n"
+        "from s5p_lockdown.attribution import _orbit_pixels\n"
+        "from s5p_lockdown.daily import grid_day\n"
+        "from s5p_lockdown.gridding import GridSpec\n"
+        "grid = GridSpec.from_harp('61,40,0.25,101,-5,0.25')\n"
+        "grid_day([sys.argv[1]], date(2020, 3, 25), grid, sys.argv[2])\n"
+        "assert _orbit_pixels(sys.argv[1], grid, 0.75)['no2'].size > 0\n"
+        "print('numba imported' if 'numba' in sys.modules else 'no numba')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(orbit_file), str(tmp_path / "day.nc")],
+                          env={"PATH": "/usr/bin:/bin", aot.DIR_VARIABLE: str(compiled_dir)},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "no numba"
+    assert (tmp_path / "day.nc").exists()

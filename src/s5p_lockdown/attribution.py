@@ -139,7 +139,7 @@ def _orbit_pixels(path: Path, grid: GridSpec, qa_threshold: float) -> dict[str, 
     """The usable pixels of one orbit (the daily grid's: qa-filtered, valid column and
     precision) near ``grid``: ``latitude``, ``longitude`` (degrees), ``no2`` (mol m-2) and
     ``wind`` (m s-1, NaN without wind). Corners are not read."""
-    # imported here: the statistics read attribution files without the reader and numba
+    # imported here: the statistics read attribution files without the reader
     from s5p_lockdown.gridding.accumulator import usable_pixels
     from s5p_lockdown.io import read_l2_arrays
 
