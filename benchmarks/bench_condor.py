@@ -144,11 +144,15 @@ def pool_run(profile: str, folder: Path, snakefile: list[str]) -> tuple[float, d
 
 
 def copy_workflow(folder: Path) -> None:
-    """What a clone holds for --profile condor-transfer (tests/test_condor_transfer.py)."""
+    """What a clone holds for --profile condor-transfer after ``make venv``: the sources and the
+    kernels compiled ahead of time into its package's ``__pycache__`` (sent with the sources;
+    tests/test_condor_transfer.py)."""
     shutil.copy2(SNAKEFILE, folder / "Snakefile")
     for name in ("workflow", "src/s5p_lockdown"):
         shutil.copytree(PROJECT / name, folder / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([str(PROJECT / ".venv" / "bin" / "s5p-lockdown"), "compile"], check=True,
+                   env={**os.environ, "S5P_LOCKDOWN_AOT_DIR": str(folder / "src" / "s5p_lockdown" / "__pycache__")})
     for path in folder.rglob("*"):
         path.chmod(0o777 if path.is_dir() else 0o666 | (path.stat().st_mode & 0o111))
 

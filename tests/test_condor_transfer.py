@@ -14,12 +14,16 @@ a local run.  Never skipped: a machine that cannot run the pool fails.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+
+from s5p_lockdown import aot
 
 from condor_fixtures import PROJECT_DIR, condor_pool, condor_workdir  # noqa: F401
 from test_condor_workflow import (
@@ -49,7 +53,10 @@ MASK_CACHE = ("results/masks",)
 
 
 def copy_workflow(folder: Path) -> None:
-    """The workflow's sources into ``folder``, as in a clone of the project (without caches)."""
+    """The workflow's sources into ``folder``, as in a clone of the project (without caches),
+    with the kernels compiled ahead of time into its package's ``__pycache__``, as ``make venv``
+    does in a clone (``s5p_lockdown.aot``): transferred with the sources, they let the jobs run
+    without numba."""
     for name in WORKFLOW_SOURCES:
         source, target = PROJECT_DIR / name, folder / name
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o777)
@@ -57,6 +64,9 @@ def copy_workflow(folder: Path) -> None:
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target)
+    compiled = folder / "src" / "s5p_lockdown" / "__pycache__"
+    subprocess.run([str(PROJECT_DIR / ".venv" / "bin" / "s5p-lockdown"), "compile"], check=True,
+                   env={**os.environ, aot.DIR_VARIABLE: str(compiled)})
     for path in [folder, *folder.rglob("*")]:  # the job user writes here (ACL mask)
         path.chmod(0o777 if path.is_dir() else 0o666 | (path.stat().st_mode & 0o111))
 
@@ -157,10 +167,14 @@ def test_demo_without_shared_filesystem_equals_local(condor_pool, condor_workdir
     assert settings["shared-fs-usage"] == "none"
     assert not (pool_dir / "results" / "masks").exists()
     # the node's job cache (S5P_JOB_CACHE): the sources, copied once under the digest of their
-    # content, with the kernels numba compiled beside them for the later jobs
+    # content, with the compiled kernels that came with them; the jobs loaded those: numba
+    # compiled nothing (its cache would hold an index beside the kernel's source)
     cache = condor_pool.root / "var" / "cache" / "s5p-job-cache" / "uid-4242"
-    kernels = list(cache.glob("src-*/s5p_lockdown/gridding/__pycache__/kernel.*.nbi"))
-    assert kernels, sorted(p.name for p in cache.iterdir())
+    # (folders of other sources may be there from earlier runs)
+    with_module = [d for d in cache.glob("src-*") if list(d.glob("s5p_lockdown/__pycache__/_s5p_aot_*.so"))]
+    assert with_module, sorted(cache.rglob("*"))
+    for folder in with_module:
+        assert not list(folder.rglob("*.nbi")), sorted(folder.rglob("*.nbi"))
     assert_same_results(local_dir, pool_dir, leave_out=MASK_CACHE)
     # each job's log and benchmark record came back with its outputs (not declared outputs:
     # job_resources(records=True) in workflow/rules/common.smk)
