@@ -171,6 +171,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the raw changes' intervals are not widened for their windows' few days",
     ),
     Mutation(
+        "adjusted-replicates-on-four-resampled-windows", "src/s5p_lockdown/stats.py",
+        "means[name][rows] = np.hstack([year.means for year in years])",
+        "means[name][rows] = support_means([sums[k] for k in keys], first.area).means",
+        "the four-window change's replicates compare the years on the support of all four "
+        "resampled windows (99.3 % coverage)",
+    ),
+    Mutation(
         "low-wind-widened-for-all-days", "src/s5p_lockdown/weather.py",
         "int(min(calm_a.sum(), calm_b.sum()))))",
         "min(len(post_a.dates), len(post_b.dates))))",

@@ -83,8 +83,9 @@ def voila_args(port: int) -> list[str]:
             "--template=s5p", "--show_tracebacks=True"]
 
 
-def status(page) -> dict:
-    text = page.inner_text(STATUS)
+def status(page, text: str | None = None) -> dict:
+    """The preview's status line (``text``, or read from the page now) and the map's image."""
+    text = page.inner_text(STATUS) if text is None else text
     match = STATUS_RE.search(text)
     assert match, text
     rows, columns, cell, south, north, west, east, seconds, qa = match.groups()
@@ -96,11 +97,12 @@ def status(page) -> dict:
 
 def wait_new_preview(page, previous: str, timeout_ms: float = 60_000) -> dict:
     """Wait until the status shows a preview other than ``previous``; returns it."""
-    page.wait_for_function("""([selector, previous]) => {
+    # the text seen when the wait ends: a later move of the map may already be computing
+    seen = page.wait_for_function("""([selector, previous]) => {
         const text = document.querySelector(selector).innerText;
-        return text.startsWith('preview of') && text !== previous;
+        return text.startsWith('preview of') && text !== previous ? text : null;
     }""", arg=[STATUS, previous], timeout=timeout_ms)
-    return status(page)
+    return status(page, seen.json_value())
 
 
 def open_preview(browser, url: str, log: Path):

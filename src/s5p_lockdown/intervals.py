@@ -20,9 +20,7 @@ Two ways, by what is resampled:
   resampled independently of the others (the raw changes), has the log-variance
   ``Σ_g var(log M_g)``; each window mean's replicates are widened by its *own* window's
   ``sqrt(n_g / (n_g - 1))`` before the ratio is formed, exact for every window. (Widening the
-  ratio by the fewest days' factor instead over-widened a four-window change whose lockdown
-  windows hold twice the days of its pre-lockdown windows: 99.3 % coverage in the accuracy
-  benchmark.)
+  ratio by the fewest days' factor instead is conservative for the windows with more days.)
 - :func:`widened`: the change's own replicates widened by ``n``, for a change that is not a
   plain ratio of window means (the weather-normalised ones: ``n`` the fewest days of the
   windows it compares, conservative for the others).

@@ -36,7 +36,12 @@ replacement (a day's cells, values and weights kept together, so spatial correla
 day is kept), the per-cell composites, the support and the ratio recomputed for every
 replicate, each window mean's replicates widened by ``sqrt(n_g / (n_g - 1))`` (``n_g`` the
 window's usable days) for the bootstrap's small-sample narrowness before the ratio is formed
-(:func:`s5p_lockdown.intervals.widened_window_means`). A window
+(:func:`s5p_lockdown.intervals.widened_window_means`). A replicate of ``change_adjusted`` is
+the ratio of each year's post/pre, each on the cells of the estimate's four-window support
+that its own two resampled windows saw (the estimate itself is unchanged: on the full days
+both years keep the whole support): a replicate's support of all four resampled windows lost
+every cell seen on one or two days of any window, and its intervals held the truth in 99.3 %
+of the accuracy benchmark's cases instead of 95 % (96.4 % now). A window
 with fewer than ``min_days`` usable days (a day is usable when the day's pixel footprints covered
 at least ``min_day_coverage`` of the country's area, the daily table's ``coverage``) makes the
 changes that use it NaN, each with its own ``reason_*`` in plain words; the other changes stand.
@@ -282,11 +287,24 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
     support = {}
     if computable:
         first = usable[valid[0]]
+        if "adjusted" in computable:
+            keys = CHANGE_WINDOWS["adjusted"]
+            seen = np.logical_and.reduce([usable[k].weight.sum(axis=0) > 0 for k in keys])
+            adjusted_area = np.where(seen, first.area, 0.0)  # the estimate's support only
         for rows in chunks(replicates + 1, first.area.size):
             sums = {k: window_sums(usable[k], counts[k][rows]) for k in valid}
             for name in computable:
-                chunk = support_means([sums[k] for k in CHANGE_WINDOWS[name]], first.area)
-                means[name][rows] = chunk.means
+                keys = CHANGE_WINDOWS[name]
+                if name == "adjusted":
+                    # each year's post/pre on the cells of the estimate's support that its two
+                    # (resampled) windows saw: see the module docstring
+                    years = [support_means([sums[keys[0]], sums[keys[1]]], adjusted_area),
+                             support_means([sums[keys[2]], sums[keys[3]]], adjusted_area)]
+                    means[name][rows] = np.hstack([year.means for year in years])
+                    chunk = support_means([sums[k] for k in keys], first.area) if rows.start == 0 else None
+                else:
+                    chunk = support_means([sums[k] for k in keys], first.area)
+                    means[name][rows] = chunk.means
                 if rows.start == 0:
                     support[name] = (int(chunk.cells[0]), float(chunk.area_share[0]))
     columns = {}
