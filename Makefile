@@ -35,7 +35,8 @@ demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
 	$(BIN)/s5p-lockdown summary results
 
-test: venv system-packages
+# system packages first: the venv's kernel compilation needs gcc and g++
+test: system-packages venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

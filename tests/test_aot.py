@@ -157,15 +157,21 @@ def test_compile_command_builds_once_and_reports(monkeypatch, tmp_path):
     monkeypatch.setenv(aot.DIR_VARIABLE, str(tmp_path))
     import importlib.machinery
 
+    import os
+
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    stale = tmp_path / f"_s5p_aot_0123456789abcdef{suffix}"  # a build for older sources
-    stale.write_bytes(b"")
+    earlier = []  # builds for older sources or other package versions, oldest first
+    for age in range(aot.KEEP_BUILDS + 1):
+        earlier.append(tmp_path / f"_s5p_aot_{age:016x}{suffix}")
+        earlier[-1].write_bytes(b"")
+        os.utime(earlier[-1], (1e9 - age * 100, 1e9 - age * 100))
     other_python = tmp_path / "_s5p_aot_0123456789abcdef.cpython-399-x86_64-linux-gnu.so"
     other_python.write_bytes(b"")
     built = runner.invoke(cli, ["compile"])
     assert built.exit_code == 0, built.output
-    assert aot.module_path().exists()
-    assert not stale.exists() and other_python.exists()
+    assert aot.module_path().exists() and other_python.exists()
+    # the new build and the most recent earlier ones are kept
+    assert [p.exists() for p in earlier] == [True] * (aot.KEEP_BUILDS - 1) + [False, False]
     again = runner.invoke(cli, ["compile"])
     assert "up to date" in again.output
 
@@ -220,3 +226,50 @@ def test_the_workflows_gridding_and_attribution_reads_do_not_import_numba(compil
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "no numba"
     assert (tmp_path / "day.nc").exists()
+
+
+def test_mixed_corner_types_and_integer_grids_bin_as_with_the_jit(use_compiled):
+    """Inputs the JIT accepted whatever their types: float32 latitudes with float64 longitudes,
+    and a grid given in integers (its edges are float64 whatever the fields' types)."""
+    data = read_l2_arrays(L2[1], bbox=(40.0, 48.0, 3.0, 17.0)).variables
+    keep = data["qa_value"] > 0.5
+    values = data["nitrogendioxide_tropospheric_column"][keep]
+    sigmas = data["nitrogendioxide_tropospheric_column_precision"][keep]
+    lat = np.asarray(data["latitude_bounds"], np.float32)[keep]
+    lon = np.asarray(data["longitude_bounds"], np.float64)[keep]
+    grid = GridSpec(9, 40, 1, 15, 3, 1)  # integer fields
+    assert grid.lat_edges.dtype == grid.lon_edges.dtype == np.float64
+    results = {}
+    for compiled in (True, False):
+        use_compiled(compiled)
+        accumulator = GridAccumulator(grid)
+        accumulator.add_pixels(values, sigmas, lat, lon)
+        accumulator.add_points(values, sigmas, data["latitude"][keep], data["longitude"][keep])
+        results[compiled] = accumulator
+    _assert_same_sums(results[True], results[False])
+
+
+def test_the_module_of_the_kernels_constants_is_part_of_the_key():
+    """numba freezes the kernel's constants (the fill threshold of gridding/schema.py) into the
+    compiled code: a change there must give another key."""
+    assert any(p.name == "schema.py" and p.parent.name == "gridding" for p in aot._source_files())
+
+
+def test_a_module_that_cannot_be_loaded_falls_back_to_the_jit(tmp_path, caplog):
+    broken = aot.module_path(tmp_path)
+    broken.write_bytes(b"not a shared object")
+    with caplog.at_level("WARNING"):
+        assert aot.load(tmp_path) is None
+    assert "cannot be loaded" in caplog.text and "JIT" in caplog.text
+
+
+def test_compile_into_a_read_only_folder_says_which_setting_to_change(monkeypatch, tmp_path):
+    monkeypatch.setenv(aot.DIR_VARIABLE, str(tmp_path))
+
+    def refuse(directory=None):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(aot, "build", refuse)
+    failed = CliRunner().invoke(cli, ["compile"])
+    message = str(failed.exception)
+    assert "Permission denied" in message and aot.DIR_VARIABLE in message and "JIT" in message

@@ -13,11 +13,16 @@ The two paths compute the same thing: the module is compiled from the same Pytho
 bit-identical to the JIT's (``tests/test_aot.py`` compares every exported function). The parallel
 kernel (``--threads`` > 1) stays on the JIT: the AOT compiler has no threading layer.
 
-Where and when. ``s5p-lockdown compile`` (run by ``make venv`` and by the pool's environment
-set-up) builds ``_s5p_aot_<key>`` into the folder of :func:`module_dir`; ``key`` is a digest of
-the compiled sources, the exported signatures and the Python, numba and numpy versions, so a
-changed source or an upgraded package makes :func:`load` return None (never stale code) and
-callers fall back to the JIT, which is only slower to start. Building takes ~10 s.
+Where and when. ``s5p-lockdown compile`` (run by ``make venv``) builds ``_s5p_aot_<key>`` into
+the folder of :func:`module_dir` (the local pool's jobs import the same checkout with a copy of
+the same Python build and the same packages, so they load the same module; the jobs of
+``profiles/condor-transfer`` receive it with the sources); ``key`` is a digest of
+the compiled sources (and of the module whose constants they use), the exported signatures and
+the Python, numba and numpy versions, so a changed source or an upgraded package makes
+:func:`load` return None (never stale code) and callers fall back to the JIT, which is only
+slower to start; so does a module that cannot be loaded (logged). Building takes ~10 s. The
+exported functions accept only the exact dtypes and C-contiguous arrays of their signatures
+(numba.pycc checks little more than the item size): the callers pass such arrays.
 
 ``numba.pycc`` is marked "pending deprecation" by numba, which plans a successor; until then it
 is the only ahead-of-time compiler of numba code, and the JIT fallback keeps this optional.
@@ -68,8 +73,18 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: Modules whose constants the exported functions use (numba freezes them into the code).
+CONSTANTS_FROM = ("s5p_lockdown.gridding.schema",)
+
+#: Builds kept per Python version (two venvs with other numpy or numba versions may share a
+#: checkout and its ``__pycache__``); older ones are removed by :func:`build`.
+KEEP_BUILDS = 4
+
+log = logging.getLogger(__name__)
+
+
 def _source_files() -> list[Path]:
-    names = sorted({module for module, _, _ in EXPORTS.values()})
+    names = sorted({module for module, _, _ in EXPORTS.values()} | set(CONSTANTS_FROM))
     return [PACKAGE_DIR.joinpath(*name.split(".")[1:]).with_suffix(".py") for name in names]
 
 
@@ -88,7 +103,10 @@ def module_key() -> str:
     digest.update(sys.version.encode())
     digest.update(numpy.__version__.encode())
     numba = importlib.util.find_spec("numba")
-    digest.update(Path(numba.origin).with_name("_version.py").read_bytes())
+    try:
+        digest.update(Path(numba.origin).with_name("_version.py").read_bytes())
+    except (AttributeError, OSError):  # not found where numba keeps it: never matches a build
+        digest.update(os.urandom(16))
     return digest.hexdigest()[:16]
 
 
@@ -119,9 +137,13 @@ def load(directory: Path | None = None) -> ModuleType | None:
     if path not in _loaded:
         module = None
         if path.exists():
-            spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            try:
+                spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            except (ImportError, OSError) as exc:  # e.g. a noexec mount, another C library
+                log.warning("compiled kernels %s cannot be loaded (%s); using numba's JIT", path, exc)
+                module = None
         _loaded[path] = module
     return _loaded[path]
 
@@ -158,12 +180,15 @@ def build(directory: Path | None = None) -> Path:
         if done.returncode != 0 or not built.exists():
             words = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise BuildError(f"numba.pycc failed ({words})")
+        module_key.cache_clear()  # the child compiled the sources on disk: still these?
+        if module_path(directory) != target:
+            raise BuildError("the sources changed while they were compiled; run it again")
         os.replace(built, target)
-    # earlier builds for this Python (older sources or versions) are never loaded again
+    # the most recent builds for this Python are kept, older ones are never loaded again
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    for stale in target.parent.glob(f"{_module_name('*')}{suffix}"):
-        if stale != target:
-            stale.unlink(missing_ok=True)
+    builds = sorted(target.parent.glob(f"{_module_name('*')}{suffix}"), key=lambda p: p.stat().st_mtime)
+    for stale in builds[:-KEEP_BUILDS]:
+        stale.unlink(missing_ok=True)
     return target
 
 

@@ -63,7 +63,8 @@ import pandas as pd
 import xarray as xr
 
 from s5p_lockdown.cells import CellTable, cell_tables
-from s5p_lockdown.estimator import chunks, common_support_means, day_counts, every_day, support_means, window_sums
+from s5p_lockdown.estimator import (WindowSums, chunks, common_support_means, day_counts, every_day,
+                                    support_means, window_sums)
 from s5p_lockdown.filenames import FileNameError, ProductName
 from s5p_lockdown.gridding import schema
 from s5p_lockdown.intervals import change_columns, widened_window_means
@@ -301,7 +302,9 @@ def _raw_changes(usable: dict, window_reason: dict, replicates: int, rng: np.ran
                     years = [support_means([sums[keys[0]], sums[keys[1]]], adjusted_area),
                              support_means([sums[keys[2]], sums[keys[3]]], adjusted_area)]
                     means[name][rows] = np.hstack([year.means for year in years])
-                    chunk = support_means([sums[k] for k in keys], first.area) if rows.start == 0 else None
+                    if rows.start == 0:  # the estimate's support, for the support columns
+                        chunk = support_means([WindowSums(sums[k].value[:1], sums[k].weight[:1])
+                                               for k in keys], first.area)
                 else:
                     chunk = support_means([sums[k] for k in keys], first.area)
                     means[name][rows] = chunk.means

@@ -102,6 +102,12 @@ def compile_kernels(check):
     start = time.perf_counter()
     try:
         aot.build()
+    except OSError as exc:  # the folder: e.g. a read-only site-packages
+        raise S5PLockdownError(
+            f"cannot write the compiled kernels into {path.parent} ({exc.strerror or exc}); set "
+            f"{aot.DIR_VARIABLE} to a writable folder (the processes that grid must see it "
+            "too). Meanwhile numba's JIT is used: same results, ~0.3 s slower start per "
+            "process") from None
     except Exception as exc:  # compiler, headers or linker missing: say so in one line
         raise S5PLockdownError(
             f"could not compile the kernels ahead of time ({type(exc).__name__}: {exc}); this "

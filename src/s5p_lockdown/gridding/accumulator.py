@@ -136,9 +136,9 @@ def _add_counts(a: np.ndarray | int, b: np.ndarray | int):
     return np.where((np.asarray(a) < 0) | (np.asarray(b) < 0), -1, total).astype(np.int32)
 
 
-def _float_rows(bounds: np.ndarray, n_corners: int) -> np.ndarray:
-    """Bounds as a C-contiguous (n, k) float32/float64 array, without copying when possible."""
-    dtype = bounds.dtype if bounds.dtype in (np.float32, np.float64) else np.float64
+def _float_rows(bounds: np.ndarray, n_corners: int, dtype) -> np.ndarray:
+    """Bounds as a C-contiguous (n, k) ``dtype`` (float32 or float64) array, without copying
+    when possible."""
     return np.ascontiguousarray(bounds, dtype).reshape(-1, n_corners)
 
 
@@ -265,8 +265,10 @@ class GridAccumulator:
                 f"lat_bounds {lat_bounds.shape} and lon_bounds {lon_bounds.shape} do not match "
                 "(bounds need a trailing corner axis of length >= 2)"
             )
-        lat_bounds = _float_rows(lat_bounds, n_corners)
-        lon_bounds = _float_rows(lon_bounds, n_corners)
+        # one float type for both (the kernel takes float32 or float64 corners, not a mix)
+        corners = np.float32 if lat_bounds.dtype == lon_bounds.dtype == np.float32 else np.float64
+        lat_bounds = _float_rows(lat_bounds, n_corners, corners)
+        lon_bounds = _float_rows(lon_bounds, n_corners, corners)
         selected = np.flatnonzero(_usable(values, uncertainty))
         counted = np.zeros(values.size, bool)
         workspace = _Workspace(min(selected.size, CHUNK_SIZE), n_corners)

@@ -125,7 +125,7 @@ class GridSpec:
     @property
     def lat_edges(self) -> np.ndarray:
         """Latitude cell edges (degrees, ascending, float64), snapped to ±90 as HARP does."""
-        edges = self.lat_edge_offset + np.arange(self.lat_edge_count) * self.lat_edge_step
+        edges = float(self.lat_edge_offset) + np.arange(self.lat_edge_count, dtype=np.float64) * float(self.lat_edge_step)
         edges[np.abs(edges - 90) < _SNAP] = 90.0
         edges[np.abs(edges + 90) < _SNAP] = -90.0
         return edges
@@ -133,7 +133,7 @@ class GridSpec:
     @property
     def lon_edges(self) -> np.ndarray:
         """Longitude cell edges (degrees, ascending, float64); may exceed 180."""
-        edges = self.lon_edge_offset + np.arange(self.lon_edge_count) * self.lon_edge_step
+        edges = float(self.lon_edge_offset) + np.arange(self.lon_edge_count, dtype=np.float64) * float(self.lon_edge_step)
         if abs(edges[-1] - (edges[0] + 360)) < _SNAP:
             edges[-1] = edges[0] + 360
         return edges
