@@ -348,20 +348,23 @@ def test_demo_on_pool_interrupt_resume_equals_local(condor_pool, condor_workdir)
     # local reference run on the host (the project venv), at the same time
     with local_reference_run(local_dir) as local:
         # ---- run 1: interrupt once one job finished and another waits idle in the queue.
-        # The week's jobs ask for 2 threads each, so the profile's week group jobs (synthesis,
-        # gridding, attribution of a week, one after the other) request 2 of the pool's 4 CPUs:
-        # of the 4 jobs Snakemake submits at most 2 run and the others wait idle for a whole
-        # job's duration: an idle job
-        # cannot complete before the removal reaches it. (A running job may: Snakemake polls
-        # job states only every few seconds.)
+        # The week's jobs ask for 4 threads each, so the profile's week group jobs (synthesis,
+        # gridding, attribution of a week, one after the other) request all 4 of the pool's
+        # CPUs: of the 4 jobs Snakemake submits one runs and the others wait idle, two of them
+        # still for a whole job's duration after the first finished (with 2 threads, two ran
+        # at once and finished together, and the pool, which matches within a second, could
+        # start the other two before Snakemake reported the first done). An idle job cannot
+        # complete before the removal reaches it. (A running job may: Snakemake polls job
+        # states only every second.)
         before1 = condor_pool.max_cluster_id()
         log1 = pool_dir / "run1.log"
         with open(log1, "w") as fh:
             # own session, SIGINT handled: a suite started in the background (`cmd &`) has it
             # ignored, and a child inherits that; condor-pool run execs the chroot, which execs
             # snakemake: one process
-            argv = pool_snakemake_argv("--set-threads", "synthesize_week=2", "grid_week=2",
-                                       "attribute_week=2")
+            # (--cores 4: the workflow profile's cores: 2 would cap the threads of a job at 2)
+            argv = pool_snakemake_argv("--cores", "4", "--set-threads", "synthesize_week=4",
+                                       "grid_week=4", "attribute_week=4")
             env = [f"--env={k}={v}" for k, v in SOURCE_DATE.items()]
             run1 = subprocess.Popen([str(CONDOR_POOL), "run", *env, "--", *argv],
                                     cwd=pool_dir, stdout=fh, stderr=subprocess.STDOUT,
