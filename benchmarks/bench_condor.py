@@ -151,15 +151,9 @@ def copy_workflow(folder: Path) -> None:
     for name in ("workflow", "src/s5p_lockdown"):
         shutil.copytree(PROJECT / name, folder / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    compiled = folder / "src" / "s5p_lockdown" / "__pycache__"
-    compiled.mkdir()
     from s5p_lockdown import aot
 
-    if aot.module_path().exists():  # the checkout's own build: the same sources
-        shutil.copy2(aot.module_path(), compiled)
-    else:
-        subprocess.run([str(PROJECT / ".venv" / "bin" / "s5p-lockdown"), "compile"], check=True,
-                       env={**os.environ, aot.DIR_VARIABLE: str(compiled)})
+    aot.copy_into(folder / "src" / "s5p_lockdown" / "__pycache__")
     for path in folder.rglob("*"):
         path.chmod(0o777 if path.is_dir() else 0o666 | (path.stat().st_mode & 0o111))
 

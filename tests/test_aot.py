@@ -273,3 +273,17 @@ def test_compile_into_a_read_only_folder_says_which_setting_to_change(monkeypatc
     failed = CliRunner().invoke(cli, ["compile"])
     message = str(failed.exception)
     assert "Permission denied" in message and aot.DIR_VARIABLE in message and "JIT" in message
+
+
+def test_copy_into_a_copy_of_the_sources(compiled_dir, monkeypatch, tmp_path):
+    """What a clone's make venv leaves beside its sources: the checkout's build copied when
+    there is one, built in place otherwise."""
+    monkeypatch.setenv(aot.DIR_VARIABLE, str(compiled_dir))
+    copied = aot.copy_into(tmp_path / "copy" / "__pycache__")
+    assert copied == aot.module_path(tmp_path / "copy" / "__pycache__")
+    assert copied.read_bytes() == aot.module_path().read_bytes()
+    monkeypatch.setenv(aot.DIR_VARIABLE, str(tmp_path / "nothing built"))
+    built = []
+    monkeypatch.setattr(aot, "build", lambda directory=None: built.append(directory) or directory)
+    aot.copy_into(tmp_path / "other")
+    assert built == [tmp_path / "other"]

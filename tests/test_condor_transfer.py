@@ -14,9 +14,7 @@ a local run.  Never skipped: a machine that cannot run the pool fails.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -64,13 +62,7 @@ def copy_workflow(folder: Path) -> None:
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target)
-    compiled = folder / "src" / "s5p_lockdown" / "__pycache__"
-    compiled.mkdir()
-    if aot.module_path().exists():  # the checkout's own build: the same sources
-        shutil.copy2(aot.module_path(), compiled)
-    else:
-        subprocess.run([str(PROJECT_DIR / ".venv" / "bin" / "s5p-lockdown"), "compile"],
-                       check=True, env={**os.environ, aot.DIR_VARIABLE: str(compiled)})
+    aot.copy_into(folder / "src" / "s5p_lockdown" / "__pycache__")
     for path in [folder, *folder.rglob("*")]:  # the job user writes here (ACL mask)
         path.chmod(0o777 if path.is_dir() else 0o666 | (path.stat().st_mode & 0o111))
 

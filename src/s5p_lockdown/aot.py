@@ -192,6 +192,19 @@ def build(directory: Path | None = None) -> Path:
     return target
 
 
+def copy_into(directory: Path) -> Path:
+    """The module for the current sources and versions into ``directory`` (e.g. the
+    ``__pycache__`` of a copy of the sources, as ``make venv`` leaves it in a clone): copied from
+    :func:`module_dir` when built there, else built in ``directory``; returns its path."""
+    import shutil
+
+    built = module_path()
+    if not built.exists():
+        return build(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(built, directory))
+
+
 def _compile(folder: Path, filename: str) -> None:
     """numba.pycc of :data:`EXPORTS` into ``folder/filename``."""
     import importlib

@@ -7,9 +7,10 @@ h5py's complete read (inflate, un-shuffle, copies) 69 ms, this module's 29 ms. N
 HDF5's filter pipeline with libdeflate, so :func:`read_rows` takes the raw chunks through
 h5py's direct chunk API (HDF5 still parses the file and finds the chunks) and undoes the
 filters itself: ``fletcher32`` (checksum of the stored bytes verified, as HDF5 does),
-``deflate`` (libdeflate, via the ``deflate`` package) and ``shuffle`` (numba: :mod:`s5p_lockdown.hdf5_kernels`). Any other layout
-is read by h5py, and so is a chunk the fast path cannot decode, so the result never depends on
-which path ran (``tests/test_hdf5_chunks.py`` compares both).
+``deflate`` (libdeflate, via the ``deflate`` package) and ``shuffle`` (numba:
+:mod:`s5p_lockdown.hdf5_kernels`). Any other layout is read by h5py, and so is a chunk the fast
+path cannot decode, so the result never depends on which path ran (``tests/test_hdf5_chunks.py``
+compares both).
 
 The fast path applies to ``(time=1, scanline, ...)`` variables chunked along scanlines only
 (chunks of length 1 on the first dimension and spanning all but the first two), as in S5P L2

@@ -125,7 +125,7 @@ class GridSpec:
     @property
     def lat_edges(self) -> np.ndarray:
         """Latitude cell edges (degrees, ascending, float64), snapped to ±90 as HARP does."""
-        edges = float(self.lat_edge_offset) + np.arange(self.lat_edge_count, dtype=np.float64) * float(self.lat_edge_step)
+        edges = _edges(self.lat_edge_offset, self.lat_edge_count, self.lat_edge_step)
         edges[np.abs(edges - 90) < _SNAP] = 90.0
         edges[np.abs(edges + 90) < _SNAP] = -90.0
         return edges
@@ -133,7 +133,7 @@ class GridSpec:
     @property
     def lon_edges(self) -> np.ndarray:
         """Longitude cell edges (degrees, ascending, float64); may exceed 180."""
-        edges = float(self.lon_edge_offset) + np.arange(self.lon_edge_count, dtype=np.float64) * float(self.lon_edge_step)
+        edges = _edges(self.lon_edge_offset, self.lon_edge_count, self.lon_edge_step)
         if abs(edges[-1] - (edges[0] + 360)) < _SNAP:
             edges[-1] = edges[0] + 360
         return edges
@@ -179,3 +179,9 @@ def same_grid(a: GridSpec, b: GridSpec) -> bool:
         np.allclose(a.lat_edges, b.lat_edges, rtol=0, atol=1e-9 * a.lat_edge_step)
         and np.allclose(a.lon_edges, b.lon_edges, rtol=0, atol=1e-9 * a.lon_edge_step)
     )
+
+
+def _edges(offset: float, count: int, step: float) -> np.ndarray:
+    """``offset + i * step`` for ``i < count``, in float64 whatever the fields' types (a grid
+    given in integers; the compiled kernels take float64 edges only)."""
+    return float(offset) + np.arange(count, dtype=np.float64) * float(step)
