@@ -32,7 +32,10 @@ Modes:
   ``truth_kind`` ``realised`` and ``expected`` in the table.
 
 Old estimator: each window's mean is Σ_d S_d / Σ_d A_d over its usable days (every cell-day
-weighted by cos(lat) × fraction × its daily weight W), days resampled for the interval.
+weighted by cos(lat) × fraction × its daily weight W), days resampled for the interval. New: the
+published estimator on statistics cells of the first ``--cell-sizes`` (default the config's,
+0.2°); further sizes are shown beside it as ``new@SIZE`` (e.g. ``--cell-sizes 0.2 0.1``: the
+grid's own 0.1° cells).
 
 Run: ``.venv/bin/python benchmarks/bench_accuracy.py --seeds 10`` (about a minute per seed and
 mode on 2 cores at the default pixel size); ``--resolutions 0.05 0.1 0.2`` for the dilution table.
@@ -45,6 +48,7 @@ import shutil
 import tempfile
 import time
 import zlib
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -185,11 +189,12 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
         if not attribution.exists():
             attribute_days(files, {"countries": RegionSet(countries, masks)}, {"countries": attribution})
         daily = country_daily(paths, masks)
-        estimates = {
-            "old": old_statistics(daily, windows, stats_settings),
-            "new": country_statistics(cell_tables([attribution], masks, set(days)), windows, stats_settings,
-                                      observed=daily),
-        }
+        estimates = {"old": old_statistics(daily, windows, stats_settings)}
+        for size in args.cell_sizes:
+            settings = replace(stats_settings, cell_size=size)
+            name = "new" if size == args.cell_sizes[0] else f"new@{size:g}"
+            estimates[name] = country_statistics(cell_tables([attribution], masks, set(days), size), windows,
+                                                 settings, observed=daily)
         hotspots = hotspots_in_box()
         spots = hotspot_masks(grid).sel(country=list(hotspots))
         spot_attribution = folder / f"attribution-hotspots-{resolution}.nc"
@@ -198,8 +203,9 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
                            {"hotspots": spot_attribution})
         spot_windows = hotspot_windows(windows, hotspots)
         spot_truth = truth_of(pd.read_csv(folder / "truth_daily.csv"), spot_windows, mode, kind="hotspot")
-        spot_stats = country_statistics(cell_tables([spot_attribution], spots, set(days)), spot_windows,
-                                        stats_settings, observed=country_daily(paths, spots))
+        spot_settings = replace(stats_settings, cell_size=args.cell_sizes[0])
+        spot_stats = country_statistics(cell_tables([spot_attribution], spots, set(days), spot_settings.cell_size),
+                                        spot_windows, spot_settings, observed=country_daily(paths, spots))
         for kind, estimator, frame, truths in (*(("country", e, f, truth) for e, f in estimates.items()),
                                                 ("hotspot", "new", spot_stats, spot_truth)):
             for _, row in frame.iterrows():
@@ -287,6 +293,9 @@ def main() -> None:
     parser.add_argument("--pre-days", type=int, default=10)
     parser.add_argument("--post-days", type=int, default=20)
     parser.add_argument("--bootstrap", type=int, default=500)
+    parser.add_argument("--cell-sizes", nargs="+", type=float, default=[StatsSettings.cell_size],
+                        help="statistics cell sizes (degrees): the first is 'new' (and the hotspots'), "
+                             "the others 'new@SIZE' beside it")
     parser.add_argument("--workdir", type=Path, help="keep archives and grids here (reused)")
     parser.add_argument("--csv", type=Path, help="write every case to this CSV")
     args = parser.parse_args()

@@ -27,6 +27,8 @@ from s5p_lockdown.errors import InvalidProductError
 from s5p_lockdown.estimator import common_support_means, every_day
 from s5p_lockdown.gridding import GridAccumulator, GridSpec
 from s5p_lockdown.regions import Country, RegionSet, country_fraction_masks, country_of_points
+from s5p_lockdown.stats import StatsSettings, statistics_from_attribution
+from stats_support import window_dates, windows_frame
 
 GRID = GridSpec.from_bbox(50.0, 50.6, 10.0, 12.0, 0.1)
 BORDER = 11.0625
@@ -146,6 +148,62 @@ def test_cell_tables_keep_the_days_asked_for_in_date_order(tmp_path):
     assert aaa.wind == pytest.approx([4.0, 4.0])
     cos = np.cos(np.radians(GRID.lat_centers))
     assert aaa.area.sum() == pytest.approx(cos.sum() * 10.625, rel=1e-6)
+
+
+def test_statistics_cells_are_blocks_of_grid_cells_with_their_sums(tmp_path):
+    """cell_size 0.2 on the 0.1 degree grid: 2 x 2 blocks aligned on the grid's south-west
+    corner; each block's area and daily sums are those of its grid cells, the region's totals
+    unchanged, and a border block holds only its own region's pixels (BBB's 3e-5 stays out of
+    AAA's mean)."""
+    rng = np.random.default_rng(4)
+    regions = _region_set()
+    lat, lon, value = _pixels_across_the_border(rng, n=3000)[:3]
+    path = write_attribution([_day_sums(date(2020, 3, 1), lat, lon, value, regions)], regions,
+                             tmp_path / "2020-W09.nc", 0.75)
+    fine = cell_tables([path], regions.masks)["AAA"]
+    blocks = cell_tables([path], regions.masks, cell_size=0.2)["AAA"]
+    # AAA: grid columns 0-10 (column 10 partly) of 6 rows -> 3 block rows x 6 block columns
+    assert blocks.area.shape == (3 * 6,)
+    grid_cells = fine.area.reshape(6, 11)
+    expected = np.add.reduceat(np.add.reduceat(grid_cells, [0, 2, 4], axis=0), [0, 2, 4, 6, 8, 10], axis=1)
+    np.testing.assert_allclose(blocks.area, expected.ravel(), rtol=1e-12)
+    for name in ("weight", "weighted_value"):
+        day = getattr(fine, name)[0].reshape(6, 11)
+        summed = np.add.reduceat(np.add.reduceat(day, [0, 2, 4], axis=0), [0, 2, 4, 6, 8, 10], axis=1)
+        np.testing.assert_allclose(getattr(blocks, name)[0], summed.ravel(), rtol=1e-12)
+    np.testing.assert_array_equal(blocks.wind, fine.wind)
+    mean = common_support_means([blocks], [every_day(blocks)]).means[0, 0]
+    assert mean == pytest.approx(1e-5, rel=1e-12)
+    # a size that is not a whole multiple rounds to the nearest one; below one cell: the grid's
+    assert cell_tables([path], regions.masks, cell_size=0.24)["AAA"].area.shape == (3 * 6,)
+    assert cell_tables([path], regions.masks, cell_size=0.04)["AAA"].area.shape == fine.area.shape
+
+
+def test_statistics_cells_keep_pixels_that_fell_in_neighbouring_grid_cells(tmp_path):
+    """The 2019 pixels are centred in AAA's even grid columns, the 2020 ones in its odd columns:
+    on the grid's own cells no cell has data in both years (post vs baseline is NaN with its
+    reason), on the default 0.2 degree statistics cells the blocks of two columns hold both and
+    the 30 % cut is recovered exactly; post vs pre (2020 only) is the same either way."""
+    regions = _region_set()
+    rows, columns = np.meshgrid(np.arange(6), np.arange(11), indexing="ij")
+    sums = []
+    for key in ("pre_baseline", "post_baseline", "pre_analysis", "post_analysis"):
+        mine = columns % 2 == (0 if key.endswith("baseline") else 1)
+        lat, lon = 50.05 + 0.1 * rows[mine], 10.05 + 0.1 * columns[mine]
+        value = np.full(lat.size, 0.7e-5 if key == "post_analysis" else 1e-5)
+        sums += [_day_sums(day, lat, lon, value, regions) for day in window_dates(key, 3)]
+    path = write_attribution(sums, regions, tmp_path / "2020-W09.nc", 0.75)
+    windows = windows_frame()
+    grid_cells = statistics_from_attribution([path], regions.masks, windows,
+                                             StatsSettings(bootstrap=50, min_day_coverage=0.0, cell_size=None)).iloc[0]
+    assert np.isnan(grid_cells["change_post_vs_baseline"])
+    assert grid_cells["reason_post_vs_baseline"] == "no grid cell has data in every window compared"
+    blocks = statistics_from_attribution([path], regions.masks, windows,
+                                         StatsSettings(bootstrap=50, min_day_coverage=0.0)).iloc[0]
+    assert blocks["change_post_vs_baseline"] == pytest.approx(-0.3, abs=1e-12)
+    assert blocks["support_cells_post_vs_baseline"] == 3 * 5  # the last block holds column 10 only
+    for row in (grid_cells, blocks):
+        assert row["change_post_vs_pre"] == pytest.approx(-0.3, abs=1e-12)
 
 
 def test_cell_tables_refuse_a_file_of_another_grid_naming_it(tmp_path):

@@ -3,9 +3,13 @@ and closed-form references (fast tests on hand-made cells × days tables)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from s5p_lockdown.estimator import common_support_means, day_counts, every_day
 from s5p_lockdown.intervals import change_columns, widened, widened_window_means
@@ -319,3 +323,12 @@ def test_adjusted_replicate_resamples_each_years_ratio_on_the_estimates_support(
     assert (kept_a != kept_b).any()  # the two years kept different cells in this replicate
     assert row["change_adjusted_low"] == pytest.approx(analysis / baseline - 1, rel=1e-12)
     assert row["change_adjusted_high"] == row["change_adjusted_low"]
+
+
+def test_the_config_schemas_stats_defaults_are_the_settings_defaults():
+    """The workflow passes the config's ``stats`` section (filled in by the schema) to
+    StatsSettings: a default changed in one place only would make the library and the workflow
+    publish different numbers."""
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    defaults = {k: v["default"] for k, v in schema["properties"]["stats"]["properties"].items()}
+    assert defaults == asdict(StatsSettings())

@@ -10,16 +10,19 @@ fractions)::
 
 **Changes** (:func:`country_statistics`; fractions, -0.3 = -30 %; "analysis" = lockdown year,
 "baseline" = baseline year(s), pooled). Each window's days are reduced to per-cell window
-composites ``X_ig = Σ_d s_di / Σ_d n_di``, the mean of the country's pixels centred in cell i
-over the window's days (``s`` the sum of their columns, ``n`` their number: pixels are
-attributed to cells and countries by their centre, :mod:`s5p_lockdown.attribution`, so a border
-cell's value holds no NO2 from the neighbour), and two (or four) windows are compared over the
-same cells with the same weights (:mod:`s5p_lockdown.estimator`)::
+composites ``X_ig = Σ_d s_di / Σ_d n_di``, the mean of the country's pixels centred in
+statistics cell i over the window's days (``s`` the sum of their columns, ``n`` their number:
+pixels are attributed to grid cells and countries by their centre,
+:mod:`s5p_lockdown.attribution`, so a border cell's value holds no NO2 from the neighbour; a
+statistics cell is a block of grid cells of about ``cell_size`` degrees, 0.2 by default,
+:mod:`s5p_lockdown.cells`), and two (or four) windows are compared over the same cells with the
+same weights (:mod:`s5p_lockdown.estimator`)::
 
     M_g = Σ_{i∈C} w_i X_ig / Σ_{i∈C} w_i,   w_i = cos(lat_i) x f_i
 
 where ``C`` (the common support) is the set of the country's cells with data in every window
-compared and ``f_i`` the fraction of cell i inside the country. Then
+compared and ``w_i`` the country's area in cell i (``f_i`` its fraction of the cell; for a
+block, the sum over its grid cells). Then
 
 - ``change_post_vs_baseline`` = M_post,analysis / M_post,baseline - 1  (C of these two windows)
 - ``change_post_vs_pre`` = M_post,analysis / M_pre,analysis - 1  (C of these two)
@@ -76,11 +79,16 @@ GROUPS = (("pre", "analysis"), ("post", "analysis"), ("pre", "baseline"), ("post
 
 @dataclass(frozen=True)
 class StatsSettings:
+    """The config's ``stats`` section (config/README.md). ``cell_size``: the statistics cells'
+    side in degrees (rounded to a whole multiple of the grid's step, at least one grid cell;
+    None: the grid's cells), see :mod:`s5p_lockdown.cells`."""
+
     min_days: int = 3
     min_day_coverage: float = 0.1
     bootstrap: int = 1000
     confidence: float = 0.95
     seed: int = 0
+    cell_size: float | None = 0.2
 
 
 def _cell_area_weights(latitude: np.ndarray, n_lon: int) -> np.ndarray:
@@ -336,7 +344,7 @@ def statistics_from_attribution(
     """:func:`country_statistics` of the regions of ``masks`` from pixel-centre attribution
     files (:mod:`s5p_lockdown.attribution`; only the days of ``windows`` are used), days usable
     by the coverage of ``observed`` (the daily table, see :func:`country_statistics`)."""
-    tables = cell_tables(attribution_paths, masks, set(required_days(windows)))
+    tables = cell_tables(attribution_paths, masks, set(required_days(windows)), settings.cell_size)
     return country_statistics(tables, windows, settings, observed)
 
 

@@ -147,8 +147,9 @@ if PLAN.region_file is not None:
                                                    PLAN.region_file)
                 windows = pd.DataFrame(params.windows)
                 # every day read once: the daily series needs them all, the statistics their windows'
-                tables = cell_tables(input.attribution, masks)
-                stats = country_statistics(tables, windows, StatsSettings(**params.settings))
+                settings = StatsSettings(**params.settings)
+                tables = cell_tables(input.attribution, masks, cell_size=settings.cell_size)
+                stats = country_statistics(tables, windows, settings)
                 write_csv(region_table(stats, PLAN.region_file, windows), output.stats, index=False)
                 write_csv(attributed_daily(tables), output.daily, index=False)
                 write_region_outlines(PLAN.region_file, output.outlines)
