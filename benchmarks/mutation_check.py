@@ -208,6 +208,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         "each window averaged over its own cells instead of the common support",
     ),
     Mutation(
+        "statistics-on-grid-cells", "src/s5p_lockdown/stats.py",
+        "set(required_days(windows)), settings.cell_size)",
+        "set(required_days(windows)), None)",
+        "the statistics ignore stats.cell_size (the grid's own cells)",
+    ),
+    Mutation(
+        "statistics-blocks-misaligned", "src/s5p_lockdown/cells.py",
+        "key = (rows // shape[0]) * (n_lon // shape[1] + 1) + columns // shape[1]",
+        "key = (rows // shape[0]) * (n_lon // shape[1] + 1) + (columns + 1) // shape[1]",
+        "statistics cells not aligned on the grid's south-west corner",
+    ),
+    Mutation(
         "wind-model-no-window-intercepts", "src/s5p_lockdown/weather.py",
         "dummies = (window[:, None] == np.unique(window)[None, :]).astype(np.float64)",
         "dummies = np.ones((window.size, 1))",
