@@ -35,7 +35,10 @@ Old estimator: each window's mean is Σ_d S_d / Σ_d A_d over its usable days (e
 weighted by cos(lat) × fraction × its daily weight W), days resampled for the interval. New: the
 published estimator on statistics cells of the first ``--cell-sizes`` (default the config's,
 0.2°); further sizes are shown beside it as ``new@SIZE`` (e.g. ``--cell-sizes 0.2 0.1``: the
-grid's own 0.1° cells).
+grid's own 0.1° cells). Plain: the reference estimator of the issue that asked for the new one
+(pixel centres into 0.2° cells, each cell given to one country, per-cell window means, the
+cos(lat) mean over the cells with data in both windows; point estimates only): how hard these
+archives are, beside the published estimator.
 
 Run: ``.venv/bin/python benchmarks/bench_accuracy.py --seeds 10`` (about a minute per seed and
 mode on 2 cores at the default pixel size); ``--resolutions 0.05 0.1 0.2`` for the dilution table.
@@ -56,11 +59,11 @@ import numpy as np
 import pandas as pd
 
 from s5p_lockdown.attribution import RegionSet, attribute_days
-from s5p_lockdown.cells import cell_tables
+from s5p_lockdown.cells import block_shape, cell_tables
 from s5p_lockdown.daily import grid_days
 from s5p_lockdown.gridding import GridSpec
 from s5p_lockdown.lockdowns import load_lockdown_dates
-from s5p_lockdown.regions import country_fraction_masks, hotspot_countries, hotspot_masks, load_countries, load_hotspots
+from s5p_lockdown.regions import country_fraction_masks, mask_entries, hotspot_countries, hotspot_masks, load_countries, load_hotspots
 from s5p_lockdown.stats import GROUPS, StatsSettings, country_daily, country_statistics
 from s5p_lockdown.synth.archive import ArchiveGenerator, SynthSettings
 from s5p_lockdown.synth.scenario import Scenario
@@ -120,6 +123,47 @@ def old_statistics(daily: pd.DataFrame, windows: pd.DataFrame, settings: StatsSe
         for name in RAW:
             row[f"change_{name}"] = row[name]
             row[f"change_{name}_low"], row[f"change_{name}_high"] = np.nanquantile(row[name + "_boot"], [tail, 1 - tail])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plain_statistics(tables: dict, masks, windows: pd.DataFrame) -> pd.DataFrame:
+    """The issue's plain reference estimator, for comparison only: every pixel centre (of any of
+    the benchmark's countries: the attribution holds no sea pixel) into 0.2° cells, each cell
+    given to the country holding most of its area, the mean per cell and window, then the
+    cos(lat) mean over the country's cells with data in both windows compared. No gridding, no
+    fractions, no interval. ``tables``: :func:`cell_tables` on the grid's own cells."""
+    codes = list(tables)
+    n_lon = masks.sizes["longitude"]
+    region, cell, fraction = mask_entries(masks)
+    shape = block_shape(GridSpec.from_harp(masks.attrs["grid"]), 0.2)
+    block = (cell // n_lon // shape[0]) * (n_lon // shape[1] + 1) + cell % n_lon // shape[1]
+    blocks, at = np.unique(block, return_inverse=True)
+    dates = tables[codes[0]].dates
+    value, count = np.zeros((len(dates), blocks.size)), np.zeros((len(dates), blocks.size))
+    share = np.zeros((len(codes), blocks.size))
+    np.add.at(share, (region, at), fraction)
+    cos_lat = np.cos(np.radians(masks["latitude"].values[cell // n_lon]))
+    cos_lat = np.bincount(at, cos_lat, blocks.size) / np.bincount(at, minlength=blocks.size)  # mean
+    for k, code in enumerate(codes):  # cell_tables keeps each region's cells in ascending order
+        np.add.at(value.T, at[region == k], tables[code].weighted_value.T)
+        np.add.at(count.T, at[region == k], tables[code].weight.T)
+    owner = share.argmax(axis=0)
+    rows = []
+    for k, code in enumerate(codes):
+        w = windows[windows["iso3"] == code]
+        sums = {}
+        for period, role in GROUPS:
+            chosen = np.isin(dates, required_days(w[(w["period"] == period) & (w["role"] == role)]))
+            sums[(period, role)] = (value[chosen][:, owner == k].sum(0), count[chosen][:, owner == k].sum(0))
+        row = {"iso3": code}
+        for name, (first, second) in (("post_vs_baseline", (("post", "analysis"), ("post", "baseline"))),
+                                      ("post_vs_pre", (("post", "analysis"), ("pre", "analysis")))):
+            (s1, n1), (s2, n2) = sums[first], sums[second]
+            both = (n1 > 0) & (n2 > 0)
+            weight = cos_lat[owner == k][both]
+            row[f"change_{name}"] = (weight * s1[both] / n1[both]).sum() / (weight * s2[both] / n2[both]).sum() - 1
+            row[f"change_{name}_low"] = row[f"change_{name}_high"] = np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -189,7 +233,8 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
         if not attribution.exists():
             attribute_days(files, {"countries": RegionSet(countries, masks)}, {"countries": attribution})
         daily = country_daily(paths, masks)
-        estimates = {"old": old_statistics(daily, windows, stats_settings)}
+        estimates = {"old": old_statistics(daily, windows, stats_settings),
+                     "plain": plain_statistics(cell_tables([attribution], masks, set(days)), masks, windows)}
         for size in args.cell_sizes:
             settings = replace(stats_settings, cell_size=size)
             name = "new" if size == args.cell_sizes[0] else f"new@{size:g}"
@@ -218,7 +263,8 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
                                  "truth": t, "estimate": row[f"change_{name}"],
                                  "error_pp": 100 * (row[f"change_{name}"] - t),
                                  "low": row[f"change_{name}_low"], "high": row[f"change_{name}_high"],
-                                 "covered": row[f"change_{name}_low"] <= t <= row[f"change_{name}_high"],
+                                 "covered": (row[f"change_{name}_low"] <= t <= row[f"change_{name}_high"]
+                                             if np.isfinite(row[f"change_{name}_low"]) else np.nan),
                                  "half_width_pp": 50 * (row[f"change_{name}_high"] - row[f"change_{name}_low"])})
     print(f"  {mode} seed {seed}: generated in {generated:.0f} s, total {time.perf_counter() - started:.0f} s",
           flush=True)
@@ -239,7 +285,7 @@ def with_expected_truth(results: pd.DataFrame) -> pd.DataFrame:
         return results
     truth = (total - raw["truth"]) / (count - 1)
     expected = raw.assign(truth=truth, truth_kind="expected", error_pp=100 * (raw["estimate"] - truth),
-                          covered=(raw["low"] <= truth) & (truth <= raw["high"]))
+                          covered=((raw["low"] <= truth) & (truth <= raw["high"])).where(raw["low"].notna()))
     return pd.concat([results, expected], ignore_index=True)
 
 
@@ -249,7 +295,7 @@ def summarise(results: pd.DataFrame) -> None:
     not_computed = results[results["estimate"].isna()].groupby(
         ["resolution", "kind", "mode", "change", "truth_kind", "estimator"]).size()
     results = results[results["estimate"].notna()]  # a change with too little data is NaN, with its reason
-    results = results.assign(abs_error=results["error_pp"].abs(),
+    results = results.assign(covered=results["covered"].astype(float), abs_error=results["error_pp"].abs(),
                              z2=(results["error_pp"] / (results["half_width_pp"] / 1.96)) ** 2)
     summary = results.groupby(["resolution", "kind", "mode", "change", "truth_kind", "estimator"]).agg(
         mean_abs_pp=("abs_error", "mean"), max_abs_pp=("abs_error", "max"),
