@@ -210,8 +210,9 @@ def country_statistics(
     :func:`s5p_lockdown.windows.country_windows`. ``observed``: the daily table of
     :func:`country_daily` (``date``, ``iso3``, ``coverage``), whose coverage, the share of the
     region's area that the day's pixel footprints covered, decides which days are usable; without
-    it, the share of the area in cells with an attributed pixel centre (which understates what
-    was seen when pixels are larger than the cells).
+    it, the share of the area in the tables' cells with an attributed pixel centre
+    (:attr:`CellTable.coverage`: understated when pixels are larger than the cells, overstated
+    on a partly clear day when the cells are larger than the pixels).
     """
     rows = []
     tail = (1 - settings.confidence) / 2
