@@ -30,6 +30,9 @@ Modes:
   not have (they over-cover it); they are also scored against the *expected* raw change, the
   mean of the realised truths of the other seeds (same windows and scenario, other weather):
   ``truth_kind`` ``realised`` and ``expected`` in the table.
+- ``weather-plume``: ``weather`` with another dispersion law, one the weather adjustment's
+  model (a power law of the wind) does not assume: one wind a day over the whole box, and only
+  the plumes ventilated, as 1/speed (:mod:`s5p_lockdown.synth.field`).
 
 Old estimator: each window's mean is Σ_d S_d / Σ_d A_d over its usable days (every cell-day
 weighted by cos(lat) × fraction × its daily weight W), days resampled for the interval. New: the
@@ -79,6 +82,8 @@ MODES = {
     "constant": dict(constant_truth=True, cloud_shift={2020: -0.6}),
     "noiseless": dict(constant_truth=True, cloud_shift={2020: -0.6}, noise=False),
     "weather": dict(wind_scale={2020: 1.45}, cloud_shift={2020: -0.6}),
+    "weather-plume": dict(wind_scale={2020: 1.45}, cloud_shift={2020: -0.6}, dispersion_law="plume-inverse",
+                          uniform_wind=True),
 }
 
 
@@ -272,13 +277,13 @@ def run_seed(mode: str, seed: int, args, work: Path) -> list[dict]:
 
 
 def with_expected_truth(results: pd.DataFrame) -> pd.DataFrame:
-    """``results`` (``truth_kind`` "realised") plus, for the weather mode's raw changes, the same
+    """``results`` (``truth_kind`` "realised") plus, for the weather modes' raw changes, the same
     cases scored against the expected raw change: per country, change and estimator the mean of
     the realised truths of the *other* seeds (leave-one-out, so a case's own weather is not in
     its truth). Needs at least two seeds."""
     results = results.assign(truth_kind="realised")
-    raw = results[(results["mode"] == "weather") & results["change"].isin(RAW)]
-    keys = ["resolution", "kind", "estimator", "iso3", "change"]
+    raw = results[results["mode"].str.startswith("weather") & results["change"].isin(RAW)]
+    keys = ["mode", "resolution", "kind", "estimator", "iso3", "change"]
     total = raw.groupby(keys)["truth"].transform("sum")
     count = raw.groupby(keys)["truth"].transform("size")
     if raw.empty or count.min() < 2:

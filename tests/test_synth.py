@@ -353,6 +353,32 @@ def test_constant_truth_field_changes_only_by_the_lockdown():
     np.testing.assert_allclose(locked, winter * (1 - reduction), rtol=1e-12)
 
 
+def test_plume_inverse_law_ventilates_only_the_plumes_as_one_over_the_wind():
+    """``dispersion_law="plume-inverse"`` with ``uniform_wind``: the day's one wind everywhere,
+    far from every hotspot the column does not depend on it, and a plume's excess over that
+    background is ``seasonal x clip(4.5 / speed, 0.3, 3)`` times its wind-free shape."""
+    from s5p_lockdown.synth.field import FREE_TROPOSPHERE, TruthModel
+
+    model = TruthModel(Scenario.default(), seed=3, dispersion_law="plume-inverse", uniform_wind=True)
+    lon, lat = np.array([2.35, -20.0]), np.array([48.86, 40.0])  # Paris; the open Atlantic
+    countries = np.array(["FRA", ""])
+    speeds = []
+    for day in (date(2019, 3, 3), date(2019, 3, 4)):
+        u, v = model.weather(day).wind(np.linspace(-10, 30, 50), np.linspace(36, 70, 50))
+        assert np.ptp(u) == 0 and np.ptp(v) == 0  # one wind a day
+        speed = float(np.hypot(u[0], v[0]))
+        speeds.append(speed)
+        column = model.column(lon, lat, day, countries)
+        background = FREE_TROPOSPHERE + model.boundary_layer(lat, lon)
+        assert column[1] == pytest.approx(background[1], rel=1e-12)
+        plume = model.anthropogenic(lon, lat)[0]
+        factor = model.seasonal(day) * np.clip(4.5 / max(speed, 1.0), 0.3, 3.0)
+        assert column[0] == pytest.approx(background[0] + factor * plume, rel=1e-12)
+    assert speeds[0] != pytest.approx(speeds[1])
+    with pytest.raises(ValueError, match="dispersion 'linear'"):
+        TruthModel(Scenario.default(), dispersion_law="linear")
+
+
 def test_cloud_shift_makes_one_year_sunnier():
     """``cloud_shift`` {2020: -0.6}: 2020's cloud driver is lower on every day, so more of
     Europe is clear in 2020 than on the same days of 2019 with the same weather otherwise."""

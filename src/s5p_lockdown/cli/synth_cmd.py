@@ -66,9 +66,14 @@ def _per_year(example: str):
 @click.option("--same-weather-every-year", is_flag=True,
               help="Give each calendar day the same weather in every year.")
 @click.option("--no-noise", is_flag=True, help="Write the true columns without retrieval noise.")
+@click.option("--dispersion", "dispersion_law", type=click.Choice(["power", "plume-inverse"]),
+              default="power", show_default=True,
+              help="How wind ventilates the column: a power law on the boundary layer and the "
+                   "plumes, or the plumes alone as 1/speed.")
+@click.option("--uniform-wind", is_flag=True, help="One wind a day over the whole domain.")
 def synth(archive, start, end, baseline_years, seed, scenario, across_track_step,
           along_track_step, lat_band, stream, processor_version, wind_scale, cloud_shift,
-          constant_truth, same_weather_every_year, no_noise):
+          constant_truth, same_weather_every_year, no_noise, dispersion_law, uniform_wind):
     """Generate synthetic S5P L2 NO2 orbits over Europe into ARCHIVE/YYYY/MM/DD/.
 
     Files have the real product structure; ARCHIVE also receives scenario.csv (the injected
@@ -90,7 +95,7 @@ def synth(archive, start, end, baseline_years, seed, scenario, across_track_step
         along_track_step=along_track_step, stream=stream, processor_version=processor_version,
         noise=not no_noise, wind_scale=wind_scale,
         same_weather_every_year=same_weather_every_year, cloud_shift=cloud_shift,
-        constant_truth=constant_truth,
+        constant_truth=constant_truth, dispersion_law=dispersion_law, uniform_wind=uniform_wind,
     )
     generator = ArchiveGenerator(settings, Scenario.load(scenario))
     files = generator.generate(archive, days, progress=lambda msg: click.echo(msg, err=True))

@@ -58,7 +58,10 @@ class SynthSettings:
     lockdown year); ``same_weather_every_year`` reuses each calendar day's weather in every year;
     ``cloud_shift`` maps a year to a shift of its cloud driver (e.g. ``{2020: -0.6}``: a sunnier
     lockdown year, so clear-sky sampling differs between years); ``constant_truth`` makes the
-    true column constant in time apart from the lockdown (no season, no wind dispersion).
+    true column constant in time apart from the lockdown (no season, no wind dispersion);
+    ``dispersion_law`` (``power`` or ``plume-inverse``) and ``uniform_wind`` (one wind a day
+    over the whole domain) choose how wind ventilates the column
+    (:mod:`s5p_lockdown.synth.field`).
     """
 
     seed: int = 0
@@ -74,6 +77,8 @@ class SynthSettings:
     same_weather_every_year: bool = False
     cloud_shift: dict[int, float] = field(default_factory=dict)
     constant_truth: bool = False
+    dispersion_law: str = "power"
+    uniform_wind: bool = False
 
 
 def daterange(start: date, end: date) -> list[date]:
@@ -97,6 +102,8 @@ class ArchiveGenerator:
             same_weather_every_year=settings.same_weather_every_year,
             cloud_shift=dict(settings.cloud_shift),
             constant_truth=settings.constant_truth,
+            dispersion_law=settings.dispersion_law,
+            uniform_wind=settings.uniform_wind,
         )
         self.countries = load_countries()
         self._truth_points = None

@@ -29,6 +29,17 @@ and ``cloud_shift`` per year moves that year's cloud driver (< 0: a sunnier year
 lockdown spring of 2020 over western Europe), so that the clear-sky sampling differs
 systematically between years.
 
+A second law, ``dispersion="plume-inverse"``, checks that the weather adjustment does not
+rely on the power law above (which is the form its model fits): only the plumes are
+ventilated, as ``clip(4.5 m/s / max(speed, 1 m/s), 0.3, 3)`` (a plume's column falls as the
+wind that carries it away), the boundary layer and free troposphere are not::
+
+    column = (FREE_TROPOSPHERE + boundary_layer + seasonal(d) * inverse(wind) * hotspots)
+             * (1 - reduction)
+
+With ``uniform_wind`` each day has one wind over the whole domain (the day's mean wind, no
+spatial waves).
+
 With ``constant_truth`` the column does not depend on the day at all (``seasonal`` and
 ``dispersion`` are 1): the only change in time is the lockdown reduction. Wind and clouds are
 still drawn and written (the clouds decide which pixels pass qa), so an estimator's sampling
@@ -47,6 +58,8 @@ import pandas as pd
 from s5p_lockdown.regions import KM_PER_DEGREE, hotspot_table
 from s5p_lockdown.synth.scenario import Scenario
 
+DISPERSION_LAWS = ("power", "plume-inverse")
+"""How wind ventilates the column (see the module docstring)."""
 FREE_TROPOSPHERE = 0.4e-5
 """Tropospheric NO2 above the boundary layer (mol m-2), not dispersed by surface wind."""
 
@@ -79,6 +92,8 @@ class DayWeather:
     cloud_bias: float
 
     def wind(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.wind_amplitude == 0:  # one wind over the whole domain
+            return np.full(np.shape(lon), self.mean_wind[0]), np.full(np.shape(lon), self.mean_wind[1])
         u = self.mean_wind[0] + self.wind_amplitude * _evaluate_waves(self.wind_waves_u, lon, lat)
         v = self.mean_wind[1] + self.wind_amplitude * _evaluate_waves(self.wind_waves_v, lon, lat)
         return u, v
@@ -101,6 +116,12 @@ class TruthModel:
     same_weather_every_year: bool = False
     cloud_shift: dict[int, float] = field(default_factory=dict)
     constant_truth: bool = False
+    dispersion_law: str = "power"
+    uniform_wind: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dispersion_law not in DISPERSION_LAWS:
+            raise ValueError(f"dispersion {self.dispersion_law!r}: expected one of {', '.join(DISPERSION_LAWS)}")
 
     def weather(self, day: date) -> DayWeather:
         """The day's weather, deterministic in (seed, day)."""
@@ -112,7 +133,7 @@ class TruthModel:
             mean_wind=(float(mean[0]), float(mean[1])),
             wind_waves_u=_plane_waves(rng, 12, (8, 40)),
             wind_waves_v=_plane_waves(rng, 12, (8, 40)),
-            wind_amplitude=3.0 * scale,
+            wind_amplitude=0.0 if self.uniform_wind else 3.0 * scale,
             cloud_waves=_plane_waves(rng, 16, (6, 30)),
             cloud_bias=float(rng.normal(0.0, 0.5)) + self.cloud_shift.get(day.year, 0.0),
         )
@@ -159,7 +180,13 @@ class TruthModel:
 
     @staticmethod
     def dispersion(speed: np.ndarray) -> np.ndarray:
+        """The power law: factor on the boundary layer and the plumes."""
         return np.clip((5.0 / np.maximum(speed, 1.0)) ** 0.5, 0.5, 1.8)
+
+    @staticmethod
+    def plume_dispersion(speed: np.ndarray) -> np.ndarray:
+        """The ``plume-inverse`` law: factor on the plumes alone."""
+        return np.clip(4.5 / np.maximum(speed, 1.0), 0.3, 3.0)
 
     def column(
         self,
@@ -182,6 +209,10 @@ class TruthModel:
         ventilated = self.boundary_layer(lat, lon) + plumes
         if self.constant_truth:
             base = FREE_TROPOSPHERE + ventilated
+        elif self.dispersion_law == "plume-inverse":
+            speed = np.hypot(u, v)
+            base = (FREE_TROPOSPHERE + self.boundary_layer(lat, lon)
+                    + self.seasonal(day) * self.plume_dispersion(speed) * plumes)
         else:
             base = FREE_TROPOSPHERE + self.seasonal(day) * self.dispersion(np.hypot(u, v)) * ventilated
         if lockdown:
