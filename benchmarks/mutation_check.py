@@ -226,6 +226,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the wind fit without one intercept per window (season and lockdown leak into b)",
     ),
     Mutation(
+        "wind-factor-without-curvature", "src/s5p_lockdown/weather.py",
+        "factor = np.exp(b[:, :1] * log_wind + b[:, 1:] * log_wind**2)",
+        "factor = np.exp(b[:, :1] * log_wind)",
+        "the wind factors drop the fitted response's curvature (b2)",
+    ),
+    Mutation(
         "region-windows-ignore-own-dates", "src/s5p_lockdown/windows.py",
         "        if region in own.index:",
         "        if False:",

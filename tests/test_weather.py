@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from s5p_lockdown.estimator import common_support_means, every_day
-from s5p_lockdown.weather import fit_wind_elasticity, weather_statistics
+from s5p_lockdown.weather import fit_wind_response, weather_statistics
 from stats_support import record_interval_days, table, window_dates
 
 KEYS = {("pre", "baseline"): "pre_baseline", ("post", "baseline"): "post_baseline",
@@ -15,10 +15,12 @@ KEYS = {("pre", "baseline"): "pre_baseline", ("post", "baseline"): "post_baselin
 ELASTICITY = -0.5  # plume-dominated region: NO2 ∝ wind^-0.5
 
 
-def _windows(seed=0, wind_scale=1.0, reduction=0.3, noise=0.03, wind=True, n_cells=20, clear=0.7):
+def _windows(seed=0, wind_scale=1.0, reduction=0.3, noise=0.03, wind=True, n_cells=20, clear=0.7,
+             response=lambda w: w ** ELASTICITY):
     """The four windows' usable days of one region; each cell is level x pattern x
-    wind^-0.5 x noise; the analysis post window has the baseline post window's winds times
-    ``wind_scale`` (1: identical weather) and the lockdown ``reduction``; clouds differ."""
+    response(wind) (default wind^-0.5) x noise; the analysis post window has the baseline post
+    window's winds times ``wind_scale`` (1: identical weather) and the lockdown ``reduction``;
+    clouds differ."""
     rng = np.random.default_rng(seed)
     pattern = rng.uniform(0.5, 3, n_cells)
     winds = {k: rng.uniform(2, 10, len(window_dates(v))) for k, v in KEYS.items()}
@@ -29,7 +31,7 @@ def _windows(seed=0, wind_scale=1.0, reduction=0.3, noise=0.03, wind=True, n_cel
     for key, name in KEYS.items():
         dates = window_dates(name)
         w = winds[key]
-        values = level[key] * pattern * w[:, None] ** ELASTICITY * np.exp(rng.normal(0, noise, (len(dates), n_cells)))
+        values = level[key] * pattern * response(w)[:, None] * np.exp(rng.normal(0, noise, (len(dates), n_cells)))
         weights = np.where(rng.random((len(dates), n_cells)) < clear, rng.uniform(0.5, 2, (len(dates), n_cells)), 0.0)
         out[key] = table(values, weights, dates, wind=w if wind else None)
     return out
@@ -69,24 +71,35 @@ def test_exact_model_is_recovered_exactly_whatever_the_clouds():
     assert row["change_weather_adjusted"] == pytest.approx(-0.3, abs=1e-9)
 
 
+def test_curved_wind_response_is_recovered_exactly():
+    """The elasticity may change with the wind (a plume's share of the column shrinks on windy
+    days): a response exp(-0.9 L + 0.15 L²), L = log wind, holds the model exactly, so without
+    noise the adjusted change is the injected reduction to rounding; one constant elasticity
+    could not follow it."""
+    curved = lambda w: np.exp(-0.9 * np.log(w) + 0.15 * np.log(w) ** 2)  # noqa: E731
+    row = _stats(_windows(seed=4, wind_scale=1.45, noise=0.0, clear=0.5, response=curved))
+    assert row["change_weather_adjusted"] == pytest.approx(-0.3, abs=1e-9)
+
+
 def test_batched_fit_equals_weighted_least_squares_per_replicate():
-    """The bootstrap refits the model for all replicates at once: each replicate's elasticity
-    equals a weighted least-squares fit of that replicate alone; a replicate whose wind is
+    """The bootstrap refits the model for all replicates at once: each replicate's (b1, b2)
+    equal a weighted least-squares fit of that replicate alone; a replicate whose wind is
     constant within every window gives NaN, not an error."""
     rng = np.random.default_rng(3)
     n = 24
     window = np.repeat([0, 1, 2], 8)
     log_wind = rng.normal(1.5, 0.4, n)
-    log_y = 0.3 * window - 0.5 * log_wind + rng.normal(0, 0.1, n)
+    log_y = 0.3 * window - 0.5 * log_wind + 0.1 * log_wind**2 + rng.normal(0, 0.1, n)
     weight = rng.uniform(0, 3, (5, n))
-    b = fit_wind_elasticity(log_y, log_wind, window, weight)
-    design = np.column_stack([(window[:, None] == np.arange(3)).astype(float), log_wind])
+    b = fit_wind_response(log_y, log_wind, window, weight)
+    assert b.shape == (5, 2)
+    design = np.column_stack([(window[:, None] == np.arange(3)).astype(float), log_wind, log_wind**2])
     for r in range(5):
         root = np.sqrt(weight[r])
         expected, *_ = np.linalg.lstsq(design * root[:, None], log_y * root, rcond=None)
-        assert b[r] == pytest.approx(expected[-1], rel=1e-9)
+        np.testing.assert_allclose(b[r], expected[-2:], rtol=1e-8)
     constant = np.repeat([1.0, 1.2, 1.4], 8)  # wind constant inside each window
-    assert np.isnan(fit_wind_elasticity(log_y, constant, window, weight)).all()
+    assert np.isnan(fit_wind_response(log_y, constant, window, weight)).all()
 
 
 def test_low_wind_change_uses_the_days_at_or_below_the_median_post_wind():
