@@ -375,7 +375,7 @@ def test_plume_inverse_law_ventilates_only_the_plumes_as_one_over_the_wind():
         factor = model.seasonal(day) * np.clip(4.5 / max(speed, 1.0), 0.3, 3.0)
         assert column[0] == pytest.approx(background[0] + factor * plume, rel=1e-12)
     assert speeds[0] != pytest.approx(speeds[1])
-    with pytest.raises(ValueError, match="dispersion 'linear'"):
+    with pytest.raises(ValueError, match="dispersion_law 'linear'"):
         TruthModel(Scenario.default(), dispersion_law="linear")
 
 

@@ -29,7 +29,7 @@ and ``cloud_shift`` per year moves that year's cloud driver (< 0: a sunnier year
 lockdown spring of 2020 over western Europe), so that the clear-sky sampling differs
 systematically between years.
 
-A second law, ``dispersion="plume-inverse"``, checks that the weather adjustment does not
+A second law, ``dispersion_law="plume-inverse"``, checks that the weather adjustment does not
 rely on the power law above (which is the form its model fits): only the plumes are
 ventilated, as ``clip(4.5 m/s / max(speed, 1 m/s), 0.3, 3)`` (a plume's column falls as the
 wind that carries it away), the boundary layer and free troposphere are not::
@@ -121,7 +121,7 @@ class TruthModel:
 
     def __post_init__(self) -> None:
         if self.dispersion_law not in DISPERSION_LAWS:
-            raise ValueError(f"dispersion {self.dispersion_law!r}: expected one of {', '.join(DISPERSION_LAWS)}")
+            raise ValueError(f"dispersion_law {self.dispersion_law!r}: expected one of {', '.join(DISPERSION_LAWS)}")
 
     def weather(self, day: date) -> DayWeather:
         """The day's weather, deterministic in (seed, day)."""
