@@ -179,6 +179,30 @@ def test_statistics_cells_are_blocks_of_grid_cells_with_their_sums(tmp_path):
     assert cell_tables([path], regions.masks, cell_size=0.04)["AAA"].area.shape == fine.area.shape
 
 
+@pytest.mark.parametrize("code", ["BBB", "ALL"])
+def test_statistics_cells_are_aligned_on_the_grid_not_the_region(tmp_path, code):
+    """3 x 3 blocks (cell_size 0.3) on the 6 x 20 grid: 20 columns leave a partial block at the
+    east edge; BBB starts at column 10, inside a block, and ALL covers the whole grid (a row's
+    last, partial block next to the following row's first): the blocks are the grid's
+    (row // 3, column // 3), checked against a plain grouping of the region's grid cells."""
+    rng = np.random.default_rng(5)
+    regions = (_region_set() if code == "BBB" else
+               _region_set({"ALL": Country("ALL", "", "All", True, shapely.box(9.0, 49.0, 13.0, 52.0))}))
+    lat, lon, value = _pixels_across_the_border(rng, n=3000)[:3]
+    path = write_attribution([_day_sums(date(2020, 3, 1), lat, lon, value, regions)], regions,
+                             tmp_path / "2020-W09.nc", 0.75)
+    fine = cell_tables([path], regions.masks)[code]
+    blocks = cell_tables([path], regions.masks, cell_size=0.3)[code]
+    rows, columns = np.nonzero(regions.masks.sel(country=code).values)  # row-major, as the tables' cells
+    groups = sorted({(r // 3, c // 3) for r, c in zip(rows, columns)})
+    assert len(groups) == {"BBB": 2 * 4, "ALL": 2 * 7}[code]  # the last block column is partial
+    member = np.array([groups.index((r // 3, c // 3)) for r, c in zip(rows, columns)])
+    for name in ("area", "weight", "weighted_value"):
+        expected = np.zeros((len(groups),) if name == "area" else (1, len(groups)))
+        np.add.at(expected.T, member, getattr(fine, name).T)
+        np.testing.assert_allclose(getattr(blocks, name), expected, rtol=1e-12)
+
+
 def test_statistics_cells_keep_pixels_that_fell_in_neighbouring_grid_cells(tmp_path):
     """The 2019 pixels are centred in AAA's even grid columns, the 2020 ones in its odd columns:
     on the grid's own cells no cell has data in both years (post vs baseline is NaN with its

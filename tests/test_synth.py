@@ -425,3 +425,18 @@ def test_hotspot_truth_is_the_mean_over_its_disc():
     assert len(bratislava) > 100 and 0.05 < np.mean(bratislava == "AUT") < 0.5
     assert -0.5 < ratio["Bratislava"] < -0.01
     assert ratio["Zurich"] == 0 and ratio["AUT"] == pytest.approx(-0.5)
+
+
+def test_the_workflows_generator_keeps_the_per_year_settings():
+    """The workflow hands the synthetic settings over as JSON, whose keys are strings: both
+    per-year settings reach the model keyed by the year (a sunnier 2020 was silently lost)."""
+    import json
+    from dataclasses import asdict
+
+    from s5p_lockdown.daily import _generator
+    from s5p_lockdown.synth.archive import SynthSettings
+
+    settings = asdict(SynthSettings(wind_scale={2020: 1.45}, cloud_shift={2020: -0.6}))
+    generator = _generator(json.dumps(settings, default=list), None)
+    assert generator.model.wind_scale == {2020: 1.45}
+    assert generator.model.cloud_shift == {2020: -0.6}

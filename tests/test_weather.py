@@ -3,6 +3,8 @@ tables."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,15 @@ def test_intervals_are_widened_for_the_fewest_days_each_change_uses(monkeypatch)
     threshold = np.median(np.concatenate([post_a.wind, post_b.wind]))
     assert seen["weather_adjusted"] == 9
     assert seen["low_wind"] == min((post_a.wind <= threshold).sum(), (post_b.wind <= threshold).sum())
+
+
+def test_nearly_constant_winds_keep_the_interval_finite():
+    """Winds that hardly vary let the fitted b1 and b2 grow large and cancel: the wind factors
+    must not overflow into a NaN interval (K is a ratio, computed with the responses shifted by
+    a constant)."""
+    rng = np.random.default_rng(5)
+    windows = {key: replace(t, wind=5.0 * np.exp(0.001 * rng.normal(size=len(t.dates))))
+               for key, t in _windows(seed=5).items()}
+    row = _stats(windows)
+    values = [row[f"change_weather_adjusted{suffix}"] for suffix in ("", "_low", "_high")]
+    assert np.isfinite(values).all(), values

@@ -184,5 +184,7 @@ def _generator(settings_json: str, scenario_path: str | Path | None, regions_jso
     settings = json.loads(settings_json)
     settings["lat_band"] = tuple(settings["lat_band"])
     settings["box"] = tuple(settings["box"])
-    settings["wind_scale"] = {int(k): v for k, v in settings["wind_scale"].items()}
+    # JSON keys are strings: the per-year settings are keyed by the year as an integer
+    for per_year in ("wind_scale", "cloud_shift"):
+        settings[per_year] = {int(k): v for k, v in settings[per_year].items()}
     return ArchiveGenerator(SynthSettings(**settings), scenario, regions)

@@ -25,7 +25,7 @@ elasticity, shrinks on windy days, and one constant elasticity fitted on both ye
 over-corrects a windier lockdown year (benchmarks/bench_accuracy.py, 10 seeds × 14 countries,
 mean error of the weather-adjusted change against the injected reduction: 1.61 -> 1.52 pp when
 the truth's dispersion is a power law, 1.91 -> 1.53 pp when only the plumes are ventilated, as
-1/wind, the intervals' coverage 94-96 %). Under this model a cell's window composite is
+1/wind, the intervals' coverage 94-98 %). Under this model a cell's window composite is
 ``X_ig = λ_g μ_i F_ig`` with ``F_ig = Σ_d W_di exp(g(L_d)) / Σ_d W_di`` the cell's mean wind
 factor over the window's days, so on the common support ``C`` of the two post windows::
 
@@ -124,10 +124,20 @@ def _wind_factor_ratio(post_a: CellTable, post_b: CellTable, sums_a: WindowSums,
     common support of each row of counts (see the module docstring)."""
     support = (sums_a.weight > 0) & (sums_b.weight > 0)
     mu_weight = np.where(support, np.nan_to_num(reference) * post_a.area, 0.0)
-    means = []
-    for table, sums, counts in ((post_a, sums_a, counts_a), (post_b, sums_b, counts_b)):
+    responses = []
+    for table in (post_a, post_b):
         log_wind = np.log(table.wind)[None, :]
-        factor = np.exp(b[:, :1] * log_wind + b[:, 1:] * log_wind**2)  # (R, n_days)
+        responses.append(b[:, :1] * log_wind + b[:, 1:] * log_wind**2)  # (R, n_days)
+    # K is a ratio: one constant per row taken off both windows' responses changes nothing, and
+    # keeps exp() finite when nearly constant winds let b1 and b2 grow large and cancel
+    with np.errstate(invalid="ignore"):
+        offset = np.fmax(np.nanmax(responses[0], axis=1, initial=-np.inf),
+                         np.nanmax(responses[1], axis=1, initial=-np.inf))[:, None]
+    offset = np.where(np.isfinite(offset), offset, 0.0)
+    means = []
+    for table, sums, counts, response in ((post_a, sums_a, counts_a, responses[0]),
+                                          (post_b, sums_b, counts_b, responses[1])):
+        factor = np.exp(response - offset)
         f = np.divide((counts * factor) @ table.weight, sums.weight, out=np.zeros_like(sums.weight),
                       where=support)
         means.append((mu_weight * f).sum(axis=1))

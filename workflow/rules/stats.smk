@@ -139,17 +139,17 @@ if PLAN.region_file is not None:
             from s5p_lockdown.cells import cell_tables
             from s5p_lockdown.region_files import write_region_outlines
             from s5p_lockdown.regions import load_or_build_region_masks
-            from s5p_lockdown.stats import StatsSettings, attributed_daily, country_statistics, region_table
+            from s5p_lockdown.stats import StatsSettings, attributed_daily, region_table, statistics_from_attribution
 
             with log_to(log[0]):
                 # the attribution jobs (inputs) have built and cached the masks
                 masks = load_or_build_region_masks(GridSpec.from_harp(params.grid), f"{R}/masks",
                                                    PLAN.region_file)
                 windows = pd.DataFrame(params.windows)
-                # every day read once: the daily series needs them all, the statistics their windows'
                 settings = StatsSettings(**params.settings)
-                tables = cell_tables(input.attribution, masks, cell_size=settings.cell_size)
-                stats = country_statistics(tables, windows, settings)
+                # the statistics on their cells and their windows' days; the daily series (every
+                # day) on the grid's cells, as the countries' series come from the daily grids
+                stats = statistics_from_attribution(input.attribution, masks, windows, settings)
                 write_csv(region_table(stats, PLAN.region_file, windows), output.stats, index=False)
-                write_csv(attributed_daily(tables), output.daily, index=False)
+                write_csv(attributed_daily(cell_tables(input.attribution, masks)), output.daily, index=False)
                 write_region_outlines(PLAN.region_file, output.outlines)
