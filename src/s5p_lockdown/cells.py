@@ -123,8 +123,7 @@ def _blocks(cells: np.ndarray, n_lon: int, shape: tuple[int, int]) -> tuple[np.n
     rows, columns = cells // n_lon, cells % n_lon
     key = (rows // shape[0]) * (n_lon // shape[1] + 1) + columns // shape[1]
     order = np.argsort(key, kind="stable")
-    starts = np.flatnonzero(np.diff(key[order], prepend=-1)) if cells.size else np.zeros(0, int)
-    return order, starts
+    return order, np.flatnonzero(np.diff(key[order], prepend=-1))
 
 
 def cell_tables(

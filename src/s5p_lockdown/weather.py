@@ -129,11 +129,9 @@ def _wind_factor_ratio(post_a: CellTable, post_b: CellTable, sums_a: WindowSums,
         log_wind = np.log(table.wind)[None, :]
         responses.append(b[:, :1] * log_wind + b[:, 1:] * log_wind**2)  # (R, n_days)
     # K is a ratio: one constant per row taken off both windows' responses changes nothing, and
-    # keeps exp() finite when nearly constant winds let b1 and b2 grow large and cancel
-    with np.errstate(invalid="ignore"):
-        offset = np.fmax(np.nanmax(responses[0], axis=1, initial=-np.inf),
-                         np.nanmax(responses[1], axis=1, initial=-np.inf))[:, None]
-    offset = np.where(np.isfinite(offset), offset, 0.0)
+    # keeps exp() finite when nearly constant winds let b1 and b2 grow large and cancel (a row
+    # whose b is NaN stays NaN)
+    offset = np.hstack(responses).max(axis=1, keepdims=True)
     means = []
     for table, sums, counts, response in ((post_a, sums_a, counts_a, responses[0]),
                                           (post_b, sums_b, counts_b, responses[1])):
